@@ -1,0 +1,3 @@
+from slimhar.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Training: data loaders, slimmable models, collaborative learning, BN calibration, evaluation."""

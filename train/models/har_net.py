@@ -1,0 +1,190 @@
+"""The paper's 3-block HAR CNN and ResNet as one slimmable network (DESIGN §1).
+
+Input ``[N, 1, T', C]`` (T' = the subnet's resolution, C = sensor axes). Each block: conv
+kernel (6,1) stride (3,1) padding (1,0), no bias, BN, ReLU; channels 64 -> 128 -> 256 at width
+1.0. ResNet blocks add a (3,1) conv + BN on the main path and a conv+BN shortcut, ReLU after
+the sum. Head: adaptive max pool to (6, C), channel-major flatten, linear to the classes.
+
+Width and resolution are run-time settings: ``set_width(w)`` (any w, for training) or
+``set_subnet(w, T')`` (a point of the grid, selects its calibrated BN statistics).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .slim_ops import SlimBN, SlimConv, SlimLinear, channels_at
+
+POOL_ROWS = 6
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything that defines the architecture and its grid; stored in every checkpoint."""
+    arch: str                      # "cnn" | "resnet"
+    window: int                    # T at full resolution
+    axes: int                      # C
+    classes: int
+    widths: tuple[float, ...]      # the grid's widths (ascending)
+    resolutions: tuple[int, ...]   # the grid's T' values (descending, first = window)
+    channels: tuple[int, ...] = (64, 128, 256)
+    kernel: int = 6
+    stride: int = 3
+    padding: int = 1
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetSpec":
+        d = dict(d)
+        for k in ("widths", "resolutions", "channels"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+    @property
+    def subnets(self) -> list[tuple[float, int]]:
+        return [(w, r) for w in self.widths for r in self.resolutions]
+
+
+class _Block(nn.Module):
+    def __init__(self, spec: NetSpec, in_ch: int, out_ch: int, n_sub: int, residual: bool):
+        super().__init__()
+        k, s, p = spec.kernel, spec.stride, spec.padding
+        self.out_full = out_ch
+        self.residual = residual
+        self.conv1 = SlimConv(in_ch, out_ch, k, s, p)
+        self.bn1 = SlimBN(out_ch, n_sub)
+        if residual:
+            self.conv2 = SlimConv(out_ch, out_ch, 3, 1, 1)
+            self.bn2 = SlimBN(out_ch, n_sub)
+            self.short = SlimConv(in_ch, out_ch, k, s, p)
+            self.bn_short = SlimBN(out_ch, n_sub)
+
+    def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+        y = self.bn1(self.conv1(x, out_ch))
+        if not self.residual:
+            return F.relu(y)
+        y = self.bn2(self.conv2(F.relu(y), out_ch))
+        return F.relu(y + self.bn_short(self.short(x, out_ch)))
+
+    def out_len(self, length: int) -> int:
+        return self.conv1.out_len(length)
+
+    def cost(self, in_ch: int, out_ch: int, length: int, axes: int) -> tuple[int, int, int]:
+        """(MACs, params, output length) of this block at these channel counts."""
+        L = self.out_len(length)
+        macs = self.conv1.macs(in_ch, out_ch, L, axes)
+        params = out_ch * in_ch * self.conv1.k + 2 * out_ch
+        if self.residual:
+            macs += self.conv2.macs(out_ch, out_ch, L, axes) + self.short.macs(in_ch, out_ch, L, axes)
+            params += out_ch * out_ch * 3 + out_ch * in_ch * self.short.k + 4 * out_ch
+        return macs, params, L
+
+
+class HarNet(nn.Module):
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        if spec.arch not in ("cnn", "resnet"):
+            raise ValueError(f"unknown arch {spec.arch!r} (cnn, resnet)")
+        if list(spec.widths) != sorted(spec.widths) or not spec.widths or spec.widths[0] <= 0 or spec.widths[-1] > 1:
+            raise ValueError(f"widths must be ascending in (0, 1]: {spec.widths}")
+        if list(spec.resolutions) != sorted(spec.resolutions, reverse=True) or spec.resolutions[0] != spec.window:
+            raise ValueError(f"resolutions must be descending and start at the window {spec.window}: {spec.resolutions}")
+        self.spec = spec
+        n_sub = len(spec.widths) * len(spec.resolutions)
+        chans = (1,) + tuple(spec.channels)
+        self.blocks = nn.ModuleList(
+            _Block(spec, chans[i], chans[i + 1], n_sub, spec.arch == "resnet") for i in range(len(spec.channels)))
+        self.fc = SlimLinear(spec.channels[-1], POOL_ROWS * spec.axes, spec.classes)
+        for r in spec.resolutions:
+            if self.feature_len(r) < 1:
+                raise ValueError(f"resolution {r} is too short for {len(spec.channels)} stride-{spec.stride} blocks")
+        self.width = 1.0
+        self._sub: tuple[float, int] | None = None
+
+    # -- run-time configuration -------------------------------------------------------------
+    def feature_len(self, length: int) -> int:
+        for b in self.blocks:
+            length = b.out_len(length)
+        return length
+
+    def set_width(self, width: float) -> None:
+        """Any width (training); BN uses batch statistics, so no grid point is selected."""
+        self.width = float(width)
+        self._sub = None
+        self._select(None)
+
+    def set_subnet(self, width: float, resolution: int) -> int:
+        """A grid point: selects its calibrated BN statistics. Returns its index."""
+        idx = self.subnet_index(width, resolution)
+        self.width = float(width)
+        self._sub = (float(width), int(resolution))
+        self._select(idx)
+        return idx
+
+    def subnet_index(self, width: float, resolution: int) -> int:
+        wi = [i for i, w in enumerate(self.spec.widths) if abs(w - width) < 1e-6]
+        if not wi or resolution not in self.spec.resolutions:
+            raise KeyError(f"({width}, {resolution}) is not a subnet of the grid")
+        return wi[0] * len(self.spec.resolutions) + self.spec.resolutions.index(resolution)
+
+    def _select(self, idx: int | None) -> None:
+        for m in self.modules():
+            if isinstance(m, SlimBN):
+                m.subnet_index = idx
+
+    def block_channels(self, width: float | None = None) -> list[int]:
+        w = self.width if width is None else width
+        return [channels_at(c, w) for c in self.spec.channels]
+
+    # -- maths --------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, one, t, c = x.shape
+        if one != 1 or c != self.spec.axes:
+            raise ValueError(f"expected input [N, 1, T, {self.spec.axes}], got {list(x.shape)}")
+        if self._sub is not None and not self.training and t != self._sub[1]:
+            raise ValueError(f"subnet {self._sub} selected but input has T={t}")
+        h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, 1, t)
+        for b, ch in zip(self.blocks, self.block_channels()):
+            h = b(h, ch)
+        h = F.adaptive_max_pool1d(h, POOL_ROWS)                   # [N*C, ch, 6]
+        ch = h.shape[1]
+        h = h.reshape(n, c, ch, POOL_ROWS).permute(0, 2, 3, 1)   # [N, ch, 6, C], as torch's NCHW
+        return self.fc(h.reshape(n, ch * POOL_ROWS * c))
+
+    def cost(self, width: float, resolution: int) -> dict:
+        """Exact multiply-accumulates and parameters of one subnet (conv + linear MACs; BN, ReLU,
+        pooling and adds are not MACs)."""
+        macs = params = 0
+        in_ch, L = 1, resolution
+        for b, ch in zip(self.blocks, self.block_channels(width)):
+            m, p, L = b.cost(in_ch, ch, L, self.spec.axes)
+            macs, params, in_ch = macs + m, params + p, ch
+        feats = in_ch * POOL_ROWS * self.spec.axes
+        macs += feats * self.spec.classes
+        params += feats * self.spec.classes + self.spec.classes
+        return {"macs": macs, "params": params}
+
+
+def resize(x: torch.Tensor, length: int) -> torch.Tensor:
+    """[N, 1, T, C] -> [N, 1, length, C] with nearest-exact sampling along T (torch's
+    ``F.interpolate(mode="nearest-exact")``): source index floor((i + 0.5) * T / length)."""
+    t = x.shape[2]
+    if t == length:
+        return x
+    return x.index_select(2, resize_index(t, length))
+
+
+_IDX_CACHE: dict[tuple[int, int], torch.Tensor] = {}
+
+
+def resize_index(t: int, length: int) -> torch.Tensor:
+    key = (t, length)
+    if key not in _IDX_CACHE:
+        i = torch.arange(length, dtype=torch.float64)
+        _IDX_CACHE[key] = torch.clamp(torch.floor((i + 0.5) * (t / length)).long(), max=t - 1)
+    return _IDX_CACHE[key]

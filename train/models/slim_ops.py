@@ -1,0 +1,112 @@
+"""Slimmable building blocks.
+
+Tensors inside the network are kept as ``[N*C, ch, T]``: a kernel-(k,1) 2-D conv over
+``[N, ch, T, C]`` is exactly a 1-D conv over that layout (each sensor axis is an independent
+sequence), and BatchNorm over (N, T, C) is BatchNorm over (N*C, T). On these CPUs the 1-D form
+is ~2-4x faster to train (docs/results.md); tests/test_models.py proves equal outputs against
+the plain 2-D modules.
+
+Slimming (DESIGN §1): at width w a layer uses the first out-channels and first in-channels of
+its full weight, ``W[:o_w, :i_w]``. BatchNorm's affine (gamma, beta) is shared and sliced; its
+running statistics are private to every (width, resolution) subnet of the grid and are filled
+by post-training calibration (``train/bn_calib.py``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def make_divisible(v: float, divisor: int = 4, min_value: int = 1) -> int:
+    """The paper's channel rounding: nearest multiple of `divisor`, never more than 10 % down."""
+    new = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new < 0.9 * v:
+        new += divisor
+    return new
+
+
+def channels_at(full: int, width: float) -> int:
+    return make_divisible(full * width)
+
+
+def conv_out_len(length: int, k: int, stride: int, pad: int) -> int:
+    return (length + 2 * pad - k) // stride + 1
+
+
+class SlimConv(nn.Module):
+    """Conv with kernel (k,1), no bias. Weight stored [O, I, k] (the 2-D kernel is [O, I, k, 1])."""
+
+    def __init__(self, in_ch: int, out_ch: int, k: int, stride: int, pad: int):
+        super().__init__()
+        self.in_ch, self.out_ch, self.k, self.stride, self.pad = in_ch, out_ch, k, stride, pad
+        self.weight = nn.Parameter(torch.empty(out_ch, in_ch, k))
+        # torch's Conv2d default initialisation (fan_in = I*k*1)
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+        w = self.weight[:out_ch, :x.shape[1]]
+        return F.conv1d(x, w, None, self.stride, self.pad)
+
+    def macs(self, in_ch: int, out_ch: int, out_len: int, axes: int) -> int:
+        return out_len * axes * out_ch * in_ch * self.k
+
+    def out_len(self, length: int) -> int:
+        return conv_out_len(length, self.k, self.stride, self.pad)
+
+
+class SlimBN(nn.Module):
+    """BatchNorm with a shared affine and one set of running statistics per grid subnet.
+
+    In training mode it normalizes with batch statistics (every width, every resolution, as the
+    paper). In eval mode it uses the statistics of the subnet selected by ``subnet_index`` (set
+    by the model), which must have been calibrated. While ``collect`` is set it normalizes with
+    batch statistics and accumulates exact sums for calibration.
+    """
+
+    def __init__(self, ch: int, n_subnets: int, eps: float = 1e-5):
+        super().__init__()
+        self.ch, self.eps = ch, eps
+        self.weight = nn.Parameter(torch.ones(ch))
+        self.bias = nn.Parameter(torch.zeros(ch))
+        self.register_buffer("stat_mean", torch.zeros(n_subnets, ch))
+        self.register_buffer("stat_var", torch.ones(n_subnets, ch))
+        self.subnet_index: int | None = None
+        self.collect: dict | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        w, b = self.weight[:c], self.bias[:c]
+        if self.collect is not None:
+            xd = x.detach().double()
+            n = xd.shape[0] * xd.shape[2]
+            s = self.collect
+            s["n"] = s.get("n", 0) + n
+            s["sum"] = s.get("sum", 0) + xd.sum(dim=(0, 2))
+            s["sq"] = s.get("sq", 0) + (xd * xd).sum(dim=(0, 2))
+        if self.training or self.collect is not None:
+            return F.batch_norm(x, None, None, w, b, True, 0.0, self.eps)
+        if self.subnet_index is None:
+            raise RuntimeError("SlimBN in eval mode needs a calibrated grid subnet (model.set_subnet)")
+        i = self.subnet_index
+        return F.batch_norm(x, self.stat_mean[i, :c], self.stat_var[i, :c], w, b, False, 0.0, self.eps)
+
+
+class SlimLinear(nn.Module):
+    """The head: input features are channel-major (ch, 6, C); slimming keeps the first
+    ``ch_w * 6 * C`` features. Output (classes) is never slimmed."""
+
+    def __init__(self, in_ch: int, per_ch: int, classes: int):
+        super().__init__()
+        self.per_ch = per_ch
+        fan_in = in_ch * per_ch
+        self.weight = nn.Parameter(torch.empty(classes, fan_in))
+        self.bias = nn.Parameter(torch.empty(classes))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(fan_in)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight[:, :x.shape[1]], self.bias)

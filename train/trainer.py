@@ -1,0 +1,176 @@
+"""The training loop: data in, a checkpoint out (every epoch, atomically), resumable.
+
+Determinism: the model is initialised from the seed; every epoch's shuffle and every step's
+subnet draws come from generators seeded by (seed, epoch), so a run resumed at an epoch
+boundary continues exactly as an uninterrupted one. Wall-clock timings go to
+``train_log.jsonl`` beside the checkpoint, never into it, so checkpoint bytes are reproducible.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .bn_calib import calibrate
+from .collab import collab_step, draw_subnets
+from .data import HarData, load_dataset
+from .evaluate import accuracy
+from .models import HarNet, build_model
+
+SUMMARY_WIDTHS = (1.0, 0.75, 0.5, 0.25)
+
+
+def derive_seed(seed: int, *parts: int) -> int:
+    s = int(seed)
+    for p in parts:
+        s = (s * 1_000_003 + int(p) + 7919) % (2 ** 62)
+    return s
+
+
+def load_data(cfg: dict, data_dir=None) -> HarData:
+    ds = cfg["dataset"]
+    opts = {k: v for k, v in ds.items() if k not in ("name", "path") and v is not None}
+    return load_dataset(ds["name"], path=data_dir or ds.get("path"), seed=cfg["seed"], **opts)
+
+
+def normalization(data: HarData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean / std of the training split (the device applies the same)."""
+    X = data.train.X.astype(np.float64)
+    mean, std = X.mean(axis=(0, 1)), X.std(axis=(0, 1))
+    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+
+
+def to_input(X: np.ndarray, mean, std) -> torch.Tensor:
+    """[N, T, C] windows -> normalized model input [N, 1, T, C]."""
+    Xn = (X - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(Xn, dtype=np.float32)).unsqueeze(1)
+
+
+def calib_set(cfg: dict, X: torch.Tensor) -> torch.Tensor:
+    """A fixed, seeded subset of training windows for BN calibration."""
+    n = min(len(X), int(cfg["bn_calibration"]["windows"]))
+    g = torch.Generator().manual_seed(derive_seed(cfg["seed"], 0xCA11B))
+    return X[torch.randperm(len(X), generator=g)[:n]]
+
+
+def new_model(cfg: dict, data: HarData) -> HarNet:
+    torch.manual_seed(cfg["seed"])
+    return build_model(cfg["model"], data.window, data.channels, data.classes, cfg["widths"], cfg["resolutions"])
+
+
+def make_optim(cfg: dict, model: HarNet):
+    o = cfg["optimizer"]
+    opt = torch.optim.Adam(model.parameters(), lr=float(o["lr"]), weight_decay=float(o.get("weight_decay", 0)))
+    s = cfg["lr_schedule"]
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(s["step_epochs"]), gamma=float(s["gamma"]))
+    return opt, sched
+
+
+def dataset_facts(data: HarData, mean, std) -> dict:
+    return {"name": data.name, "class_names": data.class_names, "channel_names": data.channel_names,
+            "sample_rate_hz": data.sample_rate_hz, "window": data.window, "channels": data.channels,
+            "norm_mean": [float(v) for v in mean], "norm_std": [float(v) for v in std]}
+
+
+def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: bool = True,
+          log=print) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "checkpoint.pt"
+    data = load_data(cfg, data_dir)
+    start, history = 0, []
+    if resume and path.is_file():
+        ck = ckpt.load(path)
+        prev = ck["config"]
+        for k in ("dataset", "model", "widths", "resolutions", "seed", "batch_size", "optimizer", "collab"):
+            if prev[k] != cfg[k]:
+                raise ckpt.CheckpointError(f"{path}: --resume with a different {k!r} than the run being resumed")
+        mean, std = np.asarray(ck["dataset"]["norm_mean"]), np.asarray(ck["dataset"]["norm_std"])
+        model = ckpt.build_model(ck)
+        opt, sched = make_optim(cfg, model)
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        start, history = int(ck["epoch"]), list(ck["history"])
+        log(f"resuming {path} after epoch {start} of {cfg['epochs']}")
+    else:
+        if path.is_file() and not resume:
+            raise ckpt.CheckpointError(f"{path} exists: pass --resume to continue it, or choose another --out")
+        mean, std = normalization(data)
+        model = new_model(cfg, data)
+        opt, sched = make_optim(cfg, model)
+    Xtr, ytr = to_input(data.train.X, mean, std), torch.from_numpy(data.train.y)
+    Xval, yval = to_input(data.val.X, mean, std), torch.from_numpy(data.val.y)
+    Xcal = calib_set(cfg, Xtr)
+    facts = dataset_facts(data, mean, std)
+    spec = model.spec
+    wlo, whi = cfg["width_range"]
+    bs, n = int(cfg["batch_size"]), len(Xtr)
+    val_subnets = [(spec.widths[-1], spec.resolutions[0]), (spec.widths[0], spec.resolutions[-1])]
+
+    def snapshot(epoch: int, calibrated: bool) -> dict:
+        return {"format": ckpt.FORMAT, "version": ckpt.VERSION, "config": cfg, "spec": spec.to_dict(),
+                "dataset": facts, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
+                "bn_calibrated": calibrated}
+
+    logf = open(out / "train_log.jsonl", "a")
+    t_run = time.perf_counter()
+    for epoch in range(start, int(cfg["epochs"])):
+        t0 = time.perf_counter()
+        g_perm = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 1))
+        g_draw = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 2))
+        perm = torch.randperm(n, generator=g_perm)
+        # a last batch of one window cannot give BN batch statistics: drop it
+        starts = [s for s in range(0, n, bs) if n - s >= 2]
+        loss_sum = correct = seen = 0
+        bar = tqdm(starts, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", disable=not progress, leave=False)
+        for s in bar:
+            idx = perm[s:s + bs]
+            draws = draw_subnets(g_draw, (wlo, whi), spec.resolutions, int(cfg["collab"]["random_widths"]))
+            r = collab_step(model, opt, Xtr[idx], ytr[idx], whi, draws,
+                            float(cfg["collab"]["kd_weight"]), float(cfg["collab"]["temperature"]))
+            loss_sum += r["loss"] * r["n"]
+            correct += r["correct"]
+            seen += r["n"]
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+        sched.step()
+        train_s = time.perf_counter() - t0
+        rec = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1)}
+        every = int(cfg["validation"]["every"])
+        if every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == cfg["epochs"]):
+            calibrate(model, Xcal, val_subnets, bs)
+            rec["val"] = {f"{w:.2f}@{r}": accuracy(model, Xval, yval, w, r) for w, r in val_subnets}
+        history.append(rec)
+        ckpt.save_atomic(snapshot(epoch + 1, False), path)
+        epoch_s = time.perf_counter() - t0
+        logf.write(json.dumps({**rec, "train_seconds": train_s, "epoch_seconds": epoch_s}) + "\n")
+        logf.flush()
+        vals = " ".join(f"val[{k}]={v:.4f}" for k, v in rec.get("val", {}).items())
+        log(f"epoch {epoch + 1}/{cfg['epochs']}: loss {rec['loss']:.4f} train_acc {rec['train_acc']:.4f} "
+            f"{vals} ({train_s:.1f} s train, {epoch_s:.1f} s total)")
+    t_cal = time.perf_counter()
+    calibrate(model, Xcal, spec.subnets, bs, progress=progress)
+    cal_s = time.perf_counter() - t_cal
+    ckpt.save_atomic(snapshot(int(cfg["epochs"]), True), path)
+    logf.write(json.dumps({"bn_calibration_seconds": cal_s, "subnets": len(spec.subnets),
+                           "run_seconds": time.perf_counter() - t_run}) + "\n")
+    logf.close()
+    summary = summarize(model, Xval, yval)
+    return {"checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
+            "bn_calibration_seconds": cal_s, "val_summary": summary}
+
+
+def summarize(model: HarNet, X, y) -> list[dict]:
+    """Validation accuracy of a few widths at the largest and smallest resolution."""
+    spec = model.spec
+    ws = [w for w in spec.widths if any(abs(w - s) < 1e-6 for s in SUMMARY_WIDTHS)] + [spec.widths[0]]
+    rows = []
+    for w in sorted(set(ws), reverse=True):
+        for r in (spec.resolutions[0], spec.resolutions[-1]):
+            rows.append({"width": w, "resolution": r, "accuracy": accuracy(model, X, y, w, r), **model.cost(w, r)})
+    return rows
