@@ -86,7 +86,9 @@ class _Block(nn.Module):
 
 
 class HarNet(nn.Module):
-    def __init__(self, spec: NetSpec):
+    LAYOUTS = ("nchw", "seq")
+
+    def __init__(self, spec: NetSpec, layout: str = "nchw"):
         super().__init__()
         if spec.arch not in ("cnn", "resnet"):
             raise ValueError(f"unknown arch {spec.arch!r} (cnn, resnet)")
@@ -103,6 +105,9 @@ class HarNet(nn.Module):
         for r in spec.resolutions:
             if self.feature_len(r) < 1:
                 raise ValueError(f"resolution {r} is too short for {len(spec.channels)} stride-{spec.stride} blocks")
+        if layout not in self.LAYOUTS:
+            raise ValueError(f"layout must be one of {self.LAYOUTS}")
+        self.layout = layout        # maths identical; a speed choice (see slim_ops)
         self.width = 1.0
         self._sub: tuple[float, int] | None = None
 
@@ -148,13 +153,18 @@ class HarNet(nn.Module):
             raise ValueError(f"expected input [N, 1, T, {self.spec.axes}], got {list(x.shape)}")
         if self._sub is not None and not self.training and t != self._sub[1]:
             raise ValueError(f"subnet {self._sub} selected but input has T={t}")
-        h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, 1, t)
+        if self.layout == "seq":
+            h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, 1, t)
+        else:
+            h = x.contiguous()
         for b, ch in zip(self.blocks, self.block_channels()):
             h = b(h, ch)
-        h = F.adaptive_max_pool1d(h, POOL_ROWS)                   # [N*C, ch, 6]
-        ch = h.shape[1]
-        h = h.reshape(n, c, ch, POOL_ROWS).permute(0, 2, 3, 1)   # [N, ch, 6, C], as torch's NCHW
-        return self.fc(h.reshape(n, ch * POOL_ROWS * c))
+        if self.layout == "seq":
+            h = F.adaptive_max_pool1d(h, POOL_ROWS)                   # [N*C, ch, 6]
+            h = h.reshape(n, c, -1, POOL_ROWS).permute(0, 2, 3, 1)    # [N, ch, 6, C]
+        else:
+            h = F.adaptive_max_pool2d(h, (POOL_ROWS, c))              # [N, ch, 6, C]
+        return self.fc(h.reshape(n, -1))                               # channel-major flatten
 
     def cost(self, width: float, resolution: int) -> dict:
         """Exact multiply-accumulates and parameters of one subnet (conv + linear MACs; BN, ReLU,
@@ -172,7 +182,8 @@ class HarNet(nn.Module):
 
 def resize(x: torch.Tensor, length: int) -> torch.Tensor:
     """[N, 1, T, C] -> [N, 1, length, C] with nearest-exact sampling along T (torch's
-    ``F.interpolate(mode="nearest-exact")``): source index floor((i + 0.5) * T / length)."""
+    ``F.interpolate(mode="nearest-exact")``): source index floor((i + 0.5) * T / length)
+    computed in float32, exactly as torch does."""
     t = x.shape[2]
     if t == length:
         return x
@@ -183,8 +194,12 @@ _IDX_CACHE: dict[tuple[int, int], torch.Tensor] = {}
 
 
 def resize_index(t: int, length: int) -> torch.Tensor:
+    """Source index of every output sample, in IEEE float32 exactly as torch computes it
+    (scale = float32(t) / float32(length); the exact rational formula differs from torch for a
+    few (t, length) pairs, e.g. (128, 41)). The firmware uses the same float32 arithmetic."""
     key = (t, length)
     if key not in _IDX_CACHE:
-        i = torch.arange(length, dtype=torch.float64)
-        _IDX_CACHE[key] = torch.clamp(torch.floor((i + 0.5) * (t / length)).long(), max=t - 1)
+        i = torch.arange(length, dtype=torch.float32)
+        scale = torch.tensor(t, dtype=torch.float32) / torch.tensor(length, dtype=torch.float32)
+        _IDX_CACHE[key] = torch.clamp(torch.floor((i + 0.5) * scale).long(), max=t - 1)
     return _IDX_CACHE[key]

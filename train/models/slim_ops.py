@@ -1,10 +1,11 @@
 """Slimmable building blocks.
 
-Tensors inside the network are kept as ``[N*C, ch, T]``: a kernel-(k,1) 2-D conv over
-``[N, ch, T, C]`` is exactly a 1-D conv over that layout (each sensor axis is an independent
-sequence), and BatchNorm over (N, T, C) is BatchNorm over (N*C, T). On these CPUs the 1-D form
-is ~2-4x faster to train (docs/results.md); tests/test_models.py proves equal outputs against
-the plain 2-D modules.
+Two equivalent layouts are supported: ``[N, ch, T, C]`` (torch's NCHW, a kernel-(k,1) 2-D
+conv) and ``[N*C, ch, T]`` (each sensor axis an independent sequence, a 1-D conv; BatchNorm
+over (N, T, C) is BatchNorm over (N*C, T)). The blocks work on either; the network picks one
+(``HarNet.layout``). Measured on this 2-core CPU the contiguous NCHW 2-D conv is ~1.4x faster
+than the 1-D form (docs/results.md), so it is the default; tests/test_models.py proves both
+give the same outputs and gradients as the plain 2-D torch modules.
 
 Slimming (DESIGN §1): at width w a layer uses the first out-channels and first in-channels of
 its full weight, ``W[:o_w, :i_w]``. BatchNorm's affine (gamma, beta) is shared and sliced; its
@@ -48,6 +49,8 @@ class SlimConv(nn.Module):
 
     def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
         w = self.weight[:out_ch, :x.shape[1]]
+        if x.dim() == 4:
+            return F.conv2d(x, w.unsqueeze(-1), None, (self.stride, 1), (self.pad, 0))
         return F.conv1d(x, w, None, self.stride, self.pad)
 
     def macs(self, in_ch: int, out_ch: int, out_len: int, axes: int) -> int:
@@ -81,11 +84,11 @@ class SlimBN(nn.Module):
         w, b = self.weight[:c], self.bias[:c]
         if self.collect is not None:
             xd = x.detach().double()
-            n = xd.shape[0] * xd.shape[2]
+            dims = (0,) + tuple(range(2, xd.dim()))
             s = self.collect
-            s["n"] = s.get("n", 0) + n
-            s["sum"] = s.get("sum", 0) + xd.sum(dim=(0, 2))
-            s["sq"] = s.get("sq", 0) + (xd * xd).sum(dim=(0, 2))
+            s["n"] = s.get("n", 0) + xd.numel() // c
+            s["sum"] = s.get("sum", 0) + xd.sum(dim=dims)
+            s["sq"] = s.get("sq", 0) + (xd * xd).sum(dim=dims)
         if self.training or self.collect is not None:
             return F.batch_norm(x, None, None, w, b, True, 0.0, self.eps)
         if self.subnet_index is None:
