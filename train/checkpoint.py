@@ -9,6 +9,7 @@ so the same config and seed give the same bytes.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -21,10 +22,27 @@ class CheckpointError(ValueError):
     pass
 
 
+def canonical(obj):
+    """Rebuild containers and intern every string. pickle memoizes by object identity, so two
+    equal dicts built differently (fresh vs loaded on --resume) would otherwise serialize to
+    different bytes; after this they are the same object graph."""
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        new = type(obj)((canonical(k), canonical(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):          # a module state_dict's version info
+            new._metadata = canonical(obj._metadata)
+        return new
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(canonical(v) for v in obj)
+    return obj
+
+
 def save_atomic(obj: dict, path: Path) -> None:
     """Write to a temporary file beside `path`, fsync, then rename: a kill at any moment
     leaves either the old checkpoint or the new one, never a torn file."""
     path = Path(path)
+    obj = canonical(obj)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         torch.save(obj, f)

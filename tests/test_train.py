@@ -1,0 +1,118 @@
+"""Training end to end on real data (BasicMotions), determinism, and resume after a kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from slimhar.train import checkpoint as ckpt
+from slimhar.train.config import load_config
+from slimhar.train.trainer import train
+
+SLIMHAR = [sys.executable, "-m", "slimhar"]
+
+
+def run_cli(*args, check=True, timeout=300):
+    p = subprocess.run(SLIMHAR + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"slimhar {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def test_basicmotions_cnn_trains_and_every_subnet_is_evaluated(tmp_path):
+    t0 = time.perf_counter()
+    out = run_cli("train", "--config", "basicmotions_cnn", "--out", tmp_path / "run")
+    assert "validation accuracy" in out.stdout
+    assert time.perf_counter() - t0 < 120, "the acceptance budget for this test is 2 minutes"
+    js, png = tmp_path / "eval.json", tmp_path / "pareto.png"
+    ev = run_cli("eval", tmp_path / "run" / "checkpoint.pt", "--split", "test", "--json", js, "--plot", png)
+    assert "Pareto front" in ev.stdout
+    rows = json.loads(js.read_text())["rows"]
+    cfg = load_config("basicmotions_cnn")
+    assert {(r["width"], r["resolution"]) for r in rows} == {(w, r) for w in cfg["widths"] for r in cfg["resolutions"]}
+    full = next(r for r in rows if r["width"] == 1.0 and r["resolution"] == 100)
+    assert full["accuracy"] >= 0.85, full
+    assert full["macs"] > max(r["macs"] for r in rows if r["width"] < 1.0)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _quick_cfg(epochs):
+    cfg = load_config("basicmotions_cnn")
+    cfg["epochs"] = epochs
+    return cfg
+
+
+def test_same_config_and_seed_give_the_same_checkpoint_bytes(tmp_path):
+    a = train(_quick_cfg(3), tmp_path / "a", progress=False, log=lambda *_: None)
+    b = train(_quick_cfg(3), tmp_path / "b", progress=False, log=lambda *_: None)
+    assert Path(a["checkpoint"]).read_bytes() == Path(b["checkpoint"]).read_bytes()
+    cfg = _quick_cfg(3)
+    cfg["seed"] = 1
+    c = train(cfg, tmp_path / "c", progress=False, log=lambda *_: None)
+    assert Path(c["checkpoint"]).read_bytes() != Path(a["checkpoint"]).read_bytes()
+
+
+def _epoch_of(path: Path) -> int:
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:
+        return 0
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    epochs = 40
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(SLIMHAR + ["train", "--config", "basicmotions_cnn", "--out", str(run_dir),
+                                       "--epochs", str(epochs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = run_dir / "checkpoint.pt"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if ck.is_file() and _epoch_of(ck) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "training ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    k = _epoch_of(ck)
+    assert 2 <= k < epochs
+    assert not ckpt.load(ck)["bn_calibrated"]
+    res = run_cli("train", "--config", "basicmotions_cnn", "--out", run_dir, "--epochs", epochs, "--resume")
+    straight = run_cli("train", "--config", "basicmotions_cnn", "--out", tmp_path / "straight", "--epochs", epochs)
+    a, b = ckpt.load(ck), ckpt.load(tmp_path / "straight" / "checkpoint.pt")
+    assert a["epoch"] == b["epoch"] == epochs and a["bn_calibrated"]
+    for name, t in b["model"].items():
+        assert torch.equal(a["model"][name], t), name
+    assert a["history"] == b["history"]
+    assert (run_dir / "checkpoint.pt").read_bytes() == (tmp_path / "straight" / "checkpoint.pt").read_bytes()
+
+
+def test_existing_run_is_not_overwritten_and_bad_inputs_are_clear(tmp_path):
+    train(_quick_cfg(1), tmp_path / "r", progress=False, log=lambda *_: None)
+    p = run_cli("train", "--config", "basicmotions_cnn", "--out", tmp_path / "r", check=False)
+    assert p.returncode == 1 and "exists: pass --resume" in p.stderr and "Traceback" not in p.stderr
+    p = run_cli("train", "--config", "no_such_config", "--out", tmp_path / "x", check=False)
+    assert p.returncode == 1 and "bundled:" in p.stderr
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    p = run_cli("eval", bad, check=False)
+    assert p.returncode == 1 and "not a readable checkpoint" in p.stderr and "Traceback" not in p.stderr
+    cfgf = tmp_path / "c.yaml"
+    cfgf.write_text("dataset: {name: basicmotions}\nwidths: [1.0]\nresolutions: [100]\nbatchsize: 3\n")
+    p = run_cli("train", "--config", cfgf, "--out", tmp_path / "y", check=False)
+    assert p.returncode == 1 and "unknown config key 'batchsize'" in p.stderr
+
+
+def test_data_info_cli():
+    p = run_cli("data", "info", "basicmotions")
+    assert "4 classes" in p.stdout and "Badminton" in p.stdout
+    js = json.loads(run_cli("data", "info", "basicmotions", "--json").stdout)
+    assert js["splits"]["test"]["windows"] == 40
