@@ -21,9 +21,10 @@ def _user_errors(fn):
         from slimhar.train.checkpoint import CheckpointError
         from slimhar.train.config import ConfigError
         from slimhar.train.data import DatasetError
+        from slimhar.quantize.blob import BlobError
         try:
             return fn(*a, **kw)
-        except (CheckpointError, ConfigError, DatasetError) as e:
+        except (CheckpointError, ConfigError, DatasetError, BlobError) as e:
             raise _UserError(str(e)) from None
     return wrapper
 
@@ -102,6 +103,107 @@ def eval_(checkpoint, split, json_path, plot_path, data_dir):
     if plot_path:
         pareto_plot(rows, plot_path, f"{ck['config']['name']} ({split}, {len(s)} windows)")
         click.echo(f"wrote {plot_path}")
+
+
+# -- quantize ---------------------------------------------------------------------------------
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder: subnets/*.tflite, model.blob, report.json/.md, plots.")
+@click.option("--widths", default="all", show_default=True, help="Comma-separated grid widths, or all.")
+@click.option("--resolutions", default="all", show_default=True, help="Comma-separated grid T' values, or all.")
+@click.option("--calib-batches", type=int, default=None,
+              help="Calibration windows = N x batch size (default: the checkpoint's BN calibration set).")
+@click.option("--ranges", type=click.Choice(["percentile", "minmax"]), default="percentile", show_default=True,
+              help="Activation range estimator (percentile clips the input and logits at 0.01/99.99 %).")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option("--verify", type=int, default=16, show_default=True,
+              help="Windows per subnet run in TFLM and LiteRT's reference kernels for the parity check.")
+@click.option("--data-dir", type=click.Path(), default=None, envvar="SLIMHAR_DATA_DIR")
+@_user_errors
+def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, data_dir):
+    """Every subnet to an int8 TFLite-Micro flatbuffer sharing ONE int8 weight pool, packed in one blob."""
+    from slimhar.quantize.export import quantize_checkpoint
+    from slimhar.train import checkpoint as ckpt
+    try:
+        calib = None
+        if calib_batches:
+            calib = calib_batches * int(ckpt.load(checkpoint)["config"]["batch_size"])
+        rep = quantize_checkpoint(checkpoint, out, widths, resolutions, calib, split, ranges, verify,
+                                  data_dir, progress=sys.stderr.isatty())
+    except ValueError as e:     # bad --widths / --resolutions, bad checkpoint or data
+        raise _UserError(str(e)) from None
+    b, L = rep["bytes"], rep["int8_loss_pp"]
+    click.echo(f"{rep['subnets']} subnets quantized in {rep['seconds']:.1f} s")
+    click.echo(f"{'subnet':<12} {'MACs':>11} {'float %':>8} {'int8 %':>8} {'tflite B':>9}")
+    for r in rep["rows"]:
+        click.echo(f"{r['name']:<12} {r['macs']:>11,d} {100 * r['float_acc']:>8.2f} {100 * r['int8_acc']:>8.2f} "
+                   f"{r['tflite_bytes']:>9,d}")
+    click.echo(f"int8 loss vs float: max {L['max']:.2f} pp, mean {L['mean']:.2f} pp")
+    click.echo(f"blob {b['blob']:,} B (pool {b['pool']:,} B) vs standalone .tflite sum {b['sum_standalone_tflite']:,} B: "
+               f"{b['blob_vs_sum']:.1f}x smaller")
+    click.echo(f"TFLM vs LiteRT reference: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatches")
+    click.echo(f"wrote {out}/model.blob, {out}/subnets/, {out}/report.json, {out}/report.md")
+
+
+# -- blob -------------------------------------------------------------------------------------
+@main.group()
+def blob():
+    """Inspect, verify and unpack a model.blob."""
+
+
+@blob.command("info")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@_user_errors
+def blob_info(file, as_json):
+    """Header, pool and subnet table of a blob."""
+    from slimhar.quantize.blob import Blob
+    info = Blob.open(file).info()
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+        return
+    click.echo(f"{file}: {info['file_bytes']:,} bytes, {info['arch']} {info['window']}x{info['axes']} -> "
+               f"{info['classes']} classes, {info['subnets']} subnets, pool {info['pool_bytes']:,} bytes")
+    for p in info["pool"]:
+        click.echo(f"  pool {p['name']:<16} {str(p['shape']):<20} {p['bytes']:>9,d} B")
+    click.echo(f"{'subnet':<12} {'channels':<16} {'MACs':>11} {'arena B':>8} {'float %':>8} {'int8 %':>8} {'model B':>8}")
+    for s in info["table"]:
+        click.echo(f"{s['name']:<12} {str(s['channels']):<16} {s['macs']:>11,d} {s['arena_bytes']:>8,d} "
+                   f"{100 * s['float_acc']:>8.2f} {100 * s['int8_acc']:>8.2f} {s['model_bytes']:>8,d}")
+
+
+@blob.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_user_errors
+def blob_verify(file):
+    """Structure and CRC, then every subnet unpacked and run in TFLM (shape and type of the output)."""
+    import numpy as np
+    from slimhar.quantize.blob import Blob
+    from slimhar.quantize.oracle import Tflm
+    b = Blob.open(file)
+    rng = np.random.default_rng(0)
+    for s in b.subnets:
+        t = Tflm(b.unpack(s))
+        out = t.run(rng.integers(-128, 128, (1, s.resolution, b.axes, 1), dtype=np.int8))
+        if out.shape != (1, b.classes) or out.dtype != np.int8:
+            raise click.ClickException(f"{s.name}: TFLM output {out.dtype} {out.shape}, expected int8 (1, {b.classes})")
+    click.echo(f"{file}: OK ({len(b.subnets)} subnets unpacked and run in TFLM, CRC and structure valid)")
+
+
+@blob.command("unpack")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--subnet", required=True, help="Subnet name, e.g. w100_t128 (see blob info).")
+@click.option("-o", "output", required=True, type=click.Path(dir_okay=False))
+@_user_errors
+def blob_unpack(file, subnet, output):
+    """One subnet as a standalone .tflite (TFLM / LiteRT / Netron)."""
+    from slimhar.quantize.blob import Blob
+    b = Blob.open(file)
+    data = b.unpack(b.find(subnet))
+    with open(output, "wb") as f:
+        f.write(data)
+    click.echo(f"wrote {output} ({len(data):,} bytes)")
 
 
 # -- data -------------------------------------------------------------------------------------

@@ -1,0 +1,267 @@
+"""The blob: one shared int8 weight pool + every subnet, in one file (spec: docs/blob-format.md).
+
+Little-endian, 16-byte aligned sections, CRC-32 over the whole file (with the CRC field read
+as zero). Each subnet is a TFLite flatbuffer whose pool-backed weight tensors have empty
+buffers, plus a table of references (tensor index -> pool tensor, out-channels, in-channels)
+that ``unpack`` materializes into a standalone .tflite.
+
+The reader checks everything before it trusts it -- magic, version, sizes, CRC, every offset
+and size in bounds, shapes sane, references inside their pool tensor -- and raises
+:class:`BlobError` with a clear message; it never indexes outside the buffer.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+MAGIC = b"SLIMHAR\0"
+VERSION = 1
+ALIGN = 16
+HEADER = struct.Struct("<8sHHIIIIIIIIIIIHHHBB")      # 64 bytes
+POOL_ENTRY = struct.Struct("<16sIII4II")             # 48 bytes
+SUBNET_ENTRY = struct.Struct("<fHH3HHIIIffIIII12x")   # 64 bytes
+REF_ENTRY = struct.Struct("<HHHH")                    # 8 bytes
+CRC_OFFSET = 16
+ARCHS = {"cnn": 0, "resnet": 1}
+MAX_SUBNETS, MAX_POOL, MAX_DIM = 4096, 256, 1 << 16
+assert HEADER.size == 64 and POOL_ENTRY.size == 48 and SUBNET_ENTRY.size == 64
+
+
+class BlobError(ValueError):
+    pass
+
+
+@dataclass
+class PoolEntry:
+    name: str
+    shape: tuple[int, ...]
+    offset: int          # absolute, in the file
+    size: int
+
+
+@dataclass
+class SubnetEntry:
+    width: float
+    resolution: int
+    classes: int
+    channels: tuple[int, int, int]
+    macs: int
+    params: int
+    arena_bytes: int
+    float_acc: float
+    int8_acc: float
+    model_offset: int
+    model_size: int
+    refs: list[tuple[int, int, int, int]]   # (tensor index, pool index, out, in)
+
+    @property
+    def name(self) -> str:
+        return subnet_name(self.width, self.resolution)
+
+
+def subnet_name(width: float, resolution: int) -> str:
+    return f"w{round(width * 100):03d}_t{resolution}"
+
+
+def _pad(n: int) -> int:
+    return (-n) % ALIGN
+
+
+def crc32_of(buf: bytes | bytearray | memoryview) -> int:
+    b = memoryview(buf)
+    c = zlib.crc32(b[:CRC_OFFSET])
+    c = zlib.crc32(b"\0\0\0\0", c)
+    return zlib.crc32(b[CRC_OFFSET + 4:], c) & 0xFFFFFFFF
+
+
+# -- writing ----------------------------------------------------------------------------------
+def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], norm_mean, norm_std, meta: dict,
+              window: int, axes: int, classes: int, arch: str) -> bytes:
+    """pool: name -> int8 array (full tensor). subnets: dicts with the SubnetEntry fields
+    (except offsets) plus 'model' (flatbuffer bytes without pool weights) and 'refs' as
+    (tensor index, pool name, out, in)."""
+    names = list(pool)
+    out = bytearray(HEADER.size)
+
+    def section(data: bytes) -> int:
+        out.extend(b"\0" * _pad(len(out)))
+        off = len(out)
+        out.extend(data)
+        return off
+
+    norm = np.concatenate([np.asarray(norm_mean, "<f4"), np.asarray(norm_std, "<f4")]).tobytes()
+    norm_off = section(norm)
+    meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    meta_off = section(meta_bytes)
+    # pool data: each tensor 16-byte aligned
+    out.extend(b"\0" * _pad(len(out)))
+    pool_data_off = len(out)
+    pool_entries = []
+    for n in names:
+        a = np.ascontiguousarray(pool[n], np.int8)
+        off = section(a.tobytes())
+        dims = list(a.shape) + [0] * (4 - a.ndim)
+        pool_entries.append(POOL_ENTRY.pack(n.encode()[:16], off, a.nbytes, a.ndim, *dims, 0))
+    pool_data_size = len(out) - pool_data_off
+    pool_dir_off = section(b"".join(pool_entries))
+    model_offs, ref_offs = [], []
+    for s in subnets:
+        model_offs.append(section(s["model"]))
+        refs = b"".join(REF_ENTRY.pack(t, names.index(p), o, i) for t, p, o, i in s["refs"])
+        ref_offs.append(section(refs))
+    table = b"".join(SUBNET_ENTRY.pack(
+        s["width"], s["resolution"], s["classes"], *s["channels"], 0, s["macs"], s["params"], s["arena_bytes"],
+        s["float_acc"], s["int8_acc"], mo, len(s["model"]), ro, len(s["refs"]))
+        for s, mo, ro in zip(subnets, model_offs, ref_offs))
+    table_off = section(table)
+    out.extend(b"\0" * _pad(len(out)))
+    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(names),
+                     pool_dir_off, pool_data_off, pool_data_size, norm_off, meta_off, len(meta_bytes),
+                     window, axes, classes, ARCHS[arch], 0)
+    struct.pack_into("<I", out, CRC_OFFSET, crc32_of(out))
+    return bytes(out)
+
+
+# -- reading ----------------------------------------------------------------------------------
+class Blob:
+    """A validated blob. Construction raises BlobError for anything malformed."""
+
+    def __init__(self, data: bytes, source: str = "blob"):
+        self.data = bytes(data)
+        self.source = source
+        self._parse()
+
+    @classmethod
+    def open(cls, path) -> "Blob":
+        with open(path, "rb") as f:
+            return cls(f.read(), str(path))
+
+    def _err(self, msg: str) -> BlobError:
+        return BlobError(f"{self.source}: {msg}")
+
+    def _range(self, off: int, size: int, what: str) -> None:
+        if off < HEADER.size or size < 0 or off + size > len(self.data):
+            raise self._err(f"{what} at offset {off} size {size} lies outside the file ({len(self.data)} bytes)")
+
+    def _parse(self) -> None:
+        d = self.data
+        if len(d) < HEADER.size:
+            raise self._err(f"truncated: {len(d)} bytes, a blob header alone is {HEADER.size}")
+        h = HEADER.unpack_from(d, 0)
+        (magic, ver, hsize, total, crc, n_sub, table_off, n_pool, pool_dir_off, pool_data_off, pool_data_size,
+         norm_off, meta_off, meta_size, window, axes, classes, arch, _) = h
+        if magic != MAGIC:
+            raise self._err(f"not a slimhar blob (magic {magic!r})")
+        if ver != VERSION:
+            raise self._err(f"blob version {ver}, this reader reads version {VERSION}")
+        if hsize != HEADER.size:
+            raise self._err(f"header size {hsize}, expected {HEADER.size}")
+        if total != len(d):
+            raise self._err(f"size mismatch: header says {total} bytes, file has {len(d)} (truncated or padded)")
+        if crc32_of(d) != crc:
+            raise self._err(f"CRC mismatch (stored {crc:08x}, computed {crc32_of(d):08x}): the blob is corrupt")
+        if not (0 < n_sub <= MAX_SUBNETS and 0 < n_pool <= MAX_POOL):
+            raise self._err(f"absurd counts: {n_sub} subnets, {n_pool} pool tensors")
+        if not (0 < axes <= 64 and 0 < classes <= 1024 and 0 < window <= 8192 and arch in ARCHS.values()):
+            raise self._err(f"absurd model shape: window {window}, axes {axes}, classes {classes}, arch {arch}")
+        for off, name in ((table_off, "subnet table"), (pool_dir_off, "pool directory"), (pool_data_off, "pool data"),
+                          (norm_off, "normalization"), (meta_off, "metadata")):
+            if off % ALIGN:
+                raise self._err(f"{name} offset {off} is not {ALIGN}-byte aligned")
+        self._range(table_off, n_sub * SUBNET_ENTRY.size, "subnet table")
+        self._range(pool_dir_off, n_pool * POOL_ENTRY.size, "pool directory")
+        self._range(pool_data_off, pool_data_size, "pool data")
+        self._range(norm_off, 8 * axes, "normalization")
+        self._range(meta_off, meta_size, "metadata")
+        self.window, self.axes, self.classes = window, axes, classes
+        self.arch = {v: k for k, v in ARCHS.items()}[arch]
+        norm = np.frombuffer(d, "<f4", 2 * axes, norm_off)
+        self.norm_mean, self.norm_std = norm[:axes].copy(), norm[axes:].copy()
+        try:
+            self.meta = json.loads(d[meta_off:meta_off + meta_size].decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise self._err(f"metadata is not JSON ({e})") from None
+        self.pool: list[PoolEntry] = []
+        for k in range(n_pool):
+            name, off, size, rank, d0, d1, d2, d3, _ = POOL_ENTRY.unpack_from(d, pool_dir_off + k * POOL_ENTRY.size)
+            dims = (d0, d1, d2, d3)[:rank] if 1 <= rank <= 4 else None
+            if dims is None or any(x <= 0 or x > MAX_DIM for x in dims):
+                raise self._err(f"pool tensor {k}: absurd shape rank {rank} dims {(d0, d1, d2, d3)}")
+            if int(np.prod(dims)) != size:
+                raise self._err(f"pool tensor {k}: size {size} != product of dims {dims}")
+            if off < pool_data_off or off + size > pool_data_off + pool_data_size:
+                raise self._err(f"pool tensor {k}: bytes [{off}, {off + size}) outside the pool section")
+            self.pool.append(PoolEntry(name.rstrip(b"\0").decode("ascii", "replace"), tuple(dims), off, size))
+        self.subnets: list[SubnetEntry] = []
+        for k in range(n_sub):
+            f = SUBNET_ENTRY.unpack_from(d, table_off + k * SUBNET_ENTRY.size)
+            (w, res, cls, c0, c1, c2, _, macs, params, arena, facc, qacc, moff, msize, roff, nref) = f
+            if not (0 < w <= 1.0 and 0 < res <= window and cls == classes and msize > 8 and nref <= 64):
+                raise self._err(f"subnet {k}: absurd entry (width {w}, T' {res}, classes {cls}, "
+                                f"model size {msize}, {nref} refs)")
+            self._range(moff, msize, f"subnet {k} model")
+            self._range(roff, nref * REF_ENTRY.size, f"subnet {k} weight references")
+            if moff % ALIGN:
+                raise self._err(f"subnet {k} model offset {moff} is not {ALIGN}-byte aligned")
+            refs = [REF_ENTRY.unpack_from(d, roff + j * REF_ENTRY.size) for j in range(nref)]
+            for t, p, o, i in refs:
+                if p >= n_pool:
+                    raise self._err(f"subnet {k}: reference to pool tensor {p} of {n_pool}")
+                dims = self.pool[p].shape
+                if not (0 < o <= dims[0] and 0 < i <= dims[-1]):
+                    raise self._err(f"subnet {k}: slice ({o}, {i}) outside pool tensor {p} of shape {dims}")
+            w = round(w, 6)         # stored as float32; grid widths have few decimals
+            self.subnets.append(SubnetEntry(w, res, cls, (c0, c1, c2), macs, params, arena, facc, qacc,
+                                            moff, msize, refs))
+
+    # -- access -------------------------------------------------------------------------------
+    def pool_array(self, k: int) -> np.ndarray:
+        e = self.pool[k]
+        return np.frombuffer(self.data, np.int8, e.size, e.offset).reshape(e.shape)
+
+    def find(self, name: str) -> SubnetEntry:
+        for s in self.subnets:
+            if s.name == name:
+                return s
+        raise BlobError(f"{self.source}: no subnet {name!r} (have {', '.join(s.name for s in self.subnets[:6])}, ...)")
+
+    def model_bytes(self, s: SubnetEntry) -> bytes:
+        return self.data[s.model_offset:s.model_offset + s.model_size]
+
+    def unpack(self, s: SubnetEntry) -> bytes:
+        """A standalone .tflite of subnet s: its flatbuffer with the pool slices filled in."""
+        from .tflite_io import pack, read_model
+        try:
+            m = read_model(self.model_bytes(s))
+            tensors = m.subgraphs[0].tensors
+        except Exception as e:   # the flatbuffer library raises assorted errors on garbage
+            raise self._err(f"subnet {s.name}: flatbuffer does not parse ({type(e).__name__})") from None
+        for t, p, o, i in s.refs:
+            if t >= len(tensors):
+                raise self._err(f"subnet {s.name}: reference to tensor {t} of {len(tensors)}")
+            ft = tensors[t]
+            sl = np.ascontiguousarray(self.pool_array(p)[:o, ..., :i])
+            shape = [int(x) for x in ft.shape]
+            if int(np.prod(shape)) != sl.size or shape[0] != o:
+                raise self._err(f"subnet {s.name}: tensor {t} shape {shape} does not match slice {sl.shape}")
+            if not (0 < ft.buffer < len(m.buffers)):
+                raise self._err(f"subnet {s.name}: tensor {t} has no buffer to fill")
+            m.buffers[ft.buffer].data = sl.reshape(-1).view(np.uint8)
+        return pack(m)
+
+    def info(self) -> dict:
+        return {
+            "file_bytes": len(self.data), "version": VERSION, "arch": self.arch, "window": self.window,
+            "axes": self.axes, "classes": self.classes, "subnets": len(self.subnets),
+            "pool": [{"name": e.name, "shape": list(e.shape), "bytes": e.size} for e in self.pool],
+            "pool_bytes": sum(e.size for e in self.pool),
+            "table": [{"name": s.name, "width": round(s.width, 4), "resolution": s.resolution,
+                       "channels": list(s.channels), "macs": s.macs, "params": s.params,
+                       "arena_bytes": s.arena_bytes, "float_acc": s.float_acc, "int8_acc": s.int8_acc,
+                       "model_bytes": s.model_size, "refs": len(s.refs)} for s in self.subnets],
+            "meta": self.meta,
+        }

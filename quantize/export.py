@@ -1,0 +1,179 @@
+"""``slimhar quantize``: a checkpoint in; per-subnet .tflite files, one blob and a report out.
+
+For every (width, resolution) subnet asked for:
+
+1. activation ranges from its float model on the checkpoint's fixed calibration windows
+   (the same training windows BN calibration used);
+2. lower it to int8 TFLite builtin ops with the shared weight pool (``graph.lower_subnet``);
+3. write ``subnets/<name>.tflite`` (standalone, weights included) and keep the weight-less
+   flatbuffer + pool references for the blob;
+4. accuracy on the evaluation split: float (torch), int8 (LiteRT's builtin kernels without
+   XNNPACK, batched), and a parity check of TFLM -- the oracle -- against LiteRT's reference
+   kernels on the first ``verify`` windows (mismatches are counted and reported, never hidden).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from slimhar.train import checkpoint as ckpt
+from slimhar.train.models import resize
+from slimhar.train.models.reference import dense_subnet
+from slimhar.train.trainer import calib_set, load_data, to_input
+
+from .blob import Blob, pack_blob, subnet_name
+from .calibrate import activation_ranges
+from .graph import arena_ideal, lower_subnet
+from .oracle import LiteRT, Tflm, quantize_input
+from .shared import build_pool
+from .tflite_io import to_tflite
+
+
+def _nhwc(x: torch.Tensor) -> np.ndarray:
+    return x.permute(0, 2, 3, 1).contiguous().numpy()     # [N, 1, T, C] -> [N, T, C, 1]
+
+
+def select(values, want, what):
+    if want in (None, "all"):
+        return list(values)
+    out = []
+    for v in str(want).split(","):
+        match = [x for x in values if abs(float(x) - float(v)) < 1e-6]
+        if not match:
+            raise ValueError(f"{what} {v} is not in the checkpoint's grid {list(values)}")
+        out.append(match[0])
+    return out
+
+
+def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, calib_windows: int | None = None,
+                        split: str = "test", ranges: str = "percentile", verify: int = 16,
+                        data_dir=None, progress: bool = True) -> dict:
+    t_start = time.perf_counter()
+    ck = ckpt.load(checkpoint)
+    if not ck.get("bn_calibrated"):
+        raise ckpt.CheckpointError(f"{ck['path']}: training did not finish (no BN calibration); resume it first")
+    model = ckpt.build_model(ck)
+    spec, state, cfg = ck["spec"], ck["model"], ck["config"]
+    ws = select(spec["widths"], widths, "width")
+    rs = select(spec["resolutions"], resolutions, "resolution")
+    pool = build_pool(state, spec)
+    data = load_data(cfg, data_dir)
+    mean, std = ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"]
+    if calib_windows:
+        cfg = {**cfg, "bn_calibration": {"windows": int(calib_windows)}}
+    Xcal = calib_set(cfg, to_input(data.train.X, mean, std))
+    ev = data.splits()[split]
+    Xev, yev = to_input(ev.X, mean, std), ev.y
+    out = Path(out_dir)
+    (out / "subnets").mkdir(parents=True, exist_ok=True)
+    rows, blob_subnets = [], []
+    grid = [(w, r) for w in ws for r in rs]
+    for w, r in tqdm(grid, desc="quantize", unit="subnet", disable=not progress):
+        idx = model.subnet_index(w, r)
+        dense = dense_subnet(model, w, r).eval()
+        rng = activation_ranges(dense, resize(Xcal, r), ranges)
+        g = lower_subnet(state, spec, pool, w, r, rng, idx)
+        g.meta.update({"classes": spec["classes"], "arch": spec["arch"], "dataset": ck["dataset"]["name"]})
+        tfl = to_tflite(g)
+        name = subnet_name(w, r)
+        (out / "subnets" / f"{name}.tflite").write_bytes(tfl)
+        xr = resize(Xev, r)
+        with torch.no_grad():
+            float_pred = dense(xr).argmax(1).numpy()
+        inp = g.tensors[g.inputs[0]]
+        xq = quantize_input(_nhwc(xr), inp.scale[0], inp.zero_point[0])
+        int8_logits = LiteRT(tfl, reference=False).run(xq)
+        nv = min(verify, len(xq))
+        tflm = Tflm(tfl).run(xq[:nv])
+        ref = LiteRT(tfl, reference=True).run(xq[:nv])
+        cost = model.cost(w, r)
+        row = {"name": name, "width": w, "resolution": r, "channels": g.meta["channels"], **cost,
+               "float_acc": float((float_pred == yev).mean()), "int8_acc": float((int8_logits.argmax(1) == yev).mean()),
+               "tflite_bytes": len(tfl), "arena_bytes": arena_ideal(g),
+               "tflm_vs_litert_ref_mismatches": int((tflm != ref).sum()), "parity_windows": nv,
+               "tflm_vs_batch_max_lsb": int(np.abs(tflm.astype(int) - int8_logits[:nv]).max())}
+        rows.append(row)
+        model_nw = to_tflite(g, with_weights=False)
+        refs = [(t, g.tensors[t].pool_ref[0], g.tensors[t].pool_ref[1], g.tensors[t].pool_ref[2])
+                for t in range(len(g.tensors)) if g.tensors[t].pool_ref is not None]
+        blob_subnets.append({"width": w, "resolution": r, "classes": spec["classes"], "channels": g.meta["channels"],
+                             "macs": cost["macs"], "params": cost["params"], "arena_bytes": row["arena_bytes"],
+                             "float_acc": row["float_acc"], "int8_acc": row["int8_acc"], "model": model_nw,
+                             "refs": refs})
+    meta = {"config": cfg["name"], "dataset": ck["dataset"], "arch": spec["arch"], "ranges": ranges,
+            "split": split, "widths": ws, "resolutions": rs}
+    blob = pack_blob({k: p.q for k, p in pool.items()}, blob_subnets, mean, std, meta,
+                     spec["window"], spec["axes"], spec["classes"], spec["arch"])
+    (out / "model.blob").write_bytes(blob)
+    # the blob must give back exactly the standalone subnets
+    b = Blob(blob, str(out / "model.blob"))
+    for s in b.subnets:
+        if b.unpack(s) != (out / "subnets" / f"{s.name}.tflite").read_bytes():
+            raise AssertionError(f"{s.name}: unpacked blob subnet differs from the standalone .tflite")
+    seconds = time.perf_counter() - t_start
+    report = make_report(rows, blob, pool, spec, ck, split, len(yev), seconds)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.md").write_text(report_markdown(report))
+    plot_accuracy(rows, out / "int8_vs_float.png", f"{cfg['name']}: float vs shared int8 ({split})")
+    return report
+
+
+def make_report(rows, blob: bytes, pool, spec, ck, split, n, seconds) -> dict:
+    pool_bytes = sum(p.q.nbytes for p in pool.values())
+    full_w = max(r["width"] for r in rows)
+    full = [r for r in rows if r["width"] == full_w]
+    loss = [100 * (r["float_acc"] - r["int8_acc"]) for r in rows]
+    tfl_sum = sum(r["tflite_bytes"] for r in rows)
+    return {
+        "checkpoint": ck["path"], "config": ck["config"]["name"], "split": split, "windows": n,
+        "subnets": len(rows), "seconds": seconds,
+        "int8_loss_pp": {"max": max(loss), "mean": float(np.mean(loss)), "min": min(loss)},
+        "bytes": {"blob": len(blob), "pool": pool_bytes, "sum_standalone_tflite": tfl_sum,
+                  "blob_vs_sum": tfl_sum / len(blob),
+                  "largest_tflite": max(r["tflite_bytes"] for r in full)},
+        "parity": {"tflm_vs_litert_ref_mismatches": sum(r["tflm_vs_litert_ref_mismatches"] for r in rows),
+                   "windows_per_subnet": rows[0]["parity_windows"]},
+        "rows": rows,
+    }
+
+
+def report_markdown(rep: dict) -> str:
+    b, L = rep["bytes"], rep["int8_loss_pp"]
+    lines = [f"# int8 report: {rep['config']}", "",
+             f"{rep['subnets']} subnets, accuracy on {rep['split']} ({rep['windows']} windows); "
+             f"{rep['seconds']:.1f} s.", "",
+             f"- shared int8 vs float: max loss {L['max']:.2f} pp, mean {L['mean']:.2f} pp",
+             f"- blob {b['blob']:,} bytes (pool {b['pool']:,}) vs {b['sum_standalone_tflite']:,} bytes of standalone "
+             f".tflite files: {b['blob_vs_sum']:.1f}x smaller",
+             f"- TFLM vs LiteRT reference kernels: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatching "
+             f"int8 outputs over {rep['parity']['windows_per_subnet']} windows per subnet", "",
+             "| subnet | width | T' | MACs | params | float % | int8 % | .tflite bytes | arena bytes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rep["rows"]:
+        lines.append(f"| {r['name']} | {r['width']:.2f} | {r['resolution']} | {r['macs']:,} | {r['params']:,} | "
+                     f"{100 * r['float_acc']:.2f} | {100 * r['int8_acc']:.2f} | {r['tflite_bytes']:,} | {r['arena_bytes']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(rows, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    m = [r["macs"] / 1e6 for r in rows]
+    ax.scatter(m, [100 * r["float_acc"] for r in rows], s=14, label="float", marker="o")
+    ax.scatter(m, [100 * r["int8_acc"] for r in rows], s=14, label="shared int8", marker="x")
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs per window (millions, log)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

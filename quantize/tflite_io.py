@@ -1,0 +1,136 @@
+"""Writing a :class:`QGraph` as a TFLite flatbuffer with the schema's own object API (the
+bindings that ship in the ``tflite-micro`` package), and reading one back."""
+from __future__ import annotations
+
+import json
+
+import flatbuffers
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+from .graph import QGraph
+
+_TYPES = {"int8": fb.TensorType.INT8, "int32": fb.TensorType.INT32}
+_OPS = {
+    "CONV_2D": (fb.BuiltinOperator.CONV_2D, 3),
+    "PAD": (fb.BuiltinOperator.PAD, 2),
+    "ADD": (fb.BuiltinOperator.ADD, 2),
+    "GATHER": (fb.BuiltinOperator.GATHER, 2),
+    "MAXIMUM": (fb.BuiltinOperator.MAXIMUM, 2),
+    "RESHAPE": (fb.BuiltinOperator.RESHAPE, 1),
+    "FULLY_CONNECTED": (fb.BuiltinOperator.FULLY_CONNECTED, 4),
+}
+_ACT = {False: fb.ActivationFunctionType.NONE, True: fb.ActivationFunctionType.RELU}
+METADATA_NAME = "slimhar"
+
+
+def _options(op):
+    o = op.options
+    if op.kind == "CONV_2D":
+        t = fb.Conv2DOptionsT()
+        t.padding = fb.Padding.SAME if o["padding"] == "SAME" else fb.Padding.VALID
+        t.strideH, t.strideW = o["stride"], 1
+        t.dilationHFactor = t.dilationWFactor = 1
+        t.fusedActivationFunction = _ACT[o["relu"]]
+        return fb.BuiltinOptions.Conv2DOptions, t
+    if op.kind == "ADD":
+        t = fb.AddOptionsT()
+        t.fusedActivationFunction = _ACT[o["relu"]]
+        return fb.BuiltinOptions.AddOptions, t
+    if op.kind == "GATHER":
+        t = fb.GatherOptionsT()
+        t.axis, t.batchDims = o["axis"], 0
+        return fb.BuiltinOptions.GatherOptions, t
+    if op.kind == "PAD":
+        return fb.BuiltinOptions.PadOptions, fb.PadOptionsT()
+    if op.kind == "MAXIMUM":
+        return fb.BuiltinOptions.MaximumMinimumOptions, fb.MaximumMinimumOptionsT()
+    if op.kind == "RESHAPE":
+        return fb.BuiltinOptions.ReshapeOptions, fb.ReshapeOptionsT()   # shape comes from input 1
+    if op.kind == "FULLY_CONNECTED":
+        t = fb.FullyConnectedOptionsT()
+        t.fusedActivationFunction = fb.ActivationFunctionType.NONE
+        t.keepNumDims = False
+        return fb.BuiltinOptions.FullyConnectedOptions, t
+    raise ValueError(op.kind)
+
+
+def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
+    """with_weights=False leaves pool-backed weight buffers empty (the blob's form)."""
+    m = fb.ModelT()
+    m.version = 3
+    m.description = "slimhar int8 subnet"
+    m.buffers = [fb.BufferT()]                       # buffer 0: the empty sentinel
+    sg = fb.SubGraphT()
+    sg.name = f"w{g.meta['width']:.2f}_t{g.meta['resolution']}"
+    sg.tensors = []
+    for t in g.tensors:
+        ft = fb.TensorT()
+        ft.name = t.name
+        ft.shape = list(t.shape)
+        ft.type = _TYPES[t.dtype]
+        ft.buffer = 0
+        if t.data is not None:
+            b = fb.BufferT()
+            if with_weights or t.pool_ref is None:
+                b.data = np.frombuffer(np.ascontiguousarray(t.data).astype(t.data.dtype.newbyteorder("<")).tobytes(),
+                                       np.uint8)
+            m.buffers.append(b)
+            ft.buffer = len(m.buffers) - 1
+        if t.scale is not None:
+            q = fb.QuantizationParametersT()
+            q.scale = [float(s) for s in t.scale]
+            q.zeroPoint = [int(z) for z in t.zero_point]
+            q.quantizedDimension = t.axis
+            ft.quantization = q
+        sg.tensors.append(ft)
+    codes, index = [], {}
+    sg.operators = []
+    for op in g.ops:
+        if op.kind not in index:
+            code, ver = _OPS[op.kind]
+            oc = fb.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, 127)
+            oc.version = ver
+            index[op.kind] = len(codes)
+            codes.append(oc)
+        fo = fb.OperatorT()
+        fo.opcodeIndex = index[op.kind]
+        fo.inputs, fo.outputs = list(op.inputs), list(op.outputs)
+        fo.builtinOptionsType, fo.builtinOptions = _options(op)
+        sg.operators.append(fo)
+    sg.inputs, sg.outputs = list(g.inputs), list(g.outputs)
+    m.operatorCodes = codes
+    m.subgraphs = [sg]
+    meta = fb.BufferT()
+    meta.data = np.frombuffer(json.dumps(g.meta, sort_keys=True).encode(), np.uint8)
+    m.buffers.append(meta)
+    md = fb.MetadataT()
+    md.name = METADATA_NAME
+    md.buffer = len(m.buffers) - 1
+    m.metadata = [md]
+    return m
+
+
+def pack(model: fb.ModelT) -> bytes:
+    b = flatbuffers.Builder(1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def to_tflite(g: QGraph, with_weights: bool = True) -> bytes:
+    return pack(to_model(g, with_weights))
+
+
+def read_model(data: bytes) -> fb.ModelT:
+    return fb.ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def read_metadata(data: bytes) -> dict:
+    m = read_model(data)
+    for md in m.metadata or []:
+        name = md.name.decode() if isinstance(md.name, bytes) else md.name
+        if name == METADATA_NAME:
+            return json.loads(bytes(m.buffers[md.buffer].data).decode())
+    return {}

@@ -1,0 +1,200 @@
+"""Shared-weight int8 export on real data (BasicMotions), checked against TFLM -- the oracle."""
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slimhar.quantize.blob import CRC_OFFSET, HEADER, Blob, BlobError, crc32_of
+from slimhar.quantize.export import quantize_checkpoint
+from slimhar.quantize.graph import macs_check
+from slimhar.quantize.oracle import LiteRT, Tflm, quantize_input
+from slimhar.quantize.tflite_io import read_metadata, read_model
+from slimhar.train import checkpoint as ckpt
+from slimhar.train.config import load_config
+from slimhar.train.models import resize
+from slimhar.train.trainer import load_data, to_input, train
+
+
+@pytest.fixture(scope="module", params=["cnn", "resnet"])
+def exported(request, tmp_path_factory):
+    cfg = load_config("basicmotions_cnn")
+    cfg["model"] = request.param
+    cfg["epochs"] = 12
+    cfg["widths"] = [0.1, 0.35, 1.0]
+    cfg["resolutions"] = [100, 80, 70]
+    d = tmp_path_factory.mktemp(request.param)
+    res = train(cfg, d / "run", progress=False, log=lambda *_: None)
+    rep = quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
+    return {"dir": d / "q", "report": rep, "ckpt": ckpt.load(res["checkpoint"]), "cfg": cfg}
+
+
+def _test_windows(ex, resolution):
+    ck = ex["ckpt"]
+    data = load_data(ck["config"])
+    x = resize(to_input(data.test.X, ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"]), resolution)
+    return x.permute(0, 2, 3, 1).contiguous().numpy(), data.test.y
+
+
+def test_every_subnet_tflm_equals_litert_reference_on_real_windows(exported):
+    rows = exported["report"]["rows"]
+    assert len(rows) == 9
+    for r in rows:
+        tfl = (exported["dir"] / "subnets" / f"{r['name']}.tflite").read_bytes()
+        x, y = _test_windows(exported, r["resolution"])
+        t = Tflm(tfl)
+        xq = quantize_input(x, t.in_scale, t.in_zp)
+        a = t.run(xq)                              # TFLM, one window per invoke (all 40)
+        b = LiteRT(tfl, reference=True).run(xq)    # LiteRT reference kernels, batched
+        assert a.dtype == np.int8 and a.shape == (len(y), 4)
+        np.testing.assert_array_equal(a, b, err_msg=r["name"])
+        # the accuracy the report states is what TFLM gives on these windows
+        assert abs((a.argmax(1) == y).mean() - r["int8_acc"]) <= 1 / len(y) + 1e-9
+
+
+def test_int8_loses_almost_nothing(exported):
+    rep = exported["report"]
+    assert rep["int8_loss_pp"]["mean"] <= 2.5, rep["int8_loss_pp"]       # 1 window of 40 = 2.5 pp
+    full = [r for r in rep["rows"] if r["width"] == 1.0 and r["resolution"] == 100][0]
+    assert full["int8_acc"] >= 0.85
+
+
+def test_blob_unpacks_to_the_standalone_files(exported):
+    b = Blob.open(exported["dir"] / "model.blob")
+    assert len(b.subnets) == 9
+    for s in b.subnets:
+        assert b.unpack(s) == (exported["dir"] / "subnets" / f"{s.name}.tflite").read_bytes()
+        meta = read_metadata(b.unpack(s))
+        assert (meta["width"], meta["resolution"], meta["classes"]) == (s.width, s.resolution, 4)
+
+
+def _weights(tfl: bytes) -> dict[str, np.ndarray]:
+    m = read_model(tfl)
+    out = {}
+    for t in m.subgraphs[0].tensors:
+        name = t.name.decode()
+        if name.endswith("/weights"):
+            out[name] = np.frombuffer(bytes(m.buffers[t.buffer].data), np.int8).reshape([int(v) for v in t.shape])
+    return out
+
+
+def test_subnet_weights_are_slices_of_one_pool(exported):
+    b = Blob.open(exported["dir"] / "model.blob")
+    pool = {e.name: b.pool_array(k) for k, e in enumerate(b.pool)}
+    wide = _weights((exported["dir"] / "subnets" / "w100_t100.tflite").read_bytes())
+    for s in b.subnets:
+        ws = _weights((exported["dir"] / "subnets" / f"{s.name}.tflite").read_bytes())
+        assert len(ws) == len(s.refs) > 0
+        for t, p, o, i in s.refs:
+            name = read_model(b.model_bytes(s)).subgraphs[0].tensors[t].name.decode()
+            got = ws[name]
+            sl = pool[b.pool[p].name][:o, ..., :i]
+            np.testing.assert_array_equal(got.reshape(sl.shape), sl)
+            # and the same bytes as the widest subnet's tensor, sliced
+            np.testing.assert_array_equal(got.reshape(sl.shape), wide[name].reshape(pool[b.pool[p].name].shape)[:o, ..., :i])
+
+
+def test_lowered_graph_macs_match_the_model(exported):
+    from slimhar.quantize.export import _nhwc  # noqa: F401  (import check of the module)
+    from slimhar.quantize.graph import lower_subnet
+    from slimhar.quantize.shared import build_pool
+    ck = exported["ckpt"]
+    model = ckpt.build_model(ck)
+    pool = build_pool(ck["model"], ck["spec"])
+    keys = ["input", "logits"] + [f"b{b}.{k}" for b in range(3) for k in ("mid", "main", "short", "out")]
+    ranges = {k: (-1.0, 1.0) for k in keys}
+    for w, r in ck["spec"]["widths"] and [(0.1, 70), (1.0, 100), (0.35, 80)]:
+        g = lower_subnet(ck["model"], ck["spec"], pool, w, r, ranges, model.subnet_index(w, r))
+        assert macs_check(g) == model.cost(w, r)["macs"]
+
+
+# -- bad blobs ----------------------------------------------------------------------------------
+def _recrc(buf: bytearray) -> bytes:
+    struct.pack_into("<I", buf, CRC_OFFSET, crc32_of(buf))
+    return bytes(buf)
+
+
+@pytest.fixture(scope="module")
+def blob_bytes(tmp_path_factory):
+    cfg = load_config("basicmotions_cnn")
+    cfg.update(epochs=1, widths=[0.1, 1.0], resolutions=[100, 60])
+    d = tmp_path_factory.mktemp("blob")
+    res = train(cfg, d / "run", progress=False, log=lambda *_: None)
+    quantize_checkpoint(res["checkpoint"], d / "q", progress=False, verify=1)
+    return (d / "q" / "model.blob").read_bytes()
+
+
+def test_bad_blobs_give_clear_errors(blob_bytes):
+    good = blob_bytes
+    Blob(good)
+    cases = []
+    cases.append((good[:len(good) // 2], "size mismatch"))
+    cases.append((good[:40], "truncated"))
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x40
+    cases.append((bytes(flipped), "CRC mismatch"))
+    b = bytearray(good)
+    b[0:8] = b"NOTABLOB"
+    cases.append((_recrc(b), "not a slimhar blob"))
+    b = bytearray(good)
+    struct.pack_into("<H", b, 8, 9)
+    cases.append((_recrc(b), "blob version 9"))
+    b = bytearray(good)
+    struct.pack_into("<I", b, 24, len(good) + 4096)          # subnet table offset past the end
+    cases.append((_recrc(b), "outside the file"))
+    h = HEADER.unpack_from(good, 0)
+    b = bytearray(good)
+    struct.pack_into("<I", b, h[8] + 16 + 12, 60000)          # pool tensor 0: absurd dim
+    cases.append((_recrc(b), "pool tensor 0"))
+    b = bytearray(good)
+    struct.pack_into("<H", b, 56, 0)                          # window 0
+    cases.append((_recrc(b), "absurd model shape"))
+    for data, msg in cases:
+        with pytest.raises(BlobError, match=msg):
+            Blob(data, "x.blob")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzz_reader_never_crashes(blob_bytes, data):
+    """Random byte edits, with and without a fixed-up CRC (so the parser is driven past the
+    checksum into every structural check): a BlobError or a valid parse, nothing else."""
+    buf = bytearray(blob_bytes)
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        buf[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        buf = bytearray(buf[:data.draw(st.integers(0, len(buf)))])
+    if len(buf) >= HEADER.size and data.draw(st.booleans()):
+        buf = bytearray(_recrc(buf))
+    try:
+        b = Blob(bytes(buf))
+    except BlobError:
+        return
+    for s in b.subnets:
+        try:
+            b.unpack(s)
+        except BlobError:
+            pass
+
+
+def test_blob_cli(blob_bytes, tmp_path):
+    p = tmp_path / "m.blob"
+    p.write_bytes(blob_bytes)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "slimhar", *map(str, a)], capture_output=True, text=True)
+    r = run("blob", "info", p)
+    assert r.returncode == 0 and "w100_t100" in r.stdout and "pool" in r.stdout
+    r = run("blob", "verify", p)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr
+    r = run("blob", "unpack", p, "--subnet", "w010_t60", "-o", tmp_path / "s.tflite")
+    assert r.returncode == 0 and Tflm((tmp_path / "s.tflite").read_bytes()) is not None
+    r = run("blob", "unpack", p, "--subnet", "w999_t1", "-o", tmp_path / "s.tflite")
+    assert r.returncode == 1 and "no subnet 'w999_t1'" in r.stderr
+    (tmp_path / "bad.blob").write_bytes(blob_bytes[:-16])
+    r = run("blob", "verify", tmp_path / "bad.blob")
+    assert r.returncode == 1 and "size mismatch" in r.stderr and "Traceback" not in r.stderr
