@@ -52,7 +52,7 @@ def select(values, want, what):
 
 def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, calib_windows: int | None = None,
                         split: str = "test", ranges: str = "percentile", verify: int = 16,
-                        data_dir=None, progress: bool = True) -> dict:
+                        data_dir=None, progress: bool = True, baseline: bool = False) -> dict:
     t_start = time.perf_counter()
     ck = ckpt.load(checkpoint)
     if not ck.get("bn_calibrated"):
@@ -95,12 +95,27 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         row = {"name": name, "width": w, "resolution": r, "channels": g.meta["channels"], **cost,
                "float_acc": float((float_pred == yev).mean()), "int8_acc": float((int8_logits.argmax(1) == yev).mean()),
                "tflite_bytes": len(tfl), "arena_bytes": arena_ideal(g),
-               "tflm_vs_litert_ref_mismatches": int((tflm != ref).sum()), "parity_windows": nv,
+               "tflm_vs_litert_ref_mismatches": int((tflm != ref).sum()),
+               "tflm_vs_litert_ref_max_lsb": int(np.abs(tflm.astype(int) - ref).max()), "parity_windows": nv,
                "tflm_vs_batch_max_lsb": int(np.abs(tflm.astype(int) - int8_logits[:nv]).max())}
+        if baseline:
+            from .baseline import convert
+            t_b = time.perf_counter()
+            btfl = convert(dense, r, spec["axes"], _nhwc(resize(Xcal, r)))
+            (out / "baseline").mkdir(exist_ok=True)
+            (out / "baseline" / f"{name}.tflite").write_bytes(btfl)
+            bl = LiteRT(btfl, reference=False)
+            bq = quantize_input(_nhwc(xr), bl.in_scale, bl.in_zp)
+            row["baseline_acc"] = float((bl.run(bq).argmax(1) == yev).mean())
+            row["baseline_bytes"] = len(btfl)
+            row["baseline_seconds"] = time.perf_counter() - t_b
         rows.append(row)
         model_nw = to_tflite(g, with_weights=False)
         refs = [(t, g.tensors[t].pool_ref[0], g.tensors[t].pool_ref[1], g.tensors[t].pool_ref[2])
                 for t in range(len(g.tensors)) if g.tensors[t].pool_ref is not None]
+        row["private_bytes"] = len(model_nw) + 8 * len(refs)
+        row["quant_param_bytes"] = quant_param_bytes(g)
+        row["structure_bytes"] = row["private_bytes"] - row["quant_param_bytes"]
         blob_subnets.append({"width": w, "resolution": r, "classes": spec["classes"], "channels": g.meta["channels"],
                              "macs": cost["macs"], "params": cost["params"], "arena_bytes": row["arena_bytes"],
                              "float_acc": row["float_acc"], "int8_acc": row["int8_acc"], "model": model_nw,
@@ -123,20 +138,51 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
     return report
 
 
+def quant_param_bytes(g) -> int:
+    """Bytes of a subnet's private quantization data: scale and zero-point vectors (each
+    distinct vector counted once, as the packer stores it once) and int32 biases."""
+    seen, total = set(), 0
+    for t in g.tensors:
+        if t.scale is not None:
+            for arr in (np.asarray(t.scale, "<f4"), np.asarray(t.zero_point, "<i8")):
+                key = (arr.dtype.str, arr.tobytes())
+                if key not in seen:
+                    seen.add(key)
+                    total += arr.nbytes
+        if t.dtype == "int32" and t.name.endswith(".b"):
+            total += t.data.nbytes
+    return total
+
+
 def make_report(rows, blob: bytes, pool, spec, ck, split, n, seconds) -> dict:
     pool_bytes = sum(p.q.nbytes for p in pool.values())
     full_w = max(r["width"] for r in rows)
     full = [r for r in rows if r["width"] == full_w]
     loss = [100 * (r["float_acc"] - r["int8_acc"]) for r in rows]
     tfl_sum = sum(r["tflite_bytes"] for r in rows)
-    return {
+    base = {}
+    if "baseline_acc" in rows[0]:
+        bl = [100 * (r["float_acc"] - r["baseline_acc"]) for r in rows]
+        sh = [100 * (r["baseline_acc"] - r["int8_acc"]) for r in rows]
+        bsum = sum(r["baseline_bytes"] for r in rows)
+        base = {"baseline": {"loss_pp": {"max": max(bl), "mean": float(np.mean(bl))},
+                             "sharing_cost_pp": {"max": max(sh), "mean": float(np.mean(sh))},
+                             "sum_tflite_bytes": bsum, "blob_vs_sum": bsum / len(blob),
+                             "seconds": sum(r["baseline_seconds"] for r in rows)}}
+    return {**base,
         "checkpoint": ck["path"], "config": ck["config"]["name"], "split": split, "windows": n,
         "subnets": len(rows), "seconds": seconds,
         "int8_loss_pp": {"max": max(loss), "mean": float(np.mean(loss)), "min": min(loss)},
         "bytes": {"blob": len(blob), "pool": pool_bytes, "sum_standalone_tflite": tfl_sum,
                   "blob_vs_sum": tfl_sum / len(blob),
-                  "largest_tflite": max(r["tflite_bytes"] for r in full)},
+                  "largest_tflite": max(r["tflite_bytes"] for r in full),
+                  "private_total": sum(r["private_bytes"] for r in rows),
+                  "private_quant_params": sum(r["quant_param_bytes"] for r in rows),
+                  "private_structure": sum(r["structure_bytes"] for r in rows),
+                  "pool_vs_full_width_int8": pool_bytes / sum(np.prod(p.q.shape) for p in pool.values())},
         "parity": {"tflm_vs_litert_ref_mismatches": sum(r["tflm_vs_litert_ref_mismatches"] for r in rows),
+                   "tflm_vs_litert_ref_max_lsb": max(r["tflm_vs_litert_ref_max_lsb"] for r in rows),
+                   "tflm_vs_batch_max_lsb": max(r["tflm_vs_batch_max_lsb"] for r in rows),
                    "windows_per_subnet": rows[0]["parity_windows"]},
         "rows": rows,
     }
@@ -150,13 +196,29 @@ def report_markdown(rep: dict) -> str:
              f"- shared int8 vs float: max loss {L['max']:.2f} pp, mean {L['mean']:.2f} pp",
              f"- blob {b['blob']:,} bytes (pool {b['pool']:,}) vs {b['sum_standalone_tflite']:,} bytes of standalone "
              f".tflite files: {b['blob_vs_sum']:.1f}x smaller",
+             f"- private bytes of all subnets: {b['private_total']:,} = {b['private_quant_params']:,} quantization "
+             f"parameters (scales, zero points, biases) + {b['private_structure']:,} flatbuffer structure",
              f"- TFLM vs LiteRT reference kernels: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatching "
-             f"int8 outputs over {rep['parity']['windows_per_subnet']} windows per subnet", "",
-             "| subnet | width | T' | MACs | params | float % | int8 % | .tflite bytes | arena bytes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"int8 outputs (max {rep['parity']['tflm_vs_litert_ref_max_lsb']} LSB) over "
+             f"{rep['parity']['windows_per_subnet']} windows per subnet (LiteRT's reference FULLY_CONNECTED "
+             f"rounds up to 1 LSB apart from TFLM; every other tensor is bit-identical)", ""]
+    if "baseline" in rep:
+        bb = rep["baseline"]
+        lines[-1:-1] = [
+            f"- independent TF-converter int8 (baseline) vs float: max loss {bb['loss_pp']['max']:.2f} pp, "
+            f"mean {bb['loss_pp']['mean']:.2f} pp; shared vs independent: max {bb['sharing_cost_pp']['max']:.2f} pp, "
+            f"mean {bb['sharing_cost_pp']['mean']:.2f} pp",
+            f"- blob vs the sum of the {rep['subnets']} independent converter .tflite files "
+            f"({bb['sum_tflite_bytes']:,} bytes): {bb['blob_vs_sum']:.1f}x smaller"]
+    has_b = "baseline" in rep
+    lines += ["| subnet | width | T' | MACs | params | float % | int8 % | " + ("baseline % | " if has_b else "")
+              + ".tflite bytes | private bytes (quant + structure) | arena bytes |",
+              "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if has_b else "")]
     for r in rep["rows"]:
         lines.append(f"| {r['name']} | {r['width']:.2f} | {r['resolution']} | {r['macs']:,} | {r['params']:,} | "
-                     f"{100 * r['float_acc']:.2f} | {100 * r['int8_acc']:.2f} | {r['tflite_bytes']:,} | {r['arena_bytes']:,} |")
+                     f"{100 * r['float_acc']:.2f} | {100 * r['int8_acc']:.2f} | "
+                     + (f"{100 * r['baseline_acc']:.2f} | " if has_b else "") + f"{r['tflite_bytes']:,} | "
+                     f"{r['private_bytes']:,} ({r['quant_param_bytes']:,} + {r['structure_bytes']:,}) | {r['arena_bytes']:,} |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +230,8 @@ def plot_accuracy(rows, path, title):
     m = [r["macs"] / 1e6 for r in rows]
     ax.scatter(m, [100 * r["float_acc"] for r in rows], s=14, label="float", marker="o")
     ax.scatter(m, [100 * r["int8_acc"] for r in rows], s=14, label="shared int8", marker="x")
+    if "baseline_acc" in rows[0]:
+        ax.scatter(m, [100 * r["baseline_acc"] for r in rows], s=10, label="independent int8 (TF converter)", marker="+")
     ax.set_xscale("log")
     ax.set_xlabel("MACs per window (millions, log)")
     ax.set_ylabel("accuracy (%)")

@@ -105,18 +105,18 @@ def lower_subnet(state: dict, spec: dict, pool: dict[str, PoolTensor], width: fl
         s, z = qp[key]
         return g.add(QTensor(name, list(shape), "int8", [s], [z]))
 
-    pads = g.add(QTensor("pad_rows", [4, 2], "int32", data=np.array([[0, 0], [1, 1], [0, 0], [0, 0]], np.int32)))
+    pads = g.add(QTensor("pad.rows", [4, 2], "int32", data=np.array([[0, 0], [1, 1], [0, 0], [0, 0]], np.int32)))
 
     def conv(name, x, x_key, w_name, o, i, out_shape, out_key, stride, padding, relu):
         pt = pool[w_name]
         s_w, b = fold(pt, state, subnet_index, o)
         s_in = qp[x_key][0]
         s_w32 = s_w.astype(np.float32)
-        wt = g.add(QTensor(f"{name}/weights", [o, pt.q.shape[1], 1, i], "int8", s_w32.tolist(), [0] * o, 0,
+        wt = g.add(QTensor(f"{name}.w", [o, pt.q.shape[1], 1, i], "int8", s_w32.tolist(), [0] * o, 0,
                            np.ascontiguousarray(pt.slice(o, i)), (w_name, o, i)))
         bias_scale = (np.float64(s_in) * s_w32.astype(np.float64))
         bq = np.clip(np.round(b / bias_scale), -2**31, 2**31 - 1).astype(np.int32)
-        bt = g.add(QTensor(f"{name}/bias", [o], "int32", bias_scale.astype(np.float32).tolist(), [0] * o, 0, bq))
+        bt = g.add(QTensor(f"{name}.b", [o], "int32", bias_scale.astype(np.float32).tolist(), [0] * o, 0, bq))
         y = act(name, out_shape, out_key)
         g.ops.append(QOp("CONV_2D", [x, wt, bt], [y], {"stride": stride, "padding": padding, "relu": relu}))
         return y
@@ -126,21 +126,21 @@ def lower_subnet(state: dict, spec: dict, pool: dict[str, PoolTensor], width: fl
     x_key, L, in_ch = "input", resolution, 1
     for b, o in enumerate(chans):
         s_x, z_x = qp[x_key]
-        xp = g.add(QTensor(f"block{b}/pad", [1, L + 2, C, in_ch], "int8", [s_x], [z_x]))
+        xp = g.add(QTensor(f"b{b}.pad", [1, L + 2, C, in_ch], "int8", [s_x], [z_x]))
         g.ops.append(QOp("PAD", [x, pads], [xp]))
         Lo = (L + 2 - spec["kernel"]) // spec["stride"] + 1
         shape = [1, Lo, C, o]
         if spec["arch"] == "cnn":
-            x = conv(f"block{b}/conv1", xp, x_key, f"blocks.{b}.conv1", o, in_ch, shape, f"b{b}.out",
+            x = conv(f"b{b}.conv1", xp, x_key, f"blocks.{b}.conv1", o, in_ch, shape, f"b{b}.out",
                      spec["stride"], "VALID", True)
         else:
-            mid = conv(f"block{b}/conv1", xp, x_key, f"blocks.{b}.conv1", o, in_ch, shape, f"b{b}.mid",
+            mid = conv(f"b{b}.conv1", xp, x_key, f"blocks.{b}.conv1", o, in_ch, shape, f"b{b}.mid",
                        spec["stride"], "VALID", True)
-            main = conv(f"block{b}/conv2", mid, f"b{b}.mid", f"blocks.{b}.conv2", o, o, shape, f"b{b}.main",
+            main = conv(f"b{b}.conv2", mid, f"b{b}.mid", f"blocks.{b}.conv2", o, o, shape, f"b{b}.main",
                         1, "SAME", False)
-            short = conv(f"block{b}/short", xp, x_key, f"blocks.{b}.short", o, in_ch, shape, f"b{b}.short",
+            short = conv(f"b{b}.short", xp, x_key, f"blocks.{b}.short", o, in_ch, shape, f"b{b}.short",
                          spec["stride"], "VALID", False)
-            x = act(f"block{b}/add", shape, f"b{b}.out")
+            x = act(f"b{b}.add", shape, f"b{b}.out")
             g.ops.append(QOp("ADD", [main, short], [x], {"relu": True}))
         x_key, L, in_ch = f"b{b}.out", Lo, o
     if L != POOL_ROWS:
@@ -149,28 +149,28 @@ def lower_subnet(state: dict, spec: dict, pool: dict[str, PoolTensor], width: fl
         parts = []
         for j in range(max(e - s for s, e in wins)):
             idx = np.array([min(s + j, e - 1) for s, e in wins], np.int32)
-            it = g.add(QTensor(f"pool/rows{j}", [POOL_ROWS], "int32", data=idx))
-            gt = g.add(QTensor(f"pool/gather{j}", [1, POOL_ROWS, C, in_ch], "int8", [s_x], [z_x]))
+            it = g.add(QTensor(f"pool.i{j}", [POOL_ROWS], "int32", data=idx))
+            gt = g.add(QTensor(f"pool.g{j}", [1, POOL_ROWS, C, in_ch], "int8", [s_x], [z_x]))
             g.ops.append(QOp("GATHER", [x, it], [gt], {"axis": 1}))
             parts.append(gt)
         x = parts[0]
         for j, p in enumerate(parts[1:], 1):
-            m = g.add(QTensor(f"pool/max{j}", [1, POOL_ROWS, C, in_ch], "int8", [s_x], [z_x]))
+            m = g.add(QTensor(f"pool.m{j}", [1, POOL_ROWS, C, in_ch], "int8", [s_x], [z_x]))
             g.ops.append(QOp("MAXIMUM", [x, p], [m]))
             x = m
     feats = POOL_ROWS * C * in_ch
-    shp = g.add(QTensor("flatten/shape", [2], "int32", data=np.array([-1, feats], np.int32)))
+    shp = g.add(QTensor("flat.shape", [2], "int32", data=np.array([-1, feats], np.int32)))
     s_x, z_x = qp[x_key]
-    flat = g.add(QTensor("flatten", [1, feats], "int8", [s_x], [z_x]))
+    flat = g.add(QTensor("flat", [1, feats], "int8", [s_x], [z_x]))
     g.ops.append(QOp("RESHAPE", [x, shp], [flat]))
     pt = pool["fc"]
     s_w, b = fold(pt, state, None, K)
     s_w32 = s_w.astype(np.float32)
-    wt = g.add(QTensor("fc/weights", [K, feats], "int8", s_w32.tolist(), [0] * K, 0,
+    wt = g.add(QTensor("fc.w", [K, feats], "int8", s_w32.tolist(), [0] * K, 0,
                        np.ascontiguousarray(pt.slice(K, in_ch)).reshape(K, feats), ("fc", K, in_ch)))
     bias_scale = np.float64(s_x) * s_w32.astype(np.float64)
     bq = np.clip(np.round(b / bias_scale), -2**31, 2**31 - 1).astype(np.int32)
-    bt = g.add(QTensor("fc/bias", [K], "int32", bias_scale.astype(np.float32).tolist(), [0] * K, 0, bq))
+    bt = g.add(QTensor("fc.b", [K], "int32", bias_scale.astype(np.float32).tolist(), [0] * K, 0, bq))
     out = act("logits", [1, K], "logits")
     g.ops.append(QOp("FULLY_CONNECTED", [flat, wt, bt], [out]))
     g.outputs = [out]

@@ -113,7 +113,42 @@ def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
     return m
 
 
+class _SharedQuant:
+    """Stands in for a QuantizationParametersT while packing, so that identical quantization
+    tables -- and identical scale / zero-point vectors (the all-zero per-channel zero points
+    above all) -- are written once and referenced by offset (a flatbuffer is a DAG)."""
+
+    def __init__(self, q, cache: dict):
+        self.q, self.cache = q, cache
+
+    def _vec(self, builder, arr: np.ndarray):
+        key = (arr.dtype.str, arr.tobytes())
+        if key not in self.cache:
+            self.cache[key] = builder.CreateNumpyVector(arr)
+        return self.cache[key]
+
+    def Pack(self, builder):
+        scale = np.asarray(self.q.scale if self.q.scale is not None else [], "<f4")
+        zp = np.asarray(self.q.zeroPoint if self.q.zeroPoint is not None else [], "<i8")
+        key = ("table", scale.tobytes(), zp.tobytes(), int(self.q.quantizedDimension))
+        if key not in self.cache:
+            sv, zv = self._vec(builder, scale), self._vec(builder, zp)
+            fb.QuantizationParametersStart(builder)
+            fb.QuantizationParametersAddScale(builder, sv)
+            fb.QuantizationParametersAddZeroPoint(builder, zv)
+            fb.QuantizationParametersAddQuantizedDimension(builder, int(self.q.quantizedDimension))
+            self.cache[key] = fb.QuantizationParametersEnd(builder)
+        return self.cache[key]
+
+
 def pack(model: fb.ModelT) -> bytes:
+    """Serialize; quantization tables and their vectors are deduplicated (see _SharedQuant).
+    Both the exporter and Blob.unpack pack through here, so their bytes agree."""
+    cache: dict = {}
+    for sg in model.subgraphs or []:
+        for t in sg.tensors or []:
+            if t.quantization is not None and not isinstance(t.quantization, _SharedQuant):
+                t.quantization = _SharedQuant(t.quantization, cache)
     b = flatbuffers.Builder(1024)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())

@@ -119,9 +119,11 @@ def eval_(checkpoint, split, json_path, plot_path, data_dir):
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
 @click.option("--verify", type=int, default=16, show_default=True,
               help="Windows per subnet run in TFLM and LiteRT's reference kernels for the parity check.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also quantize every subnet on its own with the TF converter, for comparison.")
 @click.option("--data-dir", type=click.Path(), default=None, envvar="SLIMHAR_DATA_DIR")
 @_user_errors
-def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, data_dir):
+def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, baseline, data_dir):
     """Every subnet to an int8 TFLite-Micro flatbuffer sharing ONE int8 weight pool, packed in one blob."""
     from slimhar.quantize.export import quantize_checkpoint
     from slimhar.train import checkpoint as ckpt
@@ -130,18 +132,24 @@ def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split,
         if calib_batches:
             calib = calib_batches * int(ckpt.load(checkpoint)["config"]["batch_size"])
         rep = quantize_checkpoint(checkpoint, out, widths, resolutions, calib, split, ranges, verify,
-                                  data_dir, progress=sys.stderr.isatty())
+                                  data_dir, progress=sys.stderr.isatty(), baseline=baseline)
     except ValueError as e:     # bad --widths / --resolutions, bad checkpoint or data
         raise _UserError(str(e)) from None
     b, L = rep["bytes"], rep["int8_loss_pp"]
     click.echo(f"{rep['subnets']} subnets quantized in {rep['seconds']:.1f} s")
-    click.echo(f"{'subnet':<12} {'MACs':>11} {'float %':>8} {'int8 %':>8} {'tflite B':>9}")
+    click.echo(f"{'subnet':<12} {'MACs':>11} {'float %':>8} {'int8 %':>8} {'indep %':>8} {'tflite B':>9}")
     for r in rep["rows"]:
+        bl = f"{100 * r['baseline_acc']:>8.2f}" if "baseline_acc" in r else f"{'-':>8}"
         click.echo(f"{r['name']:<12} {r['macs']:>11,d} {100 * r['float_acc']:>8.2f} {100 * r['int8_acc']:>8.2f} "
-                   f"{r['tflite_bytes']:>9,d}")
+                   f"{bl} {r['tflite_bytes']:>9,d}")
     click.echo(f"int8 loss vs float: max {L['max']:.2f} pp, mean {L['mean']:.2f} pp")
     click.echo(f"blob {b['blob']:,} B (pool {b['pool']:,} B) vs standalone .tflite sum {b['sum_standalone_tflite']:,} B: "
                f"{b['blob_vs_sum']:.1f}x smaller")
+    if "baseline" in rep:
+        bb = rep["baseline"]
+        click.echo(f"independent TF-converter int8 vs float: max {bb['loss_pp']['max']:.2f} pp, mean "
+                   f"{bb['loss_pp']['mean']:.2f} pp; blob vs their sum {bb['sum_tflite_bytes']:,} B: "
+                   f"{bb['blob_vs_sum']:.1f}x smaller")
     click.echo(f"TFLM vs LiteRT reference: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatches")
     click.echo(f"wrote {out}/model.blob, {out}/subnets/, {out}/report.json, {out}/report.md")
 
@@ -204,6 +212,19 @@ def blob_unpack(file, subnet, output):
     with open(output, "wb") as f:
         f.write(data)
     click.echo(f"wrote {output} ({len(data):,} bytes)")
+
+
+@blob.command("export-c")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for NAME.h / NAME.c.")
+@click.option("--symbol", default="slimhar_blob", show_default=True, help="C array name (and file stem).")
+@_user_errors
+def blob_export_c(file, out_dir, symbol):
+    """The blob as C source + header the firmware links (16-byte aligned const data, in flash)."""
+    from slimhar.quantize.blob import export_c
+    with open(file, "rb") as f:
+        h, c = export_c(f.read(), out_dir, symbol, file)
+    click.echo(f"wrote {h} and {c}")
 
 
 # -- data -------------------------------------------------------------------------------------
