@@ -22,6 +22,7 @@ _OPS = {
 }
 _ACT = {False: fb.ActivationFunctionType.NONE, True: fb.ActivationFunctionType.RELU}
 METADATA_NAME = "slimhar"
+META_KEYS = ("width", "resolution", "classes", "arch")
 
 
 def _options(op):
@@ -59,10 +60,8 @@ def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
     """with_weights=False leaves pool-backed weight buffers empty (the blob's form)."""
     m = fb.ModelT()
     m.version = 3
-    m.description = "slimhar int8 subnet"
     m.buffers = [fb.BufferT()]                       # buffer 0: the empty sentinel
     sg = fb.SubGraphT()
-    sg.name = f"w{g.meta['width']:.2f}_t{g.meta['resolution']}"
     sg.tensors = []
     for t in g.tensors:
         ft = fb.TensorT()
@@ -104,7 +103,8 @@ def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
     m.operatorCodes = codes
     m.subgraphs = [sg]
     meta = fb.BufferT()
-    meta.data = np.frombuffer(json.dumps(g.meta, sort_keys=True).encode(), np.uint8)
+    keep = {k: g.meta[k] for k in META_KEYS if k in g.meta}      # the rest lives in the blob's table
+    meta.data = np.frombuffer(json.dumps(keep, sort_keys=True, separators=(",", ":")).encode(), np.uint8)
     m.buffers.append(meta)
     md = fb.MetadataT()
     md.name = METADATA_NAME

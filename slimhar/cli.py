@@ -45,9 +45,25 @@ def main():
 @click.option("--resume", is_flag=True, help="Continue the run in --out after its last completed epoch.")
 @click.option("--data-dir", type=click.Path(), default=None, envvar="SLIMHAR_DATA_DIR",
               help="Folder of the official dataset files (uci-har, wisdm, unimib, npz).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--nproc", type=int, default=1, show_default=True,
+              help="Processes on this machine (DistributedDataParallel via torchrun; gloo on CPU, NCCL on CUDA).")
 @_user_errors
-def train(config, out, epochs, seed, resume, data_dir):
-    """Collaborative training of every width x resolution subnet, then BN calibration of each."""
+def train(config, out, epochs, seed, resume, data_dir, device, nproc):
+    """Collaborative training of every width x resolution subnet, then BN calibration of each.
+
+    Also runs as one rank of a torchrun job: torchrun --nproc-per-node N -m slimhar train ..."""
+    if nproc > 1:
+        import subprocess
+        args = [a for a in sys.argv[1:]]
+        i = args.index("--nproc") if "--nproc" in args else None
+        if i is not None:
+            del args[i:i + 2]
+        else:
+            args = [a for a in args if not a.startswith("--nproc=")]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "slimhar", *args]
+        raise SystemExit(subprocess.call(cmd))
     from slimhar.train.config import load_config
     from slimhar.train.evaluate import grid_table
     from slimhar.train.trainer import train as run
@@ -56,7 +72,9 @@ def train(config, out, epochs, seed, resume, data_dir):
         cfg["epochs"] = epochs
     if seed is not None:
         cfg["seed"] = seed
-    res = run(cfg, out, resume=resume, data_dir=data_dir, progress=sys.stderr.isatty())
+    res = run(cfg, out, resume=resume, data_dir=data_dir, progress=sys.stderr.isatty(), device=device)
+    if res["rank"] != 0:
+        return
     click.echo(f"\ncheckpoint: {res['checkpoint']}  ({res['epochs']} epochs, "
                f"BN calibration {res['bn_calibration_seconds']:.1f} s)")
     click.echo("validation accuracy (%) of a few subnets:")
@@ -225,6 +243,48 @@ def blob_export_c(file, out_dir, symbol):
     with open(file, "rb") as f:
         h, c = export_c(f.read(), out_dir, symbol, file)
     click.echo(f"wrote {h} and {c}")
+
+
+# -- bench ------------------------------------------------------------------------------------
+@main.group()
+def bench():
+    """Benchmarks that print numbers (never assert them)."""
+
+
+@bench.command("train")
+@click.option("--config", "config", required=True, help="YAML file or bundled config name.")
+@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps (after 3 warm-up steps).")
+@click.option("--synthetic/--real", default=True, show_default=True, help="Random windows of the dataset's shape, or the real data.")
+@click.option("--windows", type=int, default=None, help="Training windows per epoch (default: the dataset's).")
+@click.option("--layout", type=click.Choice(["nchw", "seq"]), default="nchw", show_default=True)
+@click.option("--calib/--no-calib", default=False, show_default=True, help="Also time BN calibration of every subnet.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@_user_errors
+def bench_train_cmd(config, steps, synthetic, windows, layout, calib, json_path):
+    """Seconds per collaborative step and per epoch for a config's model."""
+    from slimhar.train.bench import bench_train
+    from slimhar.train.config import load_config
+    try:
+        r = bench_train(load_config(config), steps, synthetic=synthetic, windows=windows, layout=layout, calib=calib)
+    except ValueError as e:
+        raise _UserError(str(e)) from None
+    click.echo(f"{r['config']} ({r['arch']}, layout {r['layout']}, batch {r['batch']}, {r['passes_per_step']} passes/step, "
+               f"{r['data']} data) on {r['machine']}")
+    rows = [("s/step (median)", f"{r['s_per_step']:.4f}"), ("s/step (mean)", f"{r['s_per_step_mean']:.4f}"),
+            ("steps/epoch", str(r["steps_per_epoch"])), ("s/epoch", f"{r['s_per_epoch']:.1f}"),
+            ("windows/s", f"{r['windows_per_s']:.0f}"), ("peak RSS (MB)", f"{r['peak_rss_mb']:.0f}")]
+    if "paper_code_s_per_epoch" in r:
+        rows.append(("paper code s/epoch (7352 windows)", f"{r['paper_code_s_per_epoch']:.1f}"))
+        rows.append(("speed-up vs paper code", f"{r['speedup_vs_paper_code']:.2f}x"))
+    if "bn_calibration_s" in r:
+        rows.append((f"BN calibration, {r['bn_calibration_subnets']} subnets x {r['bn_calibration_windows']} windows (s)",
+                     f"{r['bn_calibration_s']:.1f}"))
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"  {k:<{w}}  {v:>10}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(r, f, indent=1)
 
 
 # -- data -------------------------------------------------------------------------------------

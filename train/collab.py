@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -24,20 +26,31 @@ def draw_subnets(gen: torch.Generator, width_range, resolutions, random_widths: 
 
 
 def collab_step(model: HarNet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, widest: float,
-                draws: list[tuple[float, int]], kd_weight: float = 0.5, temperature: float = 1.0) -> dict:
+                draws: list[tuple[float, int]], kd_weight: float = 0.5, temperature: float = 1.0,
+                ddp=None, loss_scale: float = 1.0) -> dict:
+    """One step. With ``ddp`` (a DistributedDataParallel around `model`) gradients are
+    accumulated locally for the first passes and all-reduced once, on the last backward;
+    ``loss_scale`` = local share of the global batch x world size keeps the average exact."""
     model.train()
+    net = model if ddp is None else ddp
     opt.zero_grad(set_to_none=True)
-    model.set_width(widest)
-    out = model(x)
-    loss = F.cross_entropy(out, y)
-    loss.backward()
-    with torch.no_grad():
-        soft = F.softmax(out / temperature, dim=1)
-        correct = (out.argmax(1) == y).sum().item()
-    for w, r in draws:
-        model.set_width(w)
-        o = model(resize(x, r))
-        kl = F.kl_div(F.log_softmax(o / temperature, dim=1), soft, reduction="batchmean") * temperature ** 2
-        ((1 - kd_weight) * F.cross_entropy(o, y) + kd_weight * kl).backward()
+    passes = [(widest, None)] + list(draws)
+    soft, loss0, correct = None, 0.0, 0
+    for k, (w, r) in enumerate(passes):
+        sync = ddp is None or k == len(passes) - 1
+        with contextlib.nullcontext() if sync else ddp.no_sync():
+            model.set_width(w)
+            if r is None:      # the widest at full resolution, on the labels
+                out = net(x)
+                loss = F.cross_entropy(out, y)
+                with torch.no_grad():
+                    soft = F.softmax(out / temperature, dim=1)
+                    correct = int((out.argmax(1) == y).sum())
+                loss0 = float(loss.detach())
+            else:
+                o = net(resize(x, r))
+                kl = F.kl_div(F.log_softmax(o / temperature, dim=1), soft, reduction="batchmean") * temperature ** 2
+                loss = (1 - kd_weight) * F.cross_entropy(o, y) + kd_weight * kl
+            (loss * loss_scale if loss_scale != 1.0 else loss).backward()
     opt.step()
-    return {"loss": loss.item(), "correct": correct, "n": int(y.shape[0])}
+    return {"loss": loss0, "correct": correct, "n": int(y.shape[0])}

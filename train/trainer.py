@@ -8,6 +8,7 @@ boundary continues exactly as an uninterrupted one. Wall-clock timings go to
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -77,8 +78,37 @@ def dataset_facts(data: HarData, mean, std) -> dict:
             "norm_mean": [float(v) for v in mean], "norm_std": [float(v) for v in std]}
 
 
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ckpt.CheckpointError("--device cuda: no CUDA device visible")
+    return torch.device(name)
+
+
+def setup_distributed(device: str) -> tuple[torch.device, int, int]:
+    """(device, rank, world). Under torchrun (WORLD_SIZE > 1) joins the process group:
+    gloo on CPU, NCCL on CUDA, one GPU per local rank."""
+    import torch.distributed as dist
+    dev = resolve_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return dev, 0, 1
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dev, dist.get_rank(), dist.get_world_size()
+
+
 def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: bool = True,
-          log=print) -> dict:
+          log=print, device: str = "cpu") -> dict:
+    """Single process, or one rank of a torchrun job (DistributedDataParallel; every rank
+    draws the same subnets, the global batch is the config's, only rank 0 writes)."""
+    dev, rank, world = setup_distributed(device)
+    if rank != 0:
+        progress, log = False, (lambda *a, **k: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "checkpoint.pt"
@@ -103,9 +133,17 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
         mean, std = normalization(data)
         model = new_model(cfg, data)
         opt, sched = make_optim(cfg, model)
+    model.to(dev)
+    opt_state_to(opt, dev)
+    ddp = None
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        # BN tables are buffers filled by calibration, not by training: nothing to broadcast
+        ddp = DistributedDataParallel(model, broadcast_buffers=False,
+                                      device_ids=[dev.index] if dev.type == "cuda" else None)
     Xtr, ytr = to_input(data.train.X, mean, std), torch.from_numpy(data.train.y)
-    Xval, yval = to_input(data.val.X, mean, std), torch.from_numpy(data.val.y)
-    Xcal = calib_set(cfg, Xtr)
+    Xval, yval = to_input(data.val.X, mean, std).to(dev), torch.from_numpy(data.val.y).to(dev)
+    Xcal = calib_set(cfg, Xtr).to(dev)
     facts = dataset_facts(data, mean, std)
     spec = model.spec
     wlo, whi = cfg["width_range"]
@@ -118,7 +156,7 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
                 "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
                 "bn_calibrated": calibrated}
 
-    logf = open(out / "train_log.jsonl", "a")
+    logf = open(out / "train_log.jsonl", "a") if rank == 0 else open(os.devnull, "w")
     t_run = time.perf_counter()
     for epoch in range(start, int(cfg["epochs"])):
         t0 = time.perf_counter()
@@ -126,19 +164,26 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
         g_draw = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 2))
         perm = torch.randperm(n, generator=g_perm)
         # a last batch of one window cannot give BN batch statistics: drop it
-        starts = [s for s in range(0, n, bs) if n - s >= 2]
+        starts = [s for s in range(0, n, bs) if n - s >= max(2, world)]
         loss_sum = correct = seen = 0
         bar = tqdm(starts, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", disable=not progress, leave=False)
         for s in bar:
             idx = perm[s:s + bs]
             draws = draw_subnets(g_draw, (wlo, whi), spec.resolutions, int(cfg["collab"]["random_widths"]))
-            r = collab_step(model, opt, Xtr[idx], ytr[idx], whi, draws,
-                            float(cfg["collab"]["kd_weight"]), float(cfg["collab"]["temperature"]))
+            local = torch.tensor_split(idx, world)[rank] if world > 1 else idx
+            r = collab_step(model, opt, Xtr[local].to(dev), ytr[local].to(dev), whi, draws,
+                            float(cfg["collab"]["kd_weight"]), float(cfg["collab"]["temperature"]),
+                            ddp=ddp, loss_scale=len(local) * world / len(idx))
             loss_sum += r["loss"] * r["n"]
             correct += r["correct"]
             seen += r["n"]
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         sched.step()
+        if world > 1:
+            import torch.distributed as dist
+            tot = torch.tensor([loss_sum, correct, seen], dtype=torch.float64, device=dev)
+            dist.all_reduce(tot)
+            loss_sum, correct, seen = tot.tolist()
         train_s = time.perf_counter() - t0
         rec = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1)}
         every = int(cfg["validation"]["every"])
@@ -146,7 +191,8 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
             calibrate(model, Xcal, val_subnets, bs)
             rec["val"] = {f"{w:.2f}@{r}": accuracy(model, Xval, yval, w, r) for w, r in val_subnets}
         history.append(rec)
-        ckpt.save_atomic(snapshot(epoch + 1, False), path)
+        if rank == 0:
+            ckpt.save_atomic(snapshot(epoch + 1, False), path)
         epoch_s = time.perf_counter() - t0
         logf.write(json.dumps({**rec, "train_seconds": train_s, "epoch_seconds": epoch_s}) + "\n")
         logf.flush()
@@ -156,13 +202,25 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
     t_cal = time.perf_counter()
     calibrate(model, Xcal, spec.subnets, bs, progress=progress)
     cal_s = time.perf_counter() - t_cal
-    ckpt.save_atomic(snapshot(int(cfg["epochs"]), True), path)
+    if rank == 0:
+        ckpt.save_atomic(snapshot(int(cfg["epochs"]), True), path)
     logf.write(json.dumps({"bn_calibration_seconds": cal_s, "subnets": len(spec.subnets),
                            "run_seconds": time.perf_counter() - t_run}) + "\n")
     logf.close()
     summary = summarize(model, Xval, yval)
-    return {"checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
+    return {"rank": rank, "world": world,"checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
             "bn_calibration_seconds": cal_s, "val_summary": summary}
+
+
+def opt_state_to(opt, dev: torch.device) -> None:
+    for st in opt.state.values():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor) and k != "step":
+                st[k] = v.to(dev)
 
 
 def summarize(model: HarNet, X, y) -> list[dict]:

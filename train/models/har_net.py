@@ -187,7 +187,7 @@ def resize(x: torch.Tensor, length: int) -> torch.Tensor:
     t = x.shape[2]
     if t == length:
         return x
-    return x.index_select(2, resize_index(t, length))
+    return x.index_select(2, resize_index(t, length).to(x.device))
 
 
 _IDX_CACHE: dict[tuple[int, int], torch.Tensor] = {}

@@ -89,12 +89,35 @@ class SlimBN(nn.Module):
             s["n"] = s.get("n", 0) + xd.numel() // c
             s["sum"] = s.get("sum", 0) + xd.sum(dim=dims)
             s["sq"] = s.get("sq", 0) + (xd * xd).sum(dim=dims)
+        if self.collect is None and self.training and _distributed():
+            return _sync_batch_norm(x, w, b, self.eps)
         if self.training or self.collect is not None:
             return F.batch_norm(x, None, None, w, b, True, 0.0, self.eps)
         if self.subnet_index is None:
             raise RuntimeError("SlimBN in eval mode needs a calibrated grid subnet (model.set_subnet)")
         i = self.subnet_index
         return F.batch_norm(x, self.stat_mean[i, :c], self.stat_var[i, :c], w, b, False, 0.0, self.eps)
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _sync_batch_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
+    """Training-mode BatchNorm with statistics over the GLOBAL batch of all processes, so a
+    multi-process step computes what one process does on the whole batch. The all-reduce is
+    differentiable, so gradients flow through the shared statistics as well."""
+    from torch.distributed.nn.functional import all_reduce
+    c = x.shape[1]
+    dims = (0,) + tuple(range(2, x.dim()))
+    count = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
+    tot = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+    n = tot[-1]
+    mean = tot[:c] / n
+    var = (tot[c:2 * c] / n - mean * mean).clamp_min(0)
+    shape = (1, c) + (1,) * (x.dim() - 2)
+    return (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps) * w.view(shape) + b.view(shape)
 
 
 class SlimLinear(nn.Module):

@@ -1,0 +1,85 @@
+"""``slimhar bench train``: seconds per collaborative step / epoch for a config's model.
+
+Runs the real training step (``collab.collab_step``: 9 forward/backward passes at the paper's
+settings) on the config's batch size, on real data or on synthetic windows of the dataset's
+shape, after warm-up steps, and reports the median step time, the epoch time it implies,
+windows per second, peak memory, and (optionally) the time to BN-calibrate every subnet.
+Speed is printed, never asserted.
+"""
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import time
+
+import torch
+
+from .bn_calib import calibrate
+from .collab import collab_step, draw_subnets
+from .models import build_model
+
+# (window, axes, classes, training windows) of datasets whose official size is known; the
+# paper-code reference figures below were measured with UCI-HAR's shapes.
+SHAPES = {"uci-har": (128, 9, 6, 7352), "hapt-uci": (128, 9, 6, 5992), "basicmotions": (100, 6, 4, 32)}
+PAPER_CODE_S_PER_EPOCH = {"cnn": 21.0, "resnet": 50.2}       # measured on these 2-core machines
+PAPER_CODE_CALIB_S = {"cnn": 18.0, "resnet": 62.0}
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = True, windows: int | None = None,
+                layout: str = "nchw", calib: bool = False, seed: int = 0) -> dict:
+    ds = cfg["dataset"]["name"]
+    if synthetic:
+        if ds not in SHAPES:
+            raise ValueError(f"synthetic data needs the shape of {ds!r}; known: {', '.join(SHAPES)} (or use real data)")
+        T, C, K, n = SHAPES[ds]
+        n = windows or n
+        g = torch.Generator().manual_seed(seed)
+        X = torch.randn(max(n, cfg["batch_size"]), 1, T, C, generator=g)
+        y = torch.randint(K, (len(X),), generator=g)
+    else:
+        from .trainer import load_data, normalization, to_input
+        data = load_data(cfg)
+        mean, std = normalization(data)
+        X, y = to_input(data.train.X, mean, std), torch.from_numpy(data.train.y)
+        T, C, K, n = data.window, data.channels, data.classes, len(X)
+    torch.manual_seed(seed)
+    model = build_model(cfg["model"], T, C, K, cfg["widths"], cfg["resolutions"])
+    model.layout = layout
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg["optimizer"]["lr"]))
+    bs = int(cfg["batch_size"])
+    gd = torch.Generator().manual_seed(seed + 1)
+    lo, hi = cfg["width_range"]
+    times = []
+    for i in range(warmup + steps):
+        idx = torch.randint(len(X), (bs,), generator=gd)
+        draws = draw_subnets(gd, (lo, hi), model.spec.resolutions, int(cfg["collab"]["random_widths"]))
+        t0 = time.perf_counter()
+        collab_step(model, opt, X[idx], y[idx], hi, draws, float(cfg["collab"]["kd_weight"]))
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    step = statistics.median(times)
+    steps_per_epoch = -(-n // bs)
+    res = {"config": cfg["name"], "arch": cfg["model"], "layout": layout, "batch": bs,
+           "passes_per_step": 2 + int(cfg["collab"]["random_widths"]) + 1, "steps_timed": steps,
+           "s_per_step": step, "s_per_step_mean": statistics.fmean(times), "train_windows": n,
+           "steps_per_epoch": steps_per_epoch, "s_per_epoch": step * steps_per_epoch,
+           "windows_per_s": bs / step, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "machine": machine(), "data": "synthetic" if synthetic else "real"}
+    ref = PAPER_CODE_S_PER_EPOCH.get(cfg["model"])
+    if ref and (T, C, bs) in ((128, 9, 64), (128, 9, 128)):
+        res["paper_code_s_per_epoch"] = ref
+        # per-window time ratio (the paper code figure is for 7352 windows per epoch)
+        res["speedup_vs_paper_code"] = (ref / 7352) / (res["s_per_epoch"] / n)
+    if calib:
+        Xc = X[:int(cfg["bn_calibration"]["windows"])]
+        t0 = time.perf_counter()
+        calibrate(model, Xc, model.spec.subnets, bs)
+        res["bn_calibration_s"] = time.perf_counter() - t0
+        res["bn_calibration_subnets"] = len(model.spec.subnets)
+        res["bn_calibration_windows"] = len(Xc)
+    return res
