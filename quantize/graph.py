@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slimhar.train.models.har_net import POOL_ROWS
+from slimhar.train.models.har_net import POOL_ROWS, pool_windows
 from slimhar.train.models.slim_ops import channels_at
 
 from .shared import PoolTensor
@@ -72,11 +72,6 @@ def act_qparams(lo: float, hi: float) -> tuple[float, int]:
     scale = (hi - lo) / 255.0
     zp = int(np.clip(np.round(-128 - lo / scale), -128, 127))
     return float(np.float32(scale)), zp
-
-
-def pool_windows(length: int, rows: int = POOL_ROWS) -> list[tuple[int, int]]:
-    """torch's adaptive pooling windows [start, end) for `rows` outputs over `length`."""
-    return [(i * length // rows, -(-((i + 1) * length) // rows)) for i in range(rows)]
 
 
 def fold(pool_t: PoolTensor, state: dict, idx: int | None, o: int) -> tuple[np.ndarray, np.ndarray]:

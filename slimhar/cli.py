@@ -256,7 +256,8 @@ def bench():
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed steps (after 3 warm-up steps).")
 @click.option("--synthetic/--real", default=True, show_default=True, help="Random windows of the dataset's shape, or the real data.")
 @click.option("--windows", type=int, default=None, help="Training windows per epoch (default: the dataset's).")
-@click.option("--layout", type=click.Choice(["nchw", "seq"]), default="nchw", show_default=True)
+@click.option("--layout", type=click.Choice(["cl", "nchw", "seq"]), default="cl", show_default=True,
+              help="cl: channels-last GEMM convs (default); nchw: torch Conv2d; seq: Conv1d over [N*C, ch, T].")
 @click.option("--calib/--no-calib", default=False, show_default=True, help="Also time BN calibration of every subnet.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @_user_errors

@@ -33,7 +33,7 @@ def test_resize_is_torch_nearest_exact(t):
 
 
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])
-@pytest.mark.parametrize("layout", ["nchw", "seq"])
+@pytest.mark.parametrize("layout", ["cl", "nchw", "seq"])
 def test_eval_outputs_equal_dense_reference(arch, layout):
     torch.manual_seed(0)
     W, R = [0.1, 0.35, 0.5, 0.85, 1.0], [128, 112, 96]
@@ -51,7 +51,7 @@ def test_eval_outputs_equal_dense_reference(arch, layout):
 
 
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])
-@pytest.mark.parametrize("layout", ["nchw", "seq"])
+@pytest.mark.parametrize("layout", ["cl", "nchw", "seq"])
 def test_train_mode_outputs_and_gradients_equal_dense_reference(arch, layout):
     torch.manual_seed(1)
     m = build_model(arch, 200, 3, 6, [0.1, 1.0], [200, 150])
@@ -70,10 +70,10 @@ def test_train_mode_outputs_and_gradients_equal_dense_reference(arch, layout):
         # gradients of the sliced parameters equal the dense module's, the rest is zero
         o1 = m.block_channels(w)[0]
         g_dense = d.blocks[0].conv1.weight.grad.squeeze(-1)
-        torch.testing.assert_close(m.blocks[0].conv1.weight.grad[:o1], g_dense, rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(m.blocks[0].conv1.weight.grad[:o1], g_dense, rtol=1e-3, atol=1e-4)
         assert m.blocks[0].conv1.weight.grad[o1:].abs().sum() == 0
         feats = d.fc.weight.shape[1]
-        torch.testing.assert_close(m.fc.weight.grad[:, :feats], d.fc.weight.grad, rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(m.fc.weight.grad[:, :feats], d.fc.weight.grad, rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])
@@ -107,3 +107,21 @@ def test_bad_grid_and_input_are_refused():
         m(torch.zeros(2, 1, 128, 3))
     with pytest.raises(KeyError, match="not a subnet of the grid"):
         m.set_subnet(0.7, 128)
+
+
+def test_bn_calibration_statistics_are_exact():
+    """The first BN's input does not depend on any BN: its calibrated statistics must equal the
+    mean and unbiased variance of conv1's output over the whole calibration set, however it
+    was batched."""
+    torch.manual_seed(3)
+    m = build_model("cnn", 128, 9, 6, [0.5, 1.0], [128, 100])
+    X = torch.randn(70, 1, 128, 9)
+    calibrate(m, X, m.spec.subnets, 32)           # batches of 32, 32, 6
+    for w in (0.5, 1.0):
+        for r in (128, 100):
+            i = m.subnet_index(w, r)
+            d = dense_subnet(m, w)
+            h = d.blocks[0].conv1(resize(X, r)).double()
+            o = h.shape[1]
+            torch.testing.assert_close(m.blocks[0].bn1.stat_mean[i, :o].double(), h.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(m.blocks[0].bn1.stat_var[i, :o].double(), h.var((0, 2, 3)), rtol=1e-4, atol=1e-6)

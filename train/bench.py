@@ -31,7 +31,7 @@ def machine() -> str:
 
 
 def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = True, windows: int | None = None,
-                layout: str = "nchw", calib: bool = False, seed: int = 0) -> dict:
+                layout: str = "cl", calib: bool = False, seed: int = 0) -> dict:
     ds = cfg["dataset"]["name"]
     if synthetic:
         if ds not in SHAPES:

@@ -3,8 +3,9 @@ subnet of the grid, computed over a fixed calibration set of training windows an
 the model (and so in the checkpoint), so later stages never recompute them.
 
 Each subnet runs the calibration windows in batches with batch-statistics normalization (as in
-training) while every BN layer accumulates the exact sum and sum of squares of its input;
-mean and unbiased variance over all calibration samples are then written to that subnet's row.
+training) while every BN layer merges the per-batch mean and variance of its input exactly
+(float64); the mean and unbiased variance over all calibration samples are then written to
+that subnet's row.
 """
 from __future__ import annotations
 
@@ -33,11 +34,9 @@ def calibrate(model: HarNet, X: torch.Tensor, subnets, batch_size: int, progress
                     model(chunk)
             for b in bns:
                 s = b.collect
-                c = s["sum"].shape[0]
-                mean = s["sum"] / s["n"]
-                var = (s["sq"] - s["n"] * mean * mean) / max(1, s["n"] - 1)
-                b.stat_mean[idx, :c] = mean.float()
-                b.stat_var[idx, :c] = var.clamp_min(0).float()
+                c = s["mean"].shape[0]
+                b.stat_mean[idx, :c] = s["mean"].float()
+                b.stat_var[idx, :c] = (s["m2"] / max(1, s["n"] - 1)).float()   # unbiased, as torch's running_var
     finally:
         for b in bns:
             b.collect = None

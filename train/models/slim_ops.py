@@ -1,11 +1,16 @@
 """Slimmable building blocks.
 
-Two equivalent layouts are supported: ``[N, ch, T, C]`` (torch's NCHW, a kernel-(k,1) 2-D
-conv) and ``[N*C, ch, T]`` (each sensor axis an independent sequence, a 1-D conv; BatchNorm
-over (N, T, C) is BatchNorm over (N*C, T)). The blocks work on either; the network picks one
-(``HarNet.layout``). Measured on this 2-core CPU the contiguous NCHW 2-D conv is ~1.4x faster
-than the 1-D form (docs/results.md), so it is the default; tests/test_models.py proves both
-give the same outputs and gradients as the plain 2-D torch modules.
+Three equivalent layouts (``HarNet.layout``; the maths is the same, the speed is not):
+
+* ``cl`` (default): channels-last sequences ``[N*C, T, ch]`` -- each sensor axis an
+  independent sequence -- where the stride-3, kernel-6 conv is ONE matrix product over
+  3-sample chunks plus a shifted add (``SlimConv.forward_cl``), and BatchNorm runs over the rows
+  of a ``[N*C*T, ch]`` view;
+* ``nchw``: torch's ``Conv2d`` with a (k,1) kernel over ``[N, ch, T, C]``;
+* ``seq``: ``Conv1d`` over ``[N*C, ch, T]``.
+
+Measured speeds are in docs/results.md; tests/test_models.py proves all three give the same
+outputs and gradients as the plain 2-D torch modules.
 
 Slimming (DESIGN §1): at width w a layer uses the first out-channels and first in-channels of
 its full weight, ``W[:o_w, :i_w]``. BatchNorm's affine (gamma, beta) is shared and sliced; its
@@ -47,17 +52,68 @@ class SlimConv(nn.Module):
         # torch's Conv2d default initialisation (fan_in = I*k*1)
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
-    def forward(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_ch: int, channels_last: bool = False) -> torch.Tensor:
+        if channels_last:
+            return self.forward_cl(x, out_ch)
         w = self.weight[:out_ch, :x.shape[1]]
         if x.dim() == 4:
             return F.conv2d(x, w.unsqueeze(-1), None, (self.stride, 1), (self.pad, 0))
         return F.conv1d(x, w, None, self.stride, self.pad)
+
+    def forward_cl(self, x: torch.Tensor, out_ch: int) -> torch.Tensor:
+        """Channels-last sequences [B, T, ci] -> [B, L, o] as ONE matrix product.
+
+        With k = m * stride, output l reads input chunks l .. l+m-1 of `stride` samples each.
+        So cut the padded sequence into chunks ([B, n, stride*ci], a free view), multiply once
+        by the m kernel pieces side by side ([stride*ci, m*o]), and add the m products shifted
+        by one chunk each. Same maths as the convolution; plain GEMMs forward and backward."""
+        B, T, ci = x.shape
+        k, s, p = self.k, self.stride, self.pad
+        if k % s:
+            raise ValueError(f"channels-last conv needs kernel {k} to be a multiple of stride {s}")
+        m = k // s
+        L = (T + 2 * p - k) // s + 1
+        n = L + m - 1                                   # chunks that outputs read
+        xp = F.pad(x, (0, 0, p, n * s - T - p))         # negative right padding crops the unread tail
+        xc = xp.reshape(B, n, s * ci)
+        w = self.weight[:out_ch, :ci]                   # [o, ci, k]
+        o = w.shape[0]
+        wc = w.reshape(o, ci, m, s).permute(3, 1, 2, 0).reshape(s * ci, m * o)   # rows (sample, ci), cols (piece, o)
+        return _ChunkConv.apply(xc, wc, L, m, o)
 
     def macs(self, in_ch: int, out_ch: int, out_len: int, axes: int) -> int:
         return out_len * axes * out_ch * in_ch * self.k
 
     def out_len(self, length: int) -> int:
         return conv_out_len(length, self.k, self.stride, self.pad)
+
+
+class _ChunkConv(torch.autograd.Function):
+    """y[:, l] = sum_q (xc @ wc)[:, l + q, q*o:(q+1)*o]. A hand-written backward builds the
+    gradient of the product in ONE zero-initialised buffer (autograd would allocate and fill
+    one per shifted slice), then two GEMMs."""
+
+    @staticmethod
+    def forward(ctx, xc, wc, L, m, o):
+        z = xc @ wc                                      # [B, n, m*o]
+        y = z[:, 0:L, 0:o].clone()
+        for q in range(1, m):
+            y += z[:, q:q + L, q * o:(q + 1) * o]
+        ctx.save_for_backward(xc, wc)
+        ctx.dims = (L, m, o)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        xc, wc = ctx.saved_tensors
+        L, m, o = ctx.dims
+        B, n, K = xc.shape
+        gz = gy.new_zeros(B, n, m * o)
+        for q in range(m):
+            gz[:, q:q + L, q * o:(q + 1) * o] = gy      # column blocks are disjoint
+        gx = gz @ wc.t() if ctx.needs_input_grad[0] else None
+        gw = xc.reshape(-1, K).t() @ gz.reshape(-1, m * o) if ctx.needs_input_grad[1] else None
+        return gx, gw, None, None, None
 
 
 class SlimBN(nn.Module):
@@ -83,12 +139,20 @@ class SlimBN(nn.Module):
         c = x.shape[1]
         w, b = self.weight[:c], self.bias[:c]
         if self.collect is not None:
-            xd = x.detach().double()
-            dims = (0,) + tuple(range(2, xd.dim()))
+            # exact statistics over all calibration batches: per-batch mean / variance merged
+            # in float64 (Chan et al.'s parallel update), no float64 copy of the activations
+            dims = (0,) + tuple(range(2, x.dim()))
+            var_b, mean_b = torch.var_mean(x.detach(), dim=dims, correction=0)
+            n_b = x.numel() // c
             s = self.collect
-            s["n"] = s.get("n", 0) + xd.numel() // c
-            s["sum"] = s.get("sum", 0) + xd.sum(dim=dims)
-            s["sq"] = s.get("sq", 0) + (xd * xd).sum(dim=dims)
+            if not s:
+                s.update(n=n_b, mean=mean_b.double(), m2=var_b.double() * n_b)
+            else:
+                n = s["n"] + n_b
+                delta = mean_b.double() - s["mean"]
+                s["mean"] = s["mean"] + delta * (n_b / n)
+                s["m2"] = s["m2"] + var_b.double() * n_b + delta * delta * (s["n"] * n_b / n)
+                s["n"] = n
         if self.collect is None and self.training and _distributed():
             return _sync_batch_norm(x, w, b, self.eps)
         if self.training or self.collect is not None:
