@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.slimhar-installed
 RUNS    := runs
 APT_PKGS := gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: help setup setup-apt setup-venv test test-fast demo train-hapt eval-hapt results clean
+.PHONY: help setup setup-apt setup-venv test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,18 +40,31 @@ test: setup ## the whole test suite (what CI runs)
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
 
-demo: setup ## train the CNN on BasicMotions (real data, ~15 s), evaluate every subnet, plot the Pareto front
+demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize all to int8 in one blob, verify in TFLM
 	rm -rf $(RUNS)/demo
 	$(VENV)/bin/slimhar data info basicmotions
 	$(VENV)/bin/slimhar train --config basicmotions_cnn --out $(RUNS)/demo
 	$(VENV)/bin/slimhar eval $(RUNS)/demo/checkpoint.pt --json $(RUNS)/demo/eval.json --plot $(RUNS)/demo/pareto.png
-	@echo "demo outputs in $(RUNS)/demo/"
+	$(VENV)/bin/slimhar quantize $(RUNS)/demo/checkpoint.pt --out $(RUNS)/demo/int8
+	$(VENV)/bin/slimhar blob verify $(RUNS)/demo/int8/model.blob
+	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
 
 train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (CNN; about an hour on 2 cores; resumable)
 	$(VENV)/bin/slimhar train --config hapt_uci_cnn --out $(RUNS)/hapt_uci_cnn $$( [ -f $(RUNS)/hapt_uci_cnn/checkpoint.pt ] && echo --resume )
 
 eval-hapt: setup ## evaluate the hapt-uci run: table, JSON and Pareto plot into docs/
 	$(VENV)/bin/slimhar eval $(RUNS)/hapt_uci_cnn/checkpoint.pt --json docs/assets/hapt_uci_cnn_test.json --plot docs/assets/hapt_uci_cnn_pareto.png
+
+quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converter baseline) into docs/assets
+	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/hapt_uci_cnn/int8
+	cp $(RUNS)/hapt_uci_cnn/int8/report.md docs/assets/hapt_uci_cnn_int8_report.md
+	cp $(RUNS)/hapt_uci_cnn/int8/int8_vs_float.png docs/assets/hapt_uci_cnn_int8_vs_float.png
+
+bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout
+	for cfg in uci_cnn uci_resnet; do for lay in cl nchw seq; do 	  $(VENV)/bin/slimhar bench train --config $$cfg --layout $$lay --steps 20 --calib --json $(RUNS)/bench_$${cfg}_$${lay}.json || exit 1; 	done; done
+
+bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
+	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --no-baseline
 
 clean: ## remove build and run outputs (keeps .venv)
 	rm -rf $(RUNS) .pytest_cache build *.egg-info
