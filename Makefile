@@ -12,7 +12,7 @@ APT_PKGS := gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-
 .PHONY: help setup setup-apt setup-venv test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize clean
 
 help: ## this list
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: setup-apt setup-venv ## idempotent: Debian packages (ARM toolchain, QEMU) + .venv with every pinned dependency
 

@@ -29,7 +29,7 @@ def _folded(conv, bn):
 
 
 def keras_subnet(dense: DenseSubnet, resolution: int, axes: int):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     from keras import layers, ops
     inp = keras.Input((resolution, axes, 1))
@@ -71,8 +71,17 @@ def keras_subnet(dense: DenseSubnet, resolution: int, axes: int):
 
 
 def convert(dense: DenseSubnet, resolution: int, axes: int, calib_nhwc: np.ndarray) -> bytes:
+    import contextlib
+    import io
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
     model = keras_subnet(dense, resolution, axes)
+    with contextlib.redirect_stdout(io.StringIO()):     # the converter prints its saved signatures
+        return _convert(tf, model, calib_nhwc)
+
+
+def _convert(tf, model, calib_nhwc: np.ndarray) -> bytes:
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
 
