@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from slimhar.train import checkpoint as ckpt
+from slimhar.train.evaluate import predict
 from slimhar.train.models import resize
 from slimhar.train.models.reference import dense_subnet
 from slimhar.train.trainer import calib_set, load_data, to_input
@@ -83,8 +84,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         name = subnet_name(w, r)
         (out / "subnets" / f"{name}.tflite").write_bytes(tfl)
         xr = resize(Xev, r)
-        with torch.no_grad():
-            float_pred = dense(xr).argmax(1).numpy()
+        float_pred = predict(model, Xev, w, r).numpy()
         inp = g.tensors[g.inputs[0]]
         xq = quantize_input(_nhwc(xr), inp.scale[0], inp.zero_point[0])
         int8_logits = LiteRT(tfl, reference=False).run(xq)
