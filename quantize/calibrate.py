@@ -3,9 +3,17 @@
 Ranges are per tensor and per subnet (each subnet's BN statistics change its activations).
 ``minmax`` takes the observed extremes; ``percentile`` clips the input and the logits at the
 0.01 / 99.99 percentiles (the raw input is where outliers cost resolution; DESIGN §3) and keeps
-min-max elsewhere.
+min-max elsewhere; ``nncf`` lets NNCF's post-training quantization place and range the
+activation quantizers of the subnet's float model (its range estimators, on the same windows)
+and reads their int8 parameters out -- NNCF leaves the logits unquantized, so those keep the
+percentile range.
 """
 from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
 
 import numpy as np
 import torch
@@ -48,10 +56,57 @@ def activation_ranges(dense: DenseSubnet, X: torch.Tensor, method: str = "percen
             hi[k] = max(hi.get(k, -np.inf), float(v.max()))
             if k in samples:
                 samples[k].append(v.flatten().numpy())
-    if method == "percentile":
+    if method in ("percentile", "nncf"):
         for k, parts in samples.items():
             a = np.concatenate(parts)
             lo[k], hi[k] = float(np.percentile(a, 0.01)), float(np.percentile(a, 99.99))
     elif method != "minmax":
-        raise ValueError(f"unknown range method {method!r} (minmax, percentile)")
-    return {k: (lo[k], hi[k]) for k in lo}
+        raise ValueError(f"unknown range method {method!r} (minmax, percentile, nncf)")
+    out = {k: (lo[k], hi[k]) for k in lo}
+    if method == "nncf":
+        out.update(nncf_ranges(dense, X, batch))
+    return out
+
+
+def _nncf_key(name: str, residual: bool, blocks: int) -> str | None:
+    """Our tensor key for an NNCF activation-quantizer insertion point (names as NNCF 3.4
+    traces DenseSubnet: 'x', '/relu/K', 'bn2/batch_norm/B', 'bn_short/batch_norm/B',
+    'pool/adaptive_max_pool2d/0'). The pool commutes with a per-tensor quantizer, so its
+    output range is the last block's output range."""
+    m = re.search(r"post_hooks\.(.+)__\d+\.\d+$", name)
+    point = m.group(1) if m else ""
+    if point == "x":
+        return "input"
+    if point.startswith("pool/"):
+        return f"b{blocks - 1}.out"
+    m = re.fullmatch(r"/relu/(\d+)", point)
+    if m:
+        k = int(m.group(1))
+        return (f"b{k // 2}.{'mid' if k % 2 == 0 else 'out'}") if residual else f"b{k}.out"
+    m = re.fullmatch(r"(bn2|bn_short)/batch_norm/(\d+)", point)
+    if m:
+        return f"b{m.group(2)}.{'main' if m.group(1) == 'bn2' else 'short'}"
+    return None
+
+
+def nncf_ranges(dense: DenseSubnet, X: torch.Tensor, batch: int = 64) -> dict[str, tuple[float, float]]:
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "300")   # its one-time C++ build can take ~90 s
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    nncf.set_log_level(logging.ERROR)
+    model = copy.deepcopy(dense).eval()                 # NNCF edits the model it is given
+    ds = nncf.Dataset([X[i:i + batch] for i in range(0, len(X), batch)])
+    q = nncf.quantize(model, ds, preset=nncf.QuantizationPreset.MIXED, subset_size=len(X),
+                      advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE))
+    residual = dense.blocks[0].residual
+    out = {}
+    for name, mod in q.named_modules():
+        if type(mod).__name__ != "AsymmetricQuantizer":
+            continue
+        key = _nncf_key(name, residual, len(dense.blocks))
+        if key is None:
+            raise RuntimeError(f"NNCF placed an activation quantizer we do not map: {name}")
+        qmin, qmax, scale, zp = mod.get_parameters_for_torch_fq()
+        s, z = float(scale.reshape(-1)[0]), int(zp.reshape(-1)[0])   # uint8 form: levels 0..255
+        out[key] = (s * (qmin - z), s * (qmax - z))
+    return out

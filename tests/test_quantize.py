@@ -243,3 +243,27 @@ def test_export_c_compiles_to_the_same_bytes(blob_bytes, tmp_path):
     assert out == blob_bytes
     with pytest.raises(BlobError, match="CRC mismatch"):
         export_c(blob_bytes[:100] + bytes([blob_bytes[100] ^ 1]) + blob_bytes[101:], tmp_path / "bad")
+
+
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_nncf_ranges_cover_every_activation(arch):
+    """NNCF's post-training quantization places one activation quantizer per tensor we
+    quantize (the logits excepted); every one maps to our tensor keys, with a valid range."""
+    from slimhar.quantize.calibrate import activation_ranges, nncf_ranges
+    from slimhar.quantize.graph import range_keys
+    from slimhar.train.bn_calib import calibrate
+    from slimhar.train.models import build_model
+    from slimhar.train.models.reference import dense_subnet
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    m = build_model(arch, 100, 6, 4, [0.5, 1.0], [100, 80])
+    X = torch.randn(64, 1, 100, 6)
+    calibrate(m, X, m.spec.subnets, 16)
+    d = dense_subnet(m, 0.5, 80).eval()
+    xr = resize(X, 80)
+    nn_ranges = nncf_ranges(d, xr, 16)
+    assert set(nn_ranges) == set(range_keys(arch, 3)) - {"logits"}
+    for k, (lo, hi) in nn_ranges.items():
+        assert lo <= 0 <= hi and hi > lo, k
+    allr = activation_ranges(d, xr, "nncf")
+    assert set(allr) == set(range_keys(arch, 3))
