@@ -53,30 +53,38 @@ def select(values, want, what):
 
 def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, calib_windows: int | None = None,
                         split: str = "test", ranges: str = "percentile", verify: int = 16,
-                        data_dir=None, progress: bool = True, baseline: bool = False) -> dict:
+                        data_dir=None, progress: bool = True, baseline: bool = False, qat_epochs: int = 0) -> dict:
     t_start = time.perf_counter()
     ck = ckpt.load(checkpoint)
     if not ck.get("bn_calibrated"):
         raise ckpt.CheckpointError(f"{ck['path']}: training did not finish (no BN calibration); resume it first")
-    model = ckpt.build_model(ck)
+    model = ckpt.build_model(ck)                  # float accuracy is always the checkpoint's own
     spec, state, cfg = ck["spec"], ck["model"], ck["config"]
     ws = select(spec["widths"], widths, "width")
     rs = select(spec["resolutions"], resolutions, "resolution")
-    pool = build_pool(state, spec)
     data = load_data(cfg, data_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    qmodel = model
+    if qat_epochs:
+        from .qat import qat_finetune
+        qmodel = qat_finetune(ck, data, qat_epochs, progress=progress)
+        state = {k: v.detach().clone() for k, v in qmodel.state_dict().items()}
+        ckpt.save_atomic({**{k: v for k, v in ck.items() if k != "path"}, "model": state,
+                          "qat_epochs": qat_epochs}, out / "qat_checkpoint.pt")
+    pool = build_pool(state, spec)
     mean, std = ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"]
     if calib_windows:
         cfg = {**cfg, "bn_calibration": {"windows": int(calib_windows)}}
     Xcal = calib_set(cfg, to_input(data.train.X, mean, std))
     ev = data.splits()[split]
     Xev, yev = to_input(ev.X, mean, std), ev.y
-    out = Path(out_dir)
     (out / "subnets").mkdir(parents=True, exist_ok=True)
     rows, blob_subnets = [], []
     grid = [(w, r) for w in ws for r in rs]
     for w, r in tqdm(grid, desc="quantize", unit="subnet", disable=not progress):
         idx = model.subnet_index(w, r)
-        dense = dense_subnet(model, w, r).eval()
+        dense = dense_subnet(qmodel, w, r).eval()
         rng = activation_ranges(dense, resize(Xcal, r), ranges)
         g = lower_subnet(state, spec, pool, w, r, rng, idx)
         g.meta.update({"classes": spec["classes"], "arch": spec["arch"], "dataset": ck["dataset"]["name"]})
@@ -101,7 +109,8 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         if baseline:
             from .baseline import convert
             t_b = time.perf_counter()
-            btfl = convert(dense, r, spec["axes"], _nhwc(resize(Xcal, r)))
+            fdense = dense if qmodel is model else dense_subnet(model, w, r).eval()   # the checkpoint's float subnet
+            btfl = convert(fdense, r, spec["axes"], _nhwc(resize(Xcal, r)))
             (out / "baseline").mkdir(exist_ok=True)
             (out / "baseline" / f"{name}.tflite").write_bytes(btfl)
             bl = LiteRT(btfl, reference=False)
@@ -121,6 +130,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
                              "float_acc": row["float_acc"], "int8_acc": row["int8_acc"], "model": model_nw,
                              "refs": refs})
     meta = {"config": cfg["name"], "dataset": ck["dataset"], "arch": spec["arch"], "ranges": ranges,
+            "qat_epochs": qat_epochs,
             "split": split, "widths": ws, "resolutions": rs}
     blob = pack_blob({k: p.q for k, p in pool.items()}, blob_subnets, mean, std, meta,
                      spec["window"], spec["axes"], spec["classes"], spec["arch"])
@@ -132,6 +142,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
             raise AssertionError(f"{s.name}: unpacked blob subnet differs from the standalone .tflite")
     seconds = time.perf_counter() - t_start
     report = make_report(rows, blob, pool, spec, ck, split, len(yev), seconds)
+    report["qat_epochs"] = qat_epochs
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(report_markdown(report))
     plot_accuracy(rows, out / "int8_vs_float.png", f"{cfg['name']}: float vs shared int8 ({split})")

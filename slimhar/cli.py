@@ -138,11 +138,13 @@ def eval_(checkpoint, split, json_path, plot_path, data_dir):
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
 @click.option("--verify", type=int, default=16, show_default=True,
               help="Windows per subnet run in TFLM and LiteRT's reference kernels for the parity check.")
+@click.option("--qat-epochs", type=int, default=0, show_default=True,
+              help="Quantization-aware fine-tune of the supernet (shared weight quantizer in the loop) before export.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also quantize every subnet on its own with the TF converter, for comparison.")
 @click.option("--data-dir", type=click.Path(), default=None, envvar="SLIMHAR_DATA_DIR")
 @_user_errors
-def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, baseline, data_dir):
+def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, qat_epochs, baseline, data_dir):
     """Every subnet to an int8 TFLite-Micro flatbuffer sharing ONE int8 weight pool, packed in one blob."""
     from slimhar.quantize.export import quantize_checkpoint
     from slimhar.train import checkpoint as ckpt
@@ -151,7 +153,7 @@ def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split,
         if calib_batches:
             calib = calib_batches * int(ckpt.load(checkpoint)["config"]["batch_size"])
         rep = quantize_checkpoint(checkpoint, out, widths, resolutions, calib, split, ranges, verify,
-                                  data_dir, progress=sys.stderr.isatty(), baseline=baseline)
+                                  data_dir, progress=sys.stderr.isatty(), baseline=baseline, qat_epochs=qat_epochs)
     except ValueError as e:     # bad --widths / --resolutions, bad checkpoint or data
         raise _UserError(str(e)) from None
     b, L = rep["bytes"], rep["int8_loss_pp"]

@@ -267,3 +267,30 @@ def test_nncf_ranges_cover_every_activation(arch):
         assert lo <= 0 <= hi and hi > lo, k
     allr = activation_ranges(d, xr, "nncf")
     assert set(allr) == set(range_keys(arch, 3))
+
+
+def test_qat_finetune_keeps_the_pool_shared_and_exports(tmp_path):
+    """--qat-epochs: the fine-tuned supernet still exports one shared pool, TFLM-runnable,
+    and the quantizer in the loop is exactly the pool's rounding."""
+    import torch
+    from slimhar.train.models.slim_ops import fake_quant_shared
+    from slimhar.quantize.shared import build_pool
+    cfg = load_config("basicmotions_cnn")
+    cfg.update(epochs=6, widths=[0.25, 1.0], resolutions=[100, 70])
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    rep = quantize_checkpoint(res["checkpoint"], tmp_path / "q", progress=False, qat_epochs=2, verify=4)
+    assert rep["qat_epochs"] == 2 and len(rep["rows"]) == 4
+    qck = ckpt.load(tmp_path / "q" / "qat_checkpoint.pt")
+    assert not torch.equal(qck["model"]["fc.weight"], ckpt.load(res["checkpoint"])["model"]["fc.weight"])
+    b = Blob.open(tmp_path / "q" / "model.blob")
+    for s in b.subnets:
+        assert Tflm(b.unpack(s)).run(np.zeros((1, s.resolution, 6, 1), np.int8)).shape == (1, 4)
+    # the training-time weight quantizer reproduces the pool's int8 values exactly
+    pool = build_pool(qck["model"], qck["spec"])
+    w = qck["model"]["blocks.1.conv1.weight"]
+    g = qck["model"]["blocks.1.bn1.weight"]
+    sign = torch.where(g < 0, -1.0, 1.0)
+    wq = fake_quant_shared(w, sign) * sign.view(-1, 1, 1)
+    q = torch.round(wq / torch.from_numpy(pool["blocks.1.conv1"].delta).float().view(-1, 1, 1))
+    np.testing.assert_array_equal(q.numpy().astype(np.int8), pool["blocks.1.conv1"].q[:, :, 0, :].transpose(0, 2, 1))
+    assert rep["int8_loss_pp"]["mean"] <= 5.0

@@ -146,8 +146,7 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
     Xcal = calib_set(cfg, Xtr).to(dev)
     facts = dataset_facts(data, mean, std)
     spec = model.spec
-    wlo, whi = cfg["width_range"]
-    bs, n = int(cfg["batch_size"]), len(Xtr)
+    bs = int(cfg["batch_size"])
     val_subnets = [(spec.widths[-1], spec.resolutions[0]), (spec.widths[0], spec.resolutions[-1])]
 
     def snapshot(epoch: int, calibrated: bool) -> dict:
@@ -160,24 +159,8 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
     t_run = time.perf_counter()
     for epoch in range(start, int(cfg["epochs"])):
         t0 = time.perf_counter()
-        g_perm = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 1))
-        g_draw = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 2))
-        perm = torch.randperm(n, generator=g_perm)
-        # a last batch of one window cannot give BN batch statistics: drop it
-        starts = [s for s in range(0, n, bs) if n - s >= max(2, world)]
-        loss_sum = correct = seen = 0
-        bar = tqdm(starts, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="step", disable=not progress, leave=False)
-        for s in bar:
-            idx = perm[s:s + bs]
-            draws = draw_subnets(g_draw, (wlo, whi), spec.resolutions, int(cfg["collab"]["random_widths"]))
-            local = torch.tensor_split(idx, world)[rank] if world > 1 else idx
-            r = collab_step(model, opt, Xtr[local].to(dev), ytr[local].to(dev), whi, draws,
-                            float(cfg["collab"]["kd_weight"]), float(cfg["collab"]["temperature"]),
-                            ddp=ddp, loss_scale=len(local) * world / len(idx))
-            loss_sum += r["loss"] * r["n"]
-            correct += r["correct"]
-            seen += r["n"]
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+        loss_sum, correct, seen = run_epoch(model, opt, Xtr, ytr, cfg, epoch, dev, ddp, rank, world,
+                                           progress, f"epoch {epoch + 1}/{cfg['epochs']}")
         sched.step()
         if world > 1:
             import torch.distributed as dist
@@ -214,6 +197,34 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
         dist.destroy_process_group()
     return {"rank": rank, "world": world,"checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
             "bn_calibration_seconds": cal_s, "val_summary": summary}
+
+
+def run_epoch(model: HarNet, opt, Xtr: torch.Tensor, ytr: torch.Tensor, cfg: dict, epoch: int,
+              dev=torch.device("cpu"), ddp=None, rank: int = 0, world: int = 1, progress: bool = False,
+              desc: str = "epoch") -> tuple[float, int, int]:
+    """One pass over the training windows with the collaborative step; the shuffle and the
+    subnet draws are seeded by (seed, epoch). Returns (loss sum, correct, seen) of this rank."""
+    n, bs = len(Xtr), int(cfg["batch_size"])
+    wlo, whi = cfg["width_range"]
+    g_perm = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 1))
+    g_draw = torch.Generator().manual_seed(derive_seed(cfg["seed"], epoch, 2))
+    perm = torch.randperm(n, generator=g_perm)
+    # a last batch of one window cannot give BN batch statistics: drop it
+    starts = [s for s in range(0, n, bs) if n - s >= max(2, world)]
+    loss_sum = correct = seen = 0
+    bar = tqdm(starts, desc=desc, unit="step", disable=not progress, leave=False)
+    for s in bar:
+        idx = perm[s:s + bs]
+        draws = draw_subnets(g_draw, (wlo, whi), model.spec.resolutions, int(cfg["collab"]["random_widths"]))
+        local = torch.tensor_split(idx, world)[rank] if world > 1 else idx
+        r = collab_step(model, opt, Xtr[local].to(dev), ytr[local].to(dev), whi, draws,
+                        float(cfg["collab"]["kd_weight"]), float(cfg["collab"]["temperature"]),
+                        ddp=ddp, loss_scale=len(local) * world / len(idx))
+        loss_sum += r["loss"] * r["n"]
+        correct += r["correct"]
+        seen += r["n"]
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+    return loss_sum, correct, seen
 
 
 def opt_state_to(opt, dev: torch.device) -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .slim_ops import SlimBN, SlimConv, SlimLinear, channels_at
+from .slim_ops import SlimBN, SlimConv, SlimLinear, channels_at, fake_quant_act
 
 POOL_ROWS = 6
 
@@ -64,14 +64,16 @@ class _Block(nn.Module):
             self.short = SlimConv(in_ch, out_ch, k, s, p)
             self.bn_short = SlimBN(out_ch, n_sub)
 
-    def forward(self, x: torch.Tensor, out_ch: int, cl: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_ch: int, cl: bool = False, fq=None) -> torch.Tensor:
+        """fq: activation fake-quantizer applied to every tensor the int8 graph quantizes (QAT)."""
         def bn(m, y):     # channels-last [B, L, c]: BatchNorm over the rows of a [B*L, c] view
             return m(y.reshape(-1, y.shape[-1])).reshape(y.shape) if cl else m(y)
+        q = fq or (lambda t: t)
         y = bn(self.bn1, self.conv1(x, out_ch, cl))
         if not self.residual:
-            return F.relu(y)
-        y = bn(self.bn2, self.conv2(F.relu(y), out_ch, cl))
-        return F.relu(y + bn(self.bn_short, self.short(x, out_ch, cl)))
+            return q(F.relu(y))
+        y = q(bn(self.bn2, self.conv2(q(F.relu(y)), out_ch, cl)))
+        return q(F.relu(y + q(bn(self.bn_short, self.short(x, out_ch, cl)))))
 
     def out_len(self, length: int) -> int:
         return self.conv1.out_len(length)
@@ -112,12 +114,25 @@ class HarNet(nn.Module):
         self.layout = layout        # maths identical; a speed choice (see slim_ops)
         self.width = 1.0
         self._sub: tuple[float, int] | None = None
+        self.qat = False
 
     # -- run-time configuration -------------------------------------------------------------
     def feature_len(self, length: int) -> int:
         for b in self.blocks:
             length = b.out_len(length)
         return length
+
+    def set_qat(self, on: bool) -> None:
+        """Quantization-aware mode: the shared int8 weight quantizer on every conv / linear
+        weight and int8 fake quantization of every activation the exported graph quantizes
+        (input, block outputs, ResNet branches, logits)."""
+        self.qat = on
+        for b in self.blocks:
+            b.conv1.qat_bn = b.bn1 if on else None
+            if b.residual:
+                b.conv2.qat_bn = b.bn2 if on else None
+                b.short.qat_bn = b.bn_short if on else None
+        self.fc.qat = on
 
     def set_width(self, width: float) -> None:
         """Any width (training); BN uses batch statistics, so no grid point is selected."""
@@ -162,15 +177,19 @@ class HarNet(nn.Module):
             h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, 1, t)   # [N*C, 1, T]
         else:
             h = x.contiguous()                                            # [N, 1, T, C]
+        fq = fake_quant_act if self.qat else None
+        if fq:
+            h = fq(h)
         for b, ch in zip(self.blocks, self.block_channels()):
-            h = b(h, ch, cl)
+            h = b(h, ch, cl, fq)
         time_dim = {"cl": 1, "seq": 2, "nchw": 2}[self.layout]
         h = pool_rows(h, time_dim)
         if cl:
             h = h.reshape(n, c, POOL_ROWS, -1).permute(0, 3, 2, 1)      # [N, ch, 6, C]
         elif self.layout == "seq":
             h = h.reshape(n, c, -1, POOL_ROWS).permute(0, 2, 3, 1)      # [N, ch, 6, C]
-        return self.fc(h.reshape(n, -1))                               # channel-major flatten
+        out = self.fc(h.reshape(n, -1))                                 # channel-major flatten
+        return fake_quant_act(out) if self.qat else out
 
     def cost(self, width: float, resolution: int) -> dict:
         """Exact multiply-accumulates and parameters of one subnet (conv + linear MACs; BN, ReLU,

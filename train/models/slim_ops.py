@@ -42,6 +42,30 @@ def conv_out_len(length: int, k: int, stride: int, pad: int) -> int:
     return (length + 2 * pad - k) // stride + 1
 
 
+def fake_quant_shared(w: torch.Tensor, sign: torch.Tensor | None = None) -> torch.Tensor:
+    """The shared int8 weight quantizer in the loop (quantization-aware training): per output
+    channel of the FULL tensor, sign(gamma) folded in, Delta = max|W[o]| / 127, round, clamp to
+    +-127 -- exactly what quantize/shared.py stores -- with a straight-through gradient."""
+    view = (-1,) + (1,) * (w.dim() - 1)
+    ws = w if sign is None else w * sign.view(view)
+    delta = (ws.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / 127.0).view(view)
+    wq = torch.clamp(torch.round(ws.detach() / delta), -127, 127) * delta
+    if sign is not None:
+        wq = wq * sign.view(view)
+    return w + (wq - w).detach()
+
+
+def fake_quant_act(x: torch.Tensor) -> torch.Tensor:
+    """Asymmetric per-tensor int8 fake quantization with the batch's own range (widened to
+    contain 0), straight-through gradient: the int8 activation grid in the training loop."""
+    xd = x.detach()
+    lo, hi = xd.min().clamp(max=0), xd.max().clamp(min=0)
+    scale = ((hi - lo) / 255).clamp_min(1e-8)
+    zp = torch.round(-128 - lo / scale)
+    xq = (torch.clamp(torch.round(xd / scale) + zp, -128, 127) - zp) * scale
+    return x + (xq - x).detach()
+
+
 class SlimConv(nn.Module):
     """Conv with kernel (k,1), no bias. Weight stored [O, I, k] (the 2-D kernel is [O, I, k, 1])."""
 
@@ -51,11 +75,18 @@ class SlimConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_ch, in_ch, k))
         # torch's Conv2d default initialisation (fan_in = I*k*1)
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.qat_bn: "SlimBN | None" = None     # set by HarNet.set_qat: weights fake-quantized
+
+    def full_weight(self) -> torch.Tensor:
+        if self.qat_bn is None:
+            return self.weight
+        g = self.qat_bn.weight.detach()
+        return fake_quant_shared(self.weight, torch.where(g < 0, -1.0, 1.0))
 
     def forward(self, x: torch.Tensor, out_ch: int, channels_last: bool = False) -> torch.Tensor:
         if channels_last:
             return self.forward_cl(x, out_ch)
-        w = self.weight[:out_ch, :x.shape[1]]
+        w = self.full_weight()[:out_ch, :x.shape[1]]
         if x.dim() == 4:
             return F.conv2d(x, w.unsqueeze(-1), None, (self.stride, 1), (self.pad, 0))
         return F.conv1d(x, w, None, self.stride, self.pad)
@@ -76,7 +107,7 @@ class SlimConv(nn.Module):
         n = L + m - 1                                   # chunks that outputs read
         xp = F.pad(x, (0, 0, p, n * s - T - p))         # negative right padding crops the unread tail
         xc = xp.reshape(B, n, s * ci)
-        w = self.weight[:out_ch, :ci]                   # [o, ci, k]
+        w = self.full_weight()[:out_ch, :ci]            # [o, ci, k]
         o = w.shape[0]
         wc = w.reshape(o, ci, m, s).permute(3, 1, 2, 0).reshape(s * ci, m * o)   # rows (sample, ci), cols (piece, o)
         return _ChunkConv.apply(xc, wc, L, m, o)
@@ -197,6 +228,8 @@ class SlimLinear(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         bound = 1 / math.sqrt(fan_in)
         nn.init.uniform_(self.bias, -bound, bound)
+        self.qat = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight[:, :x.shape[1]], self.bias)
+        w = fake_quant_shared(self.weight) if self.qat else self.weight
+        return F.linear(x, w[:, :x.shape[1]], self.bias)
