@@ -60,8 +60,14 @@ quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converte
 	cp $(RUNS)/hapt_uci_cnn/int8/report.md docs/assets/hapt_uci_cnn_int8_report.md
 	cp $(RUNS)/hapt_uci_cnn/int8/int8_vs_float.png docs/assets/hapt_uci_cnn_int8_vs_float.png
 
-bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout
-	for cfg in uci_cnn uci_resnet; do for lay in cl nchw seq; do 	  $(VENV)/bin/slimhar bench train --config $$cfg --layout $$lay --steps 20 --calib --json $(RUNS)/bench_$${cfg}_$${lay}.json || exit 1; 	done; done
+bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout (+ BN calibration time)
+	mkdir -p $(RUNS)
+	for cfg in uci_cnn uci_resnet; do \
+	  for lay in cl nchw seq; do \
+	    $(VENV)/bin/slimhar bench train --config $$cfg --layout $$lay --steps 20 --json $(RUNS)/bench_$${cfg}_$${lay}.json || exit 1; \
+	  done; \
+	  $(VENV)/bin/slimhar bench train --config $$cfg --layout cl --steps 3 --calib --json $(RUNS)/bench_$${cfg}_calib.json || exit 1; \
+	done
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --no-baseline
