@@ -8,13 +8,20 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.slimhar-installed
 RUNS    := runs
 APT_PKGS := gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-eabi qemu-system-arm
+# PlatformIO lives in its own venv; its core dir is inside the checkout (platformio.ini core_dir),
+# so a second checkout never builds with another checkout's platform.
+PIO_VENV := .pio-venv
+export PLATFORMIO_CORE_DIR := $(CURDIR)/.pio-core
+PIO_STAMP := .pio-core/.slimhar-ready
+SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
+FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: help setup setup-apt setup-venv test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize clean
+.PHONY: help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-setup: setup-apt setup-venv ## idempotent: Debian packages (ARM toolchain, QEMU) + .venv with every pinned dependency
+setup: setup-apt setup-venv setup-pio ## idempotent: Debian packages (ARM toolchain, QEMU), .venv with every pinned dependency, offline PlatformIO
 
 setup-apt: ## install the Debian packages the firmware stages need, when missing
 	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null; then \
@@ -34,7 +41,36 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-test: setup ## the whole test suite (what CI runs)
+setup-pio: $(PIO_STAMP) ## PlatformIO 6.2.0 in .pio-venv, its tool-scons from PyPI, telemetry and update checks off
+
+$(PIO_STAMP):
+	@test -x $(PIO_VENV)/bin/pio || { $(PY_SYS) -m venv $(PIO_VENV) && $(PIO_VENV)/bin/pip install -q "platformio==6.2.0"; }
+	@mkdir -p .cache/wheels .pio-core/packages/tool-scons
+	@test -f $(SCONS_WHL) || $(PIO_VENV)/bin/pip download -q --no-deps -d .cache/wheels "scons==4.11.1"
+	cd .pio-core/packages/tool-scons && $(CURDIR)/$(PIO_VENV)/bin/python -m zipfile -e $(CURDIR)/$(SCONS_WHL) .
+	printf 'import SCons.Script\nif __name__ == "__main__":\n    SCons.Script.main()\n' > .pio-core/packages/tool-scons/scons.py
+	echo '{"name": "tool-scons", "version": "4.41101.0"}' > .pio-core/packages/tool-scons/package.json
+	echo '{"type": "tool", "name": "tool-scons", "version": "4.41101.0", "spec": {"owner": "platformio", "id": null, "name": "tool-scons", "requirements": null, "uri": null}}' > .pio-core/packages/tool-scons/.piopm
+	$(PIO_VENV)/bin/pio settings set enable_telemetry no > /dev/null
+	$(PIO_VENV)/bin/pio settings set check_platformio_interval 3650 > /dev/null
+	@touch $@
+
+firmware-blob: $(FW_BLOB) ## the default blob the firmware embeds (BasicMotions CNN, every subnet; ~20 s)
+
+$(FW_BLOB): | setup-venv
+	rm -rf runs/firmware
+	$(VENV)/bin/slimhar train --config basicmotions_cnn --out runs/firmware/run --epochs 10
+	$(VENV)/bin/slimhar quantize runs/firmware/run/checkpoint.pt --out runs/firmware/int8 --no-baseline --verify 2
+	cp runs/firmware/int8/model.blob $@
+
+firmware-build: setup $(FW_BLOB) ## build the emulated-board firmware offline (pio run -e mps2_an386)
+	$(PIO_VENV)/bin/pio run -e mps2_an386
+
+firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -e host -e mps2_an386)
+	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
+
+test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, then pytest
+	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 	$(PY) -m pytest -q
 
 test-fast: setup-venv ## the Python tests only, stop at the first failure
@@ -72,5 +108,5 @@ bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --no-baseline
 
-clean: ## remove build and run outputs (keeps .venv)
-	rm -rf $(RUNS) .pytest_cache build *.egg-info
+clean: ## remove build and run outputs (keeps .venv, .pio-venv)
+	rm -rf $(RUNS) .pytest_cache build *.egg-info .pio

@@ -1,0 +1,186 @@
+#include "slimhar_blob.h"
+
+#include <cstring>
+
+namespace slimhar {
+namespace {
+
+constexpr uint8_t kMagic[8] = {'S', 'L', 'I', 'M', 'H', 'A', 'R', 0};
+constexpr uint16_t kVersion = 1;
+constexpr uint32_t kHeaderSize = 64, kPoolEntry = 48, kSubnetEntry = 64, kRefEntry = 8, kAlign = 16;
+constexpr uint32_t kCrcOffset = 16, kMaxSubnets = 4096, kMaxPool = 256, kMaxDim = 1u << 16, kMaxRefs = 64;
+
+// Little-endian field reads through memcpy: no alignment assumptions, no type punning.
+inline uint16_t U16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
+inline uint32_t U32(const uint8_t* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24); }
+inline float F32(const uint8_t* p) { uint32_t v = U32(p); float f; std::memcpy(&f, &v, 4); return f; }
+
+// Table-driven CRC-32; the table is built at compile time.
+struct CrcTable {
+  uint32_t t[256];
+  constexpr CrcTable() : t() {
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
+      t[i] = c;
+    }
+  }
+};
+constexpr CrcTable kCrc;
+
+// [off, off + len) inside [kHeaderSize, size], without overflow
+inline bool InBounds(uint64_t off, uint64_t len, size_t size) {
+  return off >= kHeaderSize && off <= size && len <= size - off;
+}
+
+}  // namespace
+
+const char* StatusName(BlobStatus s) {
+  switch (s) {
+    case BlobStatus::kOk: return "ok";
+    case BlobStatus::kTooSmall: return "too small for a header";
+    case BlobStatus::kBadMagic: return "bad magic";
+    case BlobStatus::kBadVersion: return "unsupported version";
+    case BlobStatus::kBadHeaderSize: return "bad header size";
+    case BlobStatus::kSizeMismatch: return "size mismatch (truncated or padded)";
+    case BlobStatus::kBadCrc: return "CRC mismatch";
+    case BlobStatus::kBadCounts: return "absurd counts";
+    case BlobStatus::kBadShape: return "absurd model shape";
+    case BlobStatus::kMisaligned: return "misaligned section";
+    case BlobStatus::kOutOfBounds: return "section out of bounds";
+    case BlobStatus::kBadPoolTensor: return "bad pool tensor";
+    case BlobStatus::kBadSubnet: return "bad subnet entry";
+    case BlobStatus::kBadRef: return "bad weight reference";
+  }
+  return "unknown";
+}
+
+uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc) {
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) crc = kCrc.t[(crc ^ data[i]) & 0xFFu] ^ (crc >> 8);
+  return ~crc;
+}
+
+BlobStatus Blob::Open(const uint8_t* data, size_t size) {
+  data_ = nullptr;
+  if (data == nullptr || size < kHeaderSize) return BlobStatus::kTooSmall;
+  const uint8_t* h = data;
+  if (std::memcmp(h, kMagic, 8) != 0) return BlobStatus::kBadMagic;
+  if (U16(h + 8) != kVersion) return BlobStatus::kBadVersion;
+  if (U16(h + 10) != kHeaderSize) return BlobStatus::kBadHeaderSize;
+  if (U32(h + 12) != size) return BlobStatus::kSizeMismatch;
+  static const uint8_t kZero[4] = {0, 0, 0, 0};
+  uint32_t crc = Crc32(h, kCrcOffset);
+  crc = Crc32(kZero, 4, crc);
+  crc = Crc32(h + kCrcOffset + 4, size - kCrcOffset - 4, crc);
+  if (crc != U32(h + kCrcOffset)) return BlobStatus::kBadCrc;
+  n_subnets_ = U32(h + 20);
+  table_off_ = U32(h + 24);
+  n_pool_ = U32(h + 28);
+  pool_dir_off_ = U32(h + 32);
+  norm_off_ = U32(h + 44);
+  window_ = U16(h + 56);
+  axes_ = U16(h + 58);
+  classes_ = U16(h + 60);
+  arch_ = h[62];
+  data_ = data;
+  size_ = size;
+  BlobStatus st = Check();
+  if (st != BlobStatus::kOk) data_ = nullptr;
+  return st;
+}
+
+BlobStatus Blob::Check() const {
+  const uint8_t* h = data_;
+  if (n_subnets_ == 0 || n_subnets_ > kMaxSubnets || n_pool_ == 0 || n_pool_ > kMaxPool) return BlobStatus::kBadCounts;
+  if (axes_ == 0 || axes_ > 64 || classes_ == 0 || classes_ > 1024 || window_ == 0 || window_ > 8192 || arch_ > 1)
+    return BlobStatus::kBadShape;
+  const uint32_t pool_data_off = U32(h + 36), pool_data_size = U32(h + 40);
+  const uint32_t meta_off = U32(h + 48), meta_size = U32(h + 52);
+  const uint32_t offs[5] = {table_off_, pool_dir_off_, pool_data_off, norm_off_, meta_off};
+  for (uint32_t o : offs)
+    if (o % kAlign) return BlobStatus::kMisaligned;
+  if (!InBounds(table_off_, uint64_t(n_subnets_) * kSubnetEntry, size_) ||
+      !InBounds(pool_dir_off_, uint64_t(n_pool_) * kPoolEntry, size_) ||
+      !InBounds(pool_data_off, pool_data_size, size_) || !InBounds(norm_off_, 8ull * axes_, size_) ||
+      !InBounds(meta_off, meta_size, size_))
+    return BlobStatus::kOutOfBounds;
+  for (uint32_t k = 0; k < n_pool_; ++k) {
+    const uint8_t* e = h + pool_dir_off_ + k * kPoolEntry;
+    const uint32_t off = U32(e + 16), sz = U32(e + 20), rank = U32(e + 24);
+    if (rank < 1 || rank > 4) return BlobStatus::kBadPoolTensor;
+    uint64_t prod = 1;
+    for (uint32_t d = 0; d < rank; ++d) {
+      const uint32_t dim = U32(e + 28 + 4 * d);
+      if (dim == 0 || dim > kMaxDim) return BlobStatus::kBadPoolTensor;
+      prod *= dim;
+    }
+    if (prod != sz) return BlobStatus::kBadPoolTensor;
+    if (off < pool_data_off || uint64_t(off) + sz > uint64_t(pool_data_off) + pool_data_size)
+      return BlobStatus::kBadPoolTensor;
+  }
+  for (uint32_t k = 0; k < n_subnets_; ++k) {
+    const uint8_t* e = h + table_off_ + k * kSubnetEntry;
+    const float w = F32(e);
+    const uint16_t res = U16(e + 4), cls = U16(e + 6);
+    const uint32_t moff = U32(e + 36), msize = U32(e + 40), roff = U32(e + 44), nref = U32(e + 48);
+    if (!(w > 0.0f && w <= 1.0f) || res == 0 || res > window_ || cls != classes_ || msize <= 8 || nref > kMaxRefs)
+      return BlobStatus::kBadSubnet;
+    if (moff % kAlign) return BlobStatus::kMisaligned;
+    if (!InBounds(moff, msize, size_) || !InBounds(roff, uint64_t(nref) * kRefEntry, size_))
+      return BlobStatus::kOutOfBounds;
+    for (uint32_t j = 0; j < nref; ++j) {
+      const uint8_t* r = h + roff + j * kRefEntry;
+      const uint16_t p = U16(r + 2), out = U16(r + 4), in = U16(r + 6);
+      if (p >= n_pool_) return BlobStatus::kBadRef;
+      const uint8_t* pe = h + pool_dir_off_ + p * kPoolEntry;
+      const uint32_t rank = U32(pe + 24);
+      if (out == 0 || out > U32(pe + 28) || in == 0 || in > U32(pe + 28 + 4 * (rank - 1))) return BlobStatus::kBadRef;
+    }
+  }
+  return BlobStatus::kOk;
+}
+
+float Blob::norm_mean(uint32_t c) const { return (ok() && c < axes_) ? F32(data_ + norm_off_ + 4 * c) : 0.0f; }
+float Blob::norm_std(uint32_t c) const { return (ok() && c < axes_) ? F32(data_ + norm_off_ + 4 * (axes_ + c)) : 1.0f; }
+
+bool Blob::GetSubnet(uint32_t i, SubnetInfo* out) const {
+  if (!ok() || i >= n_subnets_ || out == nullptr) return false;
+  const uint8_t* e = data_ + table_off_ + i * kSubnetEntry;
+  out->width = F32(e);
+  out->resolution = U16(e + 4);
+  out->classes = U16(e + 6);
+  for (int c = 0; c < 3; ++c) out->channels[c] = U16(e + 8 + 2 * c);
+  out->macs = U32(e + 16);
+  out->params = U32(e + 20);
+  out->arena_bytes = U32(e + 24);
+  out->float_acc = F32(e + 28);
+  out->int8_acc = F32(e + 32);
+  out->model = data_ + U32(e + 36);
+  out->model_size = U32(e + 40);
+  out->refs_offset = U32(e + 44);
+  out->n_refs = U32(e + 48);
+  return true;
+}
+
+bool Blob::GetPoolTensor(uint32_t i, PoolTensor* out) const {
+  if (!ok() || i >= n_pool_ || out == nullptr) return false;
+  const uint8_t* e = data_ + pool_dir_off_ + i * kPoolEntry;
+  std::memcpy(out->name, e, 16);
+  out->name[16] = 0;
+  out->data = reinterpret_cast<const int8_t*>(data_ + U32(e + 16));
+  out->size = U32(e + 20);
+  out->rank = U32(e + 24);
+  for (int d = 0; d < 4; ++d) out->dims[d] = U32(e + 28 + 4 * d);
+  return true;
+}
+
+bool Blob::GetRef(const SubnetInfo& s, uint32_t j, WeightRef* out) const {
+  if (!ok() || j >= s.n_refs || out == nullptr || !InBounds(uint64_t(s.refs_offset) + uint64_t(j) * kRefEntry, kRefEntry, size_))
+    return false;
+  const uint8_t* r = data_ + s.refs_offset + j * kRefEntry;
+  *out = WeightRef{U16(r), U16(r + 2), U16(r + 4), U16(r + 6)};
+  return true;
+}
+
+}  // namespace slimhar

@@ -1,0 +1,21 @@
+# PlatformIO pre-build script: embed a model.blob in the firmware as const data (flash).
+# The blob comes from $SLIMHAR_BLOB, else the env's `custom_blob` option (a path relative to
+# the project). `slimhar blob export-c` validates it and writes slimhar_model.{h,c}.
+import os
+import subprocess
+import sys
+
+Import("env")  # noqa: F821  (SCons injects it)
+
+proj = env.subst("$PROJECT_DIR")
+blob = os.environ.get("SLIMHAR_BLOB") or env.GetProjectOption("custom_blob", "runs/firmware/model.blob")
+path = blob if os.path.isabs(blob) else os.path.join(proj, blob)
+if not os.path.isfile(path):
+    sys.stderr.write(f"slimhar: no blob at {path}: run `make firmware-blob`, or set SLIMHAR_BLOB / custom_blob\n")
+    env.Exit(1)
+out = os.path.join(env.subst("$BUILD_DIR"), "slimhar_generated")
+py = os.path.join(proj, ".venv", "bin", "python")
+subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar", "blob", "export-c", path,
+                       "-o", out, "--symbol", "slimhar_model"], stdout=subprocess.DEVNULL)
+env.Append(CPPPATH=[out])
+env.BuildSources(os.path.join("$BUILD_DIR", "slimhar_generated_obj"), out)

@@ -1,0 +1,43 @@
+// Cortex-M4F start-up for mps2-an386: vector table, .data copy, .bss zero, FPU on, C++
+// constructors, main(), then semihosting exit with main's return value.
+#include <cstdint>
+
+#include "hal_mps2.h"
+
+extern "C" {
+extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
+void __libc_init_array();
+int main();
+void Reset_Handler();
+void Default_Handler() { for (;;) { } }
+}
+
+__attribute__((section(".isr_vector"), used)) void (*const g_vectors[16])() = {
+    reinterpret_cast<void (*)()>(&_estack), Reset_Handler, Default_Handler, Default_Handler,
+    Default_Handler, Default_Handler, Default_Handler, nullptr, nullptr, nullptr, nullptr,
+    Default_Handler, Default_Handler, nullptr, Default_Handler, Default_Handler,
+};
+
+static int SemihostCall(int op, const void* arg) {
+  register int r0 asm("r0") = op;
+  register const void* r1 asm("r1") = arg;
+  asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+  return r0;
+}
+
+extern "C" void SemihostExit(int code) {
+  static uint32_t block[2];
+  block[0] = 0x20026;  // ADP_Stopped_ApplicationExit
+  block[1] = uint32_t(code);
+  SemihostCall(0x20, block);  // SYS_EXIT_EXTENDED: QEMU exits with `code`
+  for (;;) { }
+}
+
+extern "C" void Reset_Handler() {
+  *reinterpret_cast<volatile uint32_t*>(0xE000ED88) |= (0xFu << 20);  // CP10/CP11: FPU on
+  asm volatile("dsb\n isb");
+  for (uint32_t *s = &_sidata, *d = &_sdata; d < &_edata;) *d++ = *s++;
+  for (uint32_t* d = &_sbss; d < &_ebss;) *d++ = 0;
+  __libc_init_array();
+  SemihostExit(main());
+}

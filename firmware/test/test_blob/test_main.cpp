@@ -1,0 +1,92 @@
+// The C++ blob reader on a real blob (exported from a trained BasicMotions checkpoint by
+// `make firmware-blob`, embedded by firmware/scripts/embed_blob.py), and on damaged copies.
+// Runs on the host (env host) and on the emulated Cortex-M4F (env mps2_an386).
+#include <cstring>
+
+#include "../check.h"
+#include "slimhar_blob.h"
+#include "slimhar_model.h"
+
+using slimhar::Blob;
+using slimhar::BlobStatus;
+
+#if defined(SLIMHAR_HOST_TEST)
+#include <vector>
+// Damaged copies need a writable buffer as large as the blob: host only (256 KiB RAM on the board).
+static uint32_t Rd32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
+static void Wr32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
+static void ReCrc(std::vector<uint8_t>& b) {
+  static const uint8_t z[4] = {0, 0, 0, 0};
+  uint32_t c = slimhar::Crc32(b.data(), 16);
+  c = slimhar::Crc32(z, 4, c);
+  c = slimhar::Crc32(b.data() + 20, b.size() - 20, c);
+  Wr32(b.data() + 16, c);
+}
+static BlobStatus OpenCopy(const std::vector<uint8_t>& b) { Blob x; return x.Open(b.data(), b.size()); }
+
+static void DamagedCopies() {
+  std::vector<uint8_t> good(slimhar_model, slimhar_model + SLIMHAR_MODEL_SIZE);
+  Check("copy_opens", OpenCopy(good) == BlobStatus::kOk);
+  auto b = good;
+  b[b.size() / 2] ^= 0x40;
+  Check("flipped_byte_is_bad_crc", OpenCopy(b) == BlobStatus::kBadCrc);
+  b = good;
+  b[0] = 'X';
+  ReCrc(b);
+  Check("bad_magic", OpenCopy(b) == BlobStatus::kBadMagic);
+  b = good;
+  b[8] = 9;
+  ReCrc(b);
+  Check("bad_version", OpenCopy(b) == BlobStatus::kBadVersion);
+  b = good;
+  Wr32(b.data() + 24, uint32_t(b.size()) + 4096);  // subnet table past the end
+  ReCrc(b);
+  Check("table_out_of_bounds", OpenCopy(b) == BlobStatus::kOutOfBounds);
+  b = good;
+  Wr32(b.data() + 24, Rd32(b.data() + 24) + 4);    // misaligned table
+  ReCrc(b);
+  Check("table_misaligned", OpenCopy(b) == BlobStatus::kMisaligned);
+  b = good;
+  const uint32_t dir = Rd32(b.data() + 32);
+  Wr32(b.data() + dir + 28, 70000);                // absurd pool dim
+  ReCrc(b);
+  Check("absurd_pool_dim", OpenCopy(b) == BlobStatus::kBadPoolTensor);
+  b = good;
+  b.push_back(0);
+  Check("padded_is_size_mismatch", OpenCopy(b) == BlobStatus::kSizeMismatch);
+  // every single-byte truncation point of the header region: never kOk, never a crash
+  bool all_refused = true;
+  for (size_t n = 0; n < 256; ++n) all_refused &= (Blob().Open(good.data(), n) != BlobStatus::kOk);
+  Check("truncations_refused", all_refused);
+}
+#endif
+
+int main() {
+  TestInit();
+  const uint8_t digits[9] = {'1', '2', '3', '4', '5', '6', '7', '8', '9'};
+  Check("crc32_check_value", slimhar::Crc32(digits, 9) == 0xCBF43926u);
+  Blob blob;
+  const BlobStatus st = blob.Open(slimhar_model, SLIMHAR_MODEL_SIZE);
+  Check("real_blob_opens", st == BlobStatus::kOk, slimhar::StatusName(st));
+  Check("has_subnets", blob.subnet_count() > 0 && blob.pool_count() > 0);
+  bool models_ok = true, refs_ok = true;
+  for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo s;
+    models_ok &= blob.GetSubnet(i, &s) && s.model_size > 8 && std::memcmp(s.model + 4, "TFL3", 4) == 0 &&
+                 s.classes == blob.classes() && s.resolution <= blob.window();
+    for (uint32_t j = 0; j < s.n_refs; ++j) {
+      slimhar::WeightRef r;
+      slimhar::PoolTensor p;
+      refs_ok &= blob.GetRef(s, j, &r) && blob.GetPoolTensor(r.pool, &p) && r.out <= p.dims[0] &&
+                 r.in <= p.dims[p.rank - 1];
+    }
+  }
+  Check("subnet_models_are_tflite", models_ok);
+  Check("weight_refs_inside_pool", refs_ok);
+  Check("truncated_refused", Blob().Open(slimhar_model, SLIMHAR_MODEL_SIZE - 16) == BlobStatus::kSizeMismatch);
+  Check("null_refused", Blob().Open(nullptr, 0) == BlobStatus::kTooSmall);
+#if defined(SLIMHAR_HOST_TEST)
+  DamagedCopies();
+#endif
+  return 0;   // failures are reported as TEST lines; a non-zero exit would mean a crash
+}
