@@ -9,6 +9,8 @@ against this, not assumed.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -71,14 +73,28 @@ def keras_subnet(dense: DenseSubnet, resolution: int, axes: int):
 
 
 def convert(dense: DenseSubnet, resolution: int, axes: int, calib_nhwc: np.ndarray) -> bytes:
-    import contextlib
-    import io
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
+    import warnings
     model = keras_subnet(dense, resolution, axes)
-    with contextlib.redirect_stdout(io.StringIO()):     # the converter prints its saved signatures
+    # the converter prints its saved signatures (Python stdout) and a line per model from C++
+    # (fd 2); neither tells the user anything here
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet_fd(2):
+        warnings.simplefilter("ignore")
         return _convert(tf, model, calib_nhwc)
+
+
+@contextlib.contextmanager
+def _quiet_fd(fd: int):
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _convert(tf, model, calib_nhwc: np.ndarray) -> bytes:
