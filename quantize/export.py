@@ -14,6 +14,7 @@ For every (width, resolution) subnet asked for:
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         float_pred = predict(model, Xev, w, r).numpy()
         inp = g.tensors[g.inputs[0]]
         xq = quantize_input(_nhwc(xr), inp.scale[0], inp.zero_point[0])
-        int8_logits = LiteRT(tfl, reference=False).run(xq)
+        int8_logits = LiteRT(tfl, reference=False, threads=os.cpu_count() or 1).run(xq)   # integer: thread-count independent
         nv = min(verify, len(xq))
         tflm = Tflm(tfl).run(xq[:nv])
         ref = LiteRT(tfl, reference=True).run(xq[:nv])
