@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from slimhar.train import checkpoint as ckpt
@@ -85,8 +84,8 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     k = _epoch_of(ck)
     assert 2 <= k < epochs
     assert not ckpt.load(ck)["bn_calibrated"]
-    res = run_cli("train", "--config", "basicmotions_cnn", "--out", run_dir, "--epochs", epochs, "--resume")
-    straight = run_cli("train", "--config", "basicmotions_cnn", "--out", tmp_path / "straight", "--epochs", epochs)
+    run_cli("train", "--config", "basicmotions_cnn", "--out", run_dir, "--epochs", epochs, "--resume")
+    run_cli("train", "--config", "basicmotions_cnn", "--out", tmp_path / "straight", "--epochs", epochs)
     a, b = ckpt.load(ck), ckpt.load(tmp_path / "straight" / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == epochs and a["bn_calibrated"]
     for name, t in b["model"].items():

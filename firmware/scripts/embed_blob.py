@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (SCons injects Import() and env into build scripts)
 # PlatformIO pre-build script: embed a model.blob in the firmware as const data (flash).
 # The blob comes from $SLIMHAR_BLOB, else the env's `custom_blob` option (a path relative to
 # the project). `slimhar blob export-c` validates it and writes slimhar_model.{h,c}.

@@ -10,7 +10,7 @@ Width and resolution are run-time settings: ``set_width(w)`` (any w, for trainin
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn

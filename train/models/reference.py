@@ -7,7 +7,6 @@ against, and a standalone float model of one subnet for later stages.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
