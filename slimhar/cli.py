@@ -131,8 +131,9 @@ def eval_(checkpoint, split, json_path, plot_path, data_dir):
 @click.option("--resolutions", default="all", show_default=True, help="Comma-separated grid T' values, or all.")
 @click.option("--calib-batches", type=int, default=None,
               help="Calibration windows = N x batch size (default: the checkpoint's BN calibration set).")
-@click.option("--ranges", type=click.Choice(["percentile", "minmax", "nncf"]), default="percentile", show_default=True,
-              help="Activation ranges: percentile (clips the input and logits at 0.01/99.99 %), minmax, or nncf "
+@click.option("--ranges", type=click.Choice(["mse", "percentile", "minmax", "nncf"]), default="mse", show_default=True,
+              help="Activation ranges: mse (least-squares clipping of the input and first block output, min-max "
+                   "elsewhere), percentile (clips the input and logits at 0.01/99.99 %), minmax, or nncf "
                    "(NNCF's post-training quantization ranges each activation of the subnet's float model).")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
 @click.option("--verify", type=int, default=16, show_default=True,

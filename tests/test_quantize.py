@@ -294,3 +294,16 @@ def test_qat_finetune_keeps_the_pool_shared_and_exports(tmp_path):
     q = torch.round(wq / torch.from_numpy(pool["blocks.1.conv1"].delta).float().view(-1, 1, 1))
     np.testing.assert_array_equal(q.numpy().astype(np.int8), pool["blocks.1.conv1"].q[:, :, 0, :].transpose(0, 2, 1))
     assert rep["int8_loss_pp"]["mean"] <= 5.0
+
+
+def test_mse_range_clips_outliers_and_keeps_zero():
+    from slimhar.quantize.calibrate import mse_range
+    rng = np.random.default_rng(0)
+    a = np.concatenate([rng.normal(size=200_000), [60.0, -45.0]])   # two outliers
+    lo, hi = mse_range(a)
+    assert lo < 0 < hi
+    assert hi < 60 and lo > -45            # the outliers are clipped ...
+    assert hi > 3 and lo < -3              # ... the bulk is not
+    relu = np.abs(rng.normal(size=10_000))
+    lo, hi = mse_range(relu)
+    assert lo == 0.0 and 0 < hi <= relu.max()
