@@ -57,7 +57,8 @@ def activation_ranges(dense: DenseSubnet, X: torch.Tensor, method: str = "percen
         for k, v in acts.items():
             lo[k] = min(lo.get(k, np.inf), float(v.min()))
             hi[k] = max(hi.get(k, -np.inf), float(v.max()))
-            if k in samples:     # a strided sample of at most ~1M values per tensor and batch
+            if k in samples and sum(map(len, samples[k])) < 2_000_000:
+                # a strided sample: at most ~1M values per batch and ~2M per tensor
                 flat = v.flatten()
                 samples[k].append(flat[::max(1, flat.numel() // 1_000_000)].numpy())
     if method in ("percentile", "nncf"):
