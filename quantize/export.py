@@ -88,7 +88,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         dense = dense_subnet(qmodel, w, r).eval()
         rng = activation_ranges(dense, resize(Xcal, r), ranges)
         g = lower_subnet(state, spec, pool, w, r, rng, idx)
-        g.meta.update({"classes": spec["classes"], "arch": spec["arch"], "dataset": ck["dataset"]["name"]})
+        g.meta.update({"classes": spec["classes"], "arch": spec["arch"]})   # the .tflite metadata (tflite_io.META_KEYS)
         tfl = to_tflite(g)
         name = subnet_name(w, r)
         (out / "subnets" / f"{name}.tflite").write_bytes(tfl)

@@ -129,7 +129,6 @@ def test_subnet_weights_are_slices_of_one_pool(exported):
 
 
 def test_lowered_graph_macs_match_the_model(exported):
-    from slimhar.quantize.export import _nhwc  # noqa: F401  (import check of the module)
     from slimhar.quantize.graph import lower_subnet
     from slimhar.quantize.shared import build_pool
     ck = exported["ckpt"]
@@ -137,7 +136,7 @@ def test_lowered_graph_macs_match_the_model(exported):
     pool = build_pool(ck["model"], ck["spec"])
     keys = ["input", "logits"] + [f"b{b}.{k}" for b in range(3) for k in ("mid", "main", "short", "out")]
     ranges = {k: (-1.0, 1.0) for k in keys}
-    for w, r in ck["spec"]["widths"] and [(0.1, 70), (1.0, 100), (0.35, 80)]:
+    for w, r in [(0.1, 70), (1.0, 100), (0.35, 80)]:
         g = lower_subnet(ck["model"], ck["spec"], pool, w, r, ranges, model.subnet_index(w, r))
         assert macs_check(g) == model.cost(w, r)["macs"]
 
