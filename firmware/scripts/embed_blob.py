@@ -9,6 +9,8 @@ import sys
 Import("env")  # noqa: F821  (SCons injects it)
 
 proj = env.subst("$PROJECT_DIR")
+if env.GetProjectOption("custom_blob", "") == "none":   # programs that read blobs at run time
+    Return()  # noqa: F821
 blob = os.environ.get("SLIMHAR_BLOB") or env.GetProjectOption("custom_blob", "runs/firmware/model.blob")
 path = blob if os.path.isabs(blob) else os.path.join(proj, blob)
 if not os.path.isfile(path):

@@ -1,0 +1,105 @@
+// slimhar's int8 inference engine: runs one subnet of a model.blob straight from the blob.
+//
+//   Prepare*()  reads the subnet's TFLite flatbuffer (bounds-checked), binds every weight tensor
+//               to its slice of the shared pool IN PLACE (strides, no copy), computes the
+//               per-channel requantization multipliers exactly as TFLite-Micro does, and plans
+//               the activation arena from tensor lifetimes. Done once per subnet.
+//   Invoke()    executes a prepared Plan on a caller-owned arena. Plans hold no mutable state,
+//               so switching subnets is choosing another Plan: no weight is copied, ever.
+//
+// Outputs are bit-exact with TFLite-Micro's reference kernels. The kernels come in a portable
+// C++ flavour and a Cortex-M4 DSP flavour (SMLAD), chosen at compile time (kernels.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "slimhar_blob.h"
+
+namespace slimhar {
+
+enum class EngineStatus : int {
+  kOk = 0,
+  kBadArgs,         // null pointers, subnet index out of range
+  kBadModel,        // the flatbuffer is malformed (an offset or size outside it, a missing field)
+  kUnsupported,     // a valid TFLite construct this engine does not run (op, type, geometry)
+  kBadTensor,       // shapes / quantization of an op's tensors inconsistent
+  kBadRef,          // a weight reference does not fit its tensor
+  kTooLarge,        // more ops / tensors / channels than the Plan holds
+  kArenaTooSmall,   // Invoke given fewer bytes than Plan::arena_total()
+};
+const char* EngineStatusName(EngineStatus s);
+
+constexpr uint32_t kMaxOps = 32;       // a ResNet subnet has 21 ops
+constexpr uint32_t kMaxTensors = 96;   // tensors in one subgraph
+constexpr uint32_t kArenaAlign = 16;
+
+enum class OpKind : uint8_t { kPad, kConv, kAdd, kGather, kMaximum, kReshape, kFullyConnected };
+
+// int8 weights of a conv / fully-connected layer, read in place: element (o, s, i) lives at
+// base[o * out_stride + s * seg_stride + i] for o < out, s < segs, i < seg_len. For a slice of
+// a pool tensor [O, k, 1, I] (conv) the segments are the kernel rows; for [K, 6C, Cin] (fc)
+// they are the flattened positions.
+struct WeightView {
+  const int8_t* base;
+  uint32_t out_stride, seg_stride;
+  uint16_t out, segs, seg_len;
+};
+
+// One op, fully resolved: arena offsets, NHWC geometry (batch 1), quantization.
+struct OpPlan {
+  OpKind kind;
+  uint8_t n_in;
+  uint8_t kh, stride;            // conv: kernel rows, stride along H
+  uint8_t pad_top, pad_bottom;   // conv SAME padding rows (skipped taps)
+  uint8_t axis;                  // gather
+  uint16_t n_index;              // gather: indices count
+  uint32_t in_off[2], out_off;
+  uint32_t in_size, out_size;    // elements
+  uint16_t in_h, in_w, in_c, out_h, out_w, out_c;
+  uint16_t pad_before[3], pad_after[3];  // PAD along H, W, C
+  int32_t in_zp[2], out_zp, act_min, act_max;
+  WeightView w;
+  const uint8_t* bias;           // int32 little-endian, one per output channel (conv, fc)
+  const int32_t* mult;           // per output channel (conv, fc)
+  const int8_t* shift;
+  int32_t add_mult[3];           // ADD: input 1, input 2, output
+  int8_t add_shift[3];
+  const uint8_t* index;          // gather: int32 little-endian indices (validated)
+};
+
+struct Plan {
+  uint32_t subnet = 0;
+  uint32_t n_ops = 0;
+  OpPlan ops[kMaxOps];
+  uint32_t arena_bytes = 0;      // activations, planned from lifetimes
+  uint32_t scratch_bytes = 0;    // kernel scratch (DSP path), placed after the activations
+  uint32_t input_off = 0, input_size = 0, output_off = 0, output_size = 0;
+  float input_scale = 0, output_scale = 0;
+  int32_t input_zp = 0, output_zp = 0;
+  uint32_t macs = 0;
+  uint32_t arena_total() const { return arena_bytes + scratch_bytes; }
+};
+
+// Where Prepare puts per-channel multipliers and shifts: caller-owned, shared by many plans.
+struct QuantStore {
+  int32_t* mult;
+  int8_t* shift;
+  uint32_t capacity;
+  uint32_t used = 0;
+};
+
+// A subnet of a validated blob: its flatbuffer + weight references into the shared pool.
+EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store);
+// A standalone .tflite (weights inside its buffers), e.g. from `slimhar blob unpack`.
+EngineStatus PrepareModel(const uint8_t* model, uint32_t size, Plan* plan, QuantStore* store);
+
+EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size);
+inline int8_t* InputOf(const Plan& p, uint8_t* arena) { return reinterpret_cast<int8_t*>(arena + p.input_off); }
+inline const int8_t* OutputOf(const Plan& p, const uint8_t* arena) {
+  return reinterpret_cast<const int8_t*>(arena + p.output_off);
+}
+
+// The kernel flavour compiled in: "dsp" (Cortex-M4 SMLAD) or "portable".
+const char* KernelFlavour();
+
+}  // namespace slimhar

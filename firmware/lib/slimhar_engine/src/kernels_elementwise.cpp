@@ -1,0 +1,49 @@
+// PAD, ADD, GATHER, MAXIMUM: int8 in, int8 out, TFLite reference semantics.
+#include <cstring>
+
+#include "kernels.h"
+#include "quant_math.h"
+
+namespace slimhar {
+namespace kernels {
+
+void Pad(const OpPlan& p, const int8_t* in, int8_t* out) {
+  // the padding value of a quantized PAD without constant_values is the output zero point
+  std::memset(out, int8_t(p.out_zp), p.out_size);
+  const uint32_t W = p.in_w, C = p.in_c, Wo = p.out_w, Co = p.out_c;
+  for (uint32_t y = 0; y < p.in_h; ++y) {
+    for (uint32_t x = 0; x < W; ++x) {
+      std::memcpy(out + ((y + p.pad_before[0]) * Wo + x + p.pad_before[1]) * Co + p.pad_before[2],
+                  in + (y * W + x) * C, C);
+    }
+  }
+}
+
+void Add(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out) {
+  constexpr int kLeftShift = 20;
+  const int32_t off_a = -p.in_zp[0], off_b = -p.in_zp[1];
+  for (uint32_t i = 0; i < p.out_size; ++i) {
+    const int32_t sa = q::MulByQuantMulSmallerThanOne((a[i] + off_a) * (1 << kLeftShift), p.add_mult[0], p.add_shift[0]);
+    const int32_t sb = q::MulByQuantMulSmallerThanOne((b[i] + off_b) * (1 << kLeftShift), p.add_mult[1], p.add_shift[1]);
+    const int32_t r = q::MulByQuantMulSmallerThanOne(sa + sb, p.add_mult[2], p.add_shift[2]) + p.out_zp;
+    out[i] = int8_t(q::Clamp(r, p.act_min, p.act_max));
+  }
+}
+
+void Gather(const OpPlan& p, const int8_t* in, int8_t* out) {
+  const uint32_t outer = p.in_h, dim = p.in_w, inner = p.in_c, n = p.n_index;
+  for (uint32_t o = 0; o < outer; ++o) {
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint8_t* ip = p.index + 4 * j;  // validated in Prepare: 0 <= idx < dim
+      const uint32_t idx = uint32_t(ip[0]) | (uint32_t(ip[1]) << 8) | (uint32_t(ip[2]) << 16) | (uint32_t(ip[3]) << 24);
+      std::memcpy(out + (o * n + j) * inner, in + (o * dim + idx) * inner, inner);
+    }
+  }
+}
+
+void Maximum(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out) {
+  for (uint32_t i = 0; i < p.out_size; ++i) out[i] = a[i] > b[i] ? a[i] : b[i];
+}
+
+}  // namespace kernels
+}  // namespace slimhar

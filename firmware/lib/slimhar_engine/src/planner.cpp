@@ -1,0 +1,79 @@
+#include "planner.h"
+
+namespace slimhar {
+namespace {
+inline uint32_t AlignUp(uint32_t v) { return (v + kArenaAlign - 1) & ~(kArenaAlign - 1); }
+}  // namespace
+
+void Lifetimes::Reset(uint32_t n_tensors, uint32_t) {
+  n_tensors_ = n_tensors > kMaxTensors ? kMaxTensors : n_tensors;
+  n_bufs_ = 0;
+  for (uint32_t t = 0; t < kMaxTensors; ++t) buf_of_[t] = -1;
+}
+
+bool Lifetimes::Define(uint32_t t, uint32_t op, uint32_t bytes) {
+  if (t >= n_tensors_ || buf_of_[t] >= 0 || n_bufs_ >= kMaxTensors) return false;
+  buf_of_[t] = int16_t(n_bufs_);
+  size_[n_bufs_] = bytes;
+  first_[n_bufs_] = op;
+  last_[n_bufs_] = op;
+  ++n_bufs_;
+  return true;
+}
+
+bool Lifetimes::Use(uint32_t t, uint32_t op) {
+  if (t >= n_tensors_ || buf_of_[t] < 0) return false;
+  uint32_t& l = last_[buf_of_[t]];
+  if (op > l) l = op;
+  return true;
+}
+
+bool Lifetimes::Alias(uint32_t out, uint32_t in, uint32_t op) {
+  if (out >= n_tensors_ || buf_of_[out] >= 0 || !Use(in, op)) return false;
+  buf_of_[out] = buf_of_[in];
+  return true;
+}
+
+uint32_t Lifetimes::Plan(uint32_t* offsets) const {
+  // placement order: larger first; ties by first use, then creation order
+  uint16_t order[kMaxTensors];
+  for (uint32_t i = 0; i < n_bufs_; ++i) order[i] = uint16_t(i);
+  for (uint32_t i = 1; i < n_bufs_; ++i) {  // insertion sort: a few dozen buffers
+    const uint16_t b = order[i];
+    uint32_t j = i;
+    for (; j > 0; --j) {
+      const uint16_t a = order[j - 1];
+      const bool before = size_[b] > size_[a] || (size_[b] == size_[a] && (first_[b] < first_[a] ||
+                                                                             (first_[b] == first_[a] && b < a)));
+      if (!before) break;
+      order[j] = a;
+    }
+    order[j] = b;
+  }
+  uint32_t off[kMaxTensors];
+  bool placed[kMaxTensors] = {};
+  uint32_t arena = 0;
+  for (uint32_t i = 0; i < n_bufs_; ++i) {
+    const uint16_t b = order[i];
+    // lowest aligned offset that clears every placed buffer alive at the same time
+    uint32_t at = 0;
+    bool moved = true;
+    while (moved) {
+      moved = false;
+      for (uint32_t o = 0; o < n_bufs_; ++o) {
+        if (!placed[o] || first_[o] > last_[b] || first_[b] > last_[o]) continue;
+        if (at < off[o] + size_[o] && off[o] < at + size_[b]) {
+          at = AlignUp(off[o] + size_[o]);
+          moved = true;
+        }
+      }
+    }
+    off[b] = at;
+    placed[b] = true;
+    if (AlignUp(at + size_[b]) > arena) arena = AlignUp(at + size_[b]);
+  }
+  for (uint32_t t = 0; t < n_tensors_; ++t) offsets[t] = buf_of_[t] >= 0 ? off[buf_of_[t]] : 0;
+  return arena;
+}
+
+}  // namespace slimhar

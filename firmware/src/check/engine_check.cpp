@@ -1,0 +1,140 @@
+// engine_check: runs subnets of a blob on int8 windows from a file and writes the outputs (and,
+// on the emulated board, instruction counts) to another file. The engine tests and
+// `slimhar bench engine` drive it, on the host and in QEMU (files over semihosting).
+//
+//   engine_check <model.blob> <inputs.bin> <outputs.bin>
+//
+// inputs.bin  : "SHEI" u32 n_records, then per record: u32 subnet, u32 n_windows, u32 input_size,
+//               n_windows x input_size int8 (already quantized with the subnet's input params)
+// outputs.bin : "SHEO" u32 version=1, u32 n_records, char[16] kernel flavour,
+//               u32 sizeof(Plan), u64 switch instructions (x1000 switches);
+//               per record: u32 subnet, u32 status, u32 n_windows, u32 output_size,
+//               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 reserved,
+//               u64 prepare instructions, u64 invoke instructions (sum over windows),
+//               then n_windows x output_size int8
+#include <cstring>
+
+#include "engine.h"
+#include "hostio.h"
+#include "slimhar_blob.h"
+
+namespace {
+
+#if defined(__arm__)
+#define BIG __attribute__((section(".bigbuf"), aligned(16)))
+#else
+#define BIG alignas(16)
+#endif
+constexpr uint32_t kMaxBlob = 3u << 20;
+constexpr uint32_t kArena = 160u << 10;
+constexpr uint32_t kQuant = 4096;
+BIG uint8_t g_blob[kMaxBlob];
+alignas(16) uint8_t g_arena[kArena];
+int32_t g_mult[kQuant];
+int8_t g_shift[kQuant];
+slimhar::Plan g_plan, g_plan_b;
+
+void PutU32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
+void PutU64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i)); }
+uint32_t GetU32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
+
+int Fail(const char* what) {
+  hostio::Print("engine_check: ");
+  hostio::Print(what);
+  hostio::Print("\n");
+  return 2;
+}
+
+// Switching between two prepared subnets: choosing the other Plan. Measured over 1000 switches
+// the way firmware does it (an index into a table of prepared plans, read through volatile).
+uint64_t SwitchCost() {
+  const slimhar::Plan* table[2] = {&g_plan, &g_plan_b};
+  volatile uint32_t pick = 0;
+  const slimhar::Plan* volatile active = nullptr;
+  const uint64_t t0 = hostio::Instructions();
+  for (uint32_t i = 0; i < 1000; ++i) {
+    pick = i & 1u;
+    active = table[pick];
+  }
+  (void)active;
+  return hostio::Instructions() - t0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* args[4];
+  if (hostio::Args(argc, argv, args, 4) != 4) return Fail("usage: engine_check <blob> <inputs.bin> <outputs.bin>");
+  hostio::ClockStart();
+  hostio::File fb = hostio::Open(args[1], false);
+  if (fb == -1) return Fail("cannot open the blob");
+  const long n = hostio::Length(fb);
+  if (n <= 0 || uint32_t(n) > kMaxBlob || !hostio::Read(fb, g_blob, size_t(n))) return Fail("cannot read the blob");
+  hostio::Close(fb);
+  slimhar::Blob blob;
+  const slimhar::BlobStatus bs = blob.Open(g_blob, size_t(n));
+  if (bs != slimhar::BlobStatus::kOk) return Fail(slimhar::StatusName(bs));
+
+  hostio::File fi = hostio::Open(args[2], false), fo = hostio::Open(args[3], true);
+  if (fi == -1 || fo == -1) return Fail("cannot open the input or output file");
+  uint8_t h[64] = {};
+  if (!hostio::Read(fi, h, 8) || std::memcmp(h, "SHEI", 4) != 0) return Fail("inputs.bin: bad header");
+  const uint32_t n_rec = GetU32(h + 4);
+
+  // switch cost between the first and last subnet, both prepared once
+  slimhar::QuantStore store{g_mult, g_shift, kQuant};
+  uint64_t sw = 0;
+  if (slimhar::PrepareSubnet(blob, 0, &g_plan, &store) == slimhar::EngineStatus::kOk &&
+      slimhar::PrepareSubnet(blob, blob.subnet_count() - 1, &g_plan_b, &store) == slimhar::EngineStatus::kOk)
+    sw = SwitchCost();
+  std::memset(h, 0, sizeof(h));
+  std::memcpy(h, "SHEO", 4);
+  PutU32(h + 4, 1);
+  PutU32(h + 8, n_rec);
+  std::strncpy(reinterpret_cast<char*>(h + 12), slimhar::KernelFlavour(), 15);
+  PutU32(h + 28, sizeof(slimhar::Plan));
+  PutU64(h + 32, sw);
+  if (!hostio::Write(fo, h, 40)) return Fail("cannot write outputs");
+
+  for (uint32_t r = 0; r < n_rec; ++r) {
+    if (!hostio::Read(fi, h, 12)) return Fail("inputs.bin: truncated");
+    const uint32_t subnet = GetU32(h), n_win = GetU32(h + 4), in_size = GetU32(h + 8);
+    store.used = 0;
+    const uint64_t t0 = hostio::Instructions();
+    slimhar::EngineStatus st = slimhar::PrepareSubnet(blob, subnet, &g_plan, &store);
+    const uint64_t t_prep = hostio::Instructions() - t0;
+    if (st == slimhar::EngineStatus::kOk && g_plan.input_size != in_size) st = slimhar::EngineStatus::kBadArgs;
+    if (st == slimhar::EngineStatus::kOk && g_plan.arena_total() > kArena) st = slimhar::EngineStatus::kArenaTooSmall;
+    const bool ok = st == slimhar::EngineStatus::kOk;
+    const uint32_t out_size = ok ? g_plan.output_size : 0;
+    uint64_t t_inv = 0;
+    // the record header goes first; outputs follow window by window
+    uint8_t rh[48] = {};
+    PutU32(rh, subnet);
+    PutU32(rh + 4, uint32_t(st));
+    PutU32(rh + 8, ok ? n_win : 0);
+    PutU32(rh + 12, out_size);
+    PutU32(rh + 16, ok ? g_plan.arena_bytes : 0);
+    PutU32(rh + 20, ok ? g_plan.scratch_bytes : 0);
+    PutU32(rh + 24, ok ? g_plan.macs : 0);
+    PutU64(rh + 32, t_prep);
+    // invoke instructions are only known at the end: write them in a trailer per record
+    if (!hostio::Write(fo, rh, 48)) return Fail("cannot write outputs");
+    for (uint32_t w = 0; w < n_win; ++w) {
+      int8_t* x = ok ? slimhar::InputOf(g_plan, g_arena) : reinterpret_cast<int8_t*>(g_arena);
+      if (in_size > kArena || !hostio::Read(fi, x, in_size)) return Fail("inputs.bin: truncated window");
+      if (!ok) continue;
+      const uint64_t t1 = hostio::Instructions();
+      const slimhar::EngineStatus si = slimhar::Invoke(g_plan, g_arena, kArena);
+      t_inv += hostio::Instructions() - t1;
+      if (si != slimhar::EngineStatus::kOk) return Fail(slimhar::EngineStatusName(si));
+      if (!hostio::Write(fo, slimhar::OutputOf(g_plan, g_arena), out_size)) return Fail("cannot write outputs");
+    }
+    uint8_t tr[8];
+    PutU64(tr, t_inv);
+    if (!hostio::Write(fo, tr, 8)) return Fail("cannot write outputs");
+  }
+  hostio::Close(fi);
+  hostio::Close(fo);
+  return 0;
+}

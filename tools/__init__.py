@@ -1,0 +1,1 @@
+"""Host tools around the firmware: the engine check / benchmark driver (engine_check)."""

@@ -1,0 +1,136 @@
+"""Drive firmware/src/check/engine_check.cpp -- the C++ int8 engine -- on the host or in QEMU,
+and compare it with TFLM (the oracle) on real windows.
+
+File formats (little-endian) are documented in engine_check.cpp. The program is built with
+PlatformIO from the repo's platformio.ini: env ``host_check`` (host gcc), ``mps2_an386_check``
+(Cortex-M4 DSP kernels) and ``mps2_an386_check_portable`` (portable kernels), both run in QEMU
+with ``-icount shift=0`` so that the instruction counts are deterministic.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from slimhar.quantize.blob import Blob, SubnetEntry
+from slimhar.quantize.oracle import Tflm, quantize_input
+from slimhar.quantize.tflite_io import read_model
+
+REPO = Path(__file__).resolve().parents[1]
+ENVS = {"host": "host_check", "dsp": "mps2_an386_check", "portable": "mps2_an386_check_portable"}
+STATUS = ["ok", "bad arguments", "malformed model", "unsupported", "bad tensor", "bad weight reference",
+          "too large", "arena too small"]
+
+
+class EngineCheckError(RuntimeError):
+    pass
+
+
+@dataclass
+class Record:
+    subnet: int
+    status: int
+    outputs: np.ndarray            # int8 [n_windows, output_size]
+    arena_bytes: int
+    scratch_bytes: int
+    macs: int
+    prepare_instructions: int
+    invoke_instructions: int       # sum over the windows
+
+
+@dataclass
+class Result:
+    flavour: str
+    plan_bytes: int
+    switch_instructions: float     # per switch
+    records: list[Record] = field(default_factory=list)
+
+
+def pio(project: Path = REPO) -> tuple[list[str], dict]:
+    exe = project / ".pio-venv" / "bin" / "pio"
+    if not exe.exists():
+        raise EngineCheckError(f"no PlatformIO at {exe}: run `make setup`")
+    env = dict(os.environ, PLATFORMIO_CORE_DIR=str(project / ".pio-core"))
+    return [str(exe)], env
+
+
+def build(kind: str, project: Path = REPO) -> Path:
+    """Build the engine check for `kind` (host | dsp | portable); returns the program / ELF."""
+    cmd, env = pio(project)
+    name = ENVS[kind]
+    r = subprocess.run(cmd + ["run", "-e", name], cwd=project, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise EngineCheckError(f"pio run -e {name} failed:\n{r.stdout[-4000:]}{r.stderr[-2000:]}")
+    return project / ".pio" / "build" / name / ("program" if kind == "host" else "firmware.elf")
+
+
+def subnet_inputs(blob: Blob, s: SubnetEntry, x_norm: np.ndarray) -> np.ndarray:
+    """Normalized windows [N, T, C] -> the subnet's int8 input [N, T', C, 1]: nearest-exact resize
+    to T' (float32 index arithmetic, as training does) and its input quantization."""
+    from slimhar.train.models.har_net import resize_index
+    idx = resize_index(x_norm.shape[1], s.resolution).numpy()
+    m = read_model(blob.model_bytes(s))
+    t = m.subgraphs[0].tensors[m.subgraphs[0].inputs[0]]
+    return quantize_input(x_norm[:, idx, :, None], float(t.quantization.scale[0]), int(t.quantization.zeroPoint[0]))
+
+
+def write_inputs(path: Path, records: list[tuple[int, np.ndarray]]) -> None:
+    with open(path, "wb") as f:
+        f.write(b"SHEI" + struct.pack("<I", len(records)))
+        for subnet, xq in records:
+            xq = np.ascontiguousarray(xq, np.int8).reshape(len(xq), -1)
+            f.write(struct.pack("<III", subnet, xq.shape[0], xq.shape[1]))
+            f.write(xq.tobytes())
+
+
+def read_outputs(path: Path) -> Result:
+    b = Path(path).read_bytes()
+    if len(b) < 40 or b[:4] != b"SHEO":
+        raise EngineCheckError(f"{path}: not an engine_check output")
+    version, n = struct.unpack_from("<II", b, 4)
+    flavour = b[12:28].split(b"\0")[0].decode()
+    plan_bytes, switch = struct.unpack_from("<IQ", b, 28)
+    res = Result(flavour, plan_bytes, switch / 1000.0)
+    at = 40
+    for _ in range(n):
+        subnet, status, nw, osz, arena, scratch, macs, _r, prep = struct.unpack_from("<IIIIIIIIQ", b, at)
+        at += 48
+        out = np.frombuffer(b, np.int8, nw * osz, at).reshape(nw, osz)
+        at += nw * osz
+        (inv,) = struct.unpack_from("<Q", b, at)
+        at += 8
+        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv))
+    return res
+
+
+def run(kind: str, program: Path, blob_path: Path, records: list[tuple[int, np.ndarray]],
+        timeout: float = 600) -> Result:
+    """Run the built program on `records` [(subnet, int8 inputs)]; QEMU for dsp / portable."""
+    with tempfile.TemporaryDirectory(prefix="slimhar-check-") as td:
+        td = Path(td)
+        shutil.copyfile(blob_path, td / "model.blob")      # short relative names: semihosting args
+        write_inputs(td / "in.bin", records)
+        if kind == "host":
+            cmd = [str(program), "model.blob", "in.bin", "out.bin"]
+        else:
+            cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
+                   "-semihosting-config", "enable=on,target=native,arg=engine_check,arg=model.blob,arg=in.bin,arg=out.bin",
+                   "-icount", "shift=0", "-kernel", str(program)]
+        try:
+            r = subprocess.run(cmd, cwd=td, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise EngineCheckError(f"engine_check ({kind}) ran past {timeout} s") from e
+        if r.returncode != 0:
+            raise EngineCheckError(f"engine_check ({kind}) exited {r.returncode}: {r.stderr.strip()[-2000:]}")
+        return read_outputs(td / "out.bin")
+
+
+def tflm_outputs(blob: Blob, s: SubnetEntry, xq: np.ndarray) -> np.ndarray:
+    """The oracle: TFLM's interpreter on the standalone .tflite of the same subnet."""
+    return Tflm(blob.unpack(s)).run(xq).reshape(len(xq), -1)
