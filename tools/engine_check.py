@@ -28,6 +28,9 @@ STATUS = ["ok", "bad arguments", "malformed model", "unsupported", "bad tensor",
           "too large", "arena too small"]
 
 
+OP_KINDS = ["PAD", "CONV_2D", "ADD", "GATHER", "MAXIMUM", "RESHAPE", "FULLY_CONNECTED"]   # engine.h OpKind
+
+
 class EngineCheckError(RuntimeError):
     pass
 
@@ -42,6 +45,8 @@ class Record:
     macs: int
     prepare_instructions: int
     invoke_instructions: int       # sum over the windows
+    op_kinds: list[str] = field(default_factory=list)
+    op_instructions: list[int] = field(default_factory=list)   # first window, per op
 
 
 @dataclass
@@ -99,13 +104,19 @@ def read_outputs(path: Path) -> Result:
     res = Result(flavour, plan_bytes, switch / 1000.0)
     at = 40
     for _ in range(n):
-        subnet, status, nw, osz, arena, scratch, macs, _r, prep = struct.unpack_from("<IIIIIIIIQ", b, at)
+        subnet, status, nw, osz, arena, scratch, macs, _r, prep, n_ops = struct.unpack_from("<IIIIIIIIQI", b, at)
         at += 48
+        kinds, instr = [], []
+        for _k in range(n_ops):
+            kind, _, ins = struct.unpack_from("<IIQ", b, at)
+            kinds.append(OP_KINDS[kind])
+            instr.append(ins)
+            at += 16
         out = np.frombuffer(b, np.int8, nw * osz, at).reshape(nw, osz)
         at += nw * osz
         (inv,) = struct.unpack_from("<Q", b, at)
         at += 8
-        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv))
+        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, kinds, instr))
     return res
 
 

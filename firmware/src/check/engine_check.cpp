@@ -10,8 +10,9 @@
 //               u32 sizeof(Plan), u64 switch instructions (x1000 switches);
 //               per record: u32 subnet, u32 status, u32 n_windows, u32 output_size,
 //               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 reserved,
-//               u64 prepare instructions, u64 invoke instructions (sum over windows),
-//               then n_windows x output_size int8
+//               u64 prepare instructions, u32 n_ops, n_ops x (u32 op kind, u32 reserved,
+//               u64 instructions of the op in the first window), then n_windows x output_size
+//               int8, then u64 invoke instructions (sum over windows)
 #include <cstring>
 
 #include "engine.h"
@@ -33,6 +34,14 @@ alignas(16) uint8_t g_arena[kArena];
 int32_t g_mult[kQuant];
 int8_t g_shift[kQuant];
 slimhar::Plan g_plan, g_plan_b;
+uint64_t g_op_instr[slimhar::kMaxOps];
+uint64_t g_op_t0;
+
+void OnOp(uint32_t k, void*) {
+  const uint64_t now = hostio::Instructions();
+  g_op_instr[k] = now - g_op_t0;
+  g_op_t0 = now;
+}
 
 void PutU32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
 void PutU64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i)); }
@@ -118,15 +127,26 @@ int main(int argc, char** argv) {
     PutU32(rh + 20, ok ? g_plan.scratch_bytes : 0);
     PutU32(rh + 24, ok ? g_plan.macs : 0);
     PutU64(rh + 32, t_prep);
+    PutU32(rh + 40, ok && n_win ? g_plan.n_ops : 0);
     // invoke instructions are only known at the end: write them in a trailer per record
     if (!hostio::Write(fo, rh, 48)) return Fail("cannot write outputs");
     for (uint32_t w = 0; w < n_win; ++w) {
       int8_t* x = ok ? slimhar::InputOf(g_plan, g_arena) : reinterpret_cast<int8_t*>(g_arena);
       if (in_size > kArena || !hostio::Read(fi, x, in_size)) return Fail("inputs.bin: truncated window");
       if (!ok) continue;
+      // the first window also records a per-op profile (the hook adds a few instructions per op)
       const uint64_t t1 = hostio::Instructions();
-      const slimhar::EngineStatus si = slimhar::Invoke(g_plan, g_arena, kArena);
+      g_op_t0 = t1;
+      const slimhar::EngineStatus si = slimhar::Invoke(g_plan, g_arena, kArena, w == 0 ? OnOp : nullptr, nullptr);
       t_inv += hostio::Instructions() - t1;
+      if (w == 0) {  // the op table sits between the record header and the outputs
+        uint8_t ob[16 * slimhar::kMaxOps] = {};
+        for (uint32_t k = 0; k < g_plan.n_ops; ++k) {
+          PutU32(ob + 16 * k, uint32_t(g_plan.ops[k].kind));
+          PutU64(ob + 16 * k + 8, g_op_instr[k]);
+        }
+        if (!hostio::Write(fo, ob, 16 * g_plan.n_ops)) return Fail("cannot write outputs");
+      }
       if (si != slimhar::EngineStatus::kOk) return Fail(slimhar::EngineStatusName(si));
       if (!hostio::Write(fo, slimhar::OutputOf(g_plan, g_arena), out_size)) return Fail("cannot write outputs");
     }

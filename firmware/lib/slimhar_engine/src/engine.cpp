@@ -6,7 +6,7 @@ namespace slimhar {
 
 const char* KernelFlavour() { return SLIMHAR_KERNELS_DSP ? "dsp" : "portable"; }
 
-EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size) {
+EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size, OpHook hook, void* ctx) {
   if (arena == nullptr || plan.n_ops == 0) return EngineStatus::kBadArgs;
   if (arena_size < plan.arena_total() || (reinterpret_cast<uintptr_t>(arena) % kArenaAlign) != 0)
     return EngineStatus::kArenaTooSmall;
@@ -25,6 +25,7 @@ EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size) {
       case OpKind::kMaximum: kernels::Maximum(op, a, b, y); break;
       case OpKind::kReshape: break;  // the planner made its output a view of its input
     }
+    if (hook) hook(k, ctx);
   }
   return EngineStatus::kOk;
 }

@@ -93,7 +93,9 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
 // A standalone .tflite (weights inside its buffers), e.g. from `slimhar blob unpack`.
 EngineStatus PrepareModel(const uint8_t* model, uint32_t size, Plan* plan, QuantStore* store);
 
-EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size);
+// Called after each op (profiling: per-op instruction counts in engine_check).
+using OpHook = void (*)(uint32_t op_index, void* ctx);
+EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size, OpHook hook = nullptr, void* ctx = nullptr);
 inline int8_t* InputOf(const Plan& p, uint8_t* arena) { return reinterpret_cast<int8_t*>(arena + p.input_off); }
 inline const int8_t* OutputOf(const Plan& p, const uint8_t* arena) {
   return reinterpret_cast<const int8_t*>(arena + p.output_off);

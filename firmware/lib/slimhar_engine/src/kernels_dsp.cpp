@@ -52,47 +52,153 @@ inline void Widen(const int8_t* src, uint32_t n, uint32_t n4, int32_t off, uint3
   }
 }
 
+// The widened input is stored column-major: for each column x (sensor axis), its rows one after
+// another. The taps of output (y, x) -- kernel rows y*stride .. y*stride+kh-1 of column x -- are
+// then ONE contiguous run of kh * I4 values, matching the weights' [kh][I4] layout, so a whole
+// dot product is one straight loop.
 struct ConvGeom {
-  uint32_t I4, words_per_pos, words_per_row, rows;
+  uint32_t I4, words_per_pos, rows;
 };
 inline ConvGeom Geom(const OpPlan& p) {
   ConvGeom g;
   g.I4 = Up4(p.in_c);
   g.words_per_pos = g.I4 / 2;
-  g.words_per_row = g.words_per_pos * p.in_w;
   g.rows = uint32_t(p.in_h) + p.pad_top + p.pad_bottom;
   return g;
 }
-inline uint32_t InWords(const OpPlan& p) { const ConvGeom g = Geom(p); return g.rows * g.words_per_row; }
+inline uint32_t InWords(const OpPlan& p) { const ConvGeom g = Geom(p); return g.rows * p.in_w * g.words_per_pos; }
 
 // Two output channels' weights, interleaved per channel group: a0 a1 b0 b1 | a0 a1 b0 b1 ...
 void WidenWeights(const OpPlan& p, uint32_t oa, uint32_t ob, uint32_t I4, uint32_t* wq) {
   const WeightView& w = p.w;
-  uint32_t ta[256], tb[256];  // one kernel row of one channel: up to 512 channels
+  const uint32_t I = p.in_c, full = I / 4;
   for (uint32_t ky = 0; ky < p.kh; ++ky) {
-    for (uint32_t part = 0; part < I4; part += 512) {
-      const uint32_t n = (p.in_c - part) < 512 ? (p.in_c - part) : 512;
-      const uint32_t n4 = Up4(n);
-      Widen(w.base + oa * w.out_stride + ky * w.seg_stride + part, n, n4, 0, ta);
-      Widen(w.base + ob * w.out_stride + ky * w.seg_stride + part, n, n4, 0, tb);
-      for (uint32_t g = 0; g < n4 / 4; ++g) {
-        *wq++ = ta[2 * g];
-        *wq++ = ta[2 * g + 1];
-        *wq++ = tb[2 * g];
-        *wq++ = tb[2 * g + 1];
-      }
+    const int8_t* sa = w.base + oa * w.out_stride + ky * w.seg_stride;
+    const int8_t* sb = w.base + ob * w.out_stride + ky * w.seg_stride;
+    for (uint32_t g = 0; g < full; ++g) {
+      const uint32_t va = Load4(sa + 4 * g), vb = Load4(sb + 4 * g);
+      wq[0] = uint32_t(__sxtb16(va));
+      wq[1] = uint32_t(__sxtb16(Ror8(va)));
+      wq[2] = uint32_t(__sxtb16(vb));
+      wq[3] = uint32_t(__sxtb16(Ror8(vb)));
+      wq += 4;
+    }
+    if (full * 4 < I4) {  // tail group, zero padded
+      uint32_t ta[2], tb[2];
+      Widen(sa + 4 * full, I - 4 * full, 4, 0, ta);
+      Widen(sb + 4 * full, I - 4 * full, 4, 0, tb);
+      wq[0] = ta[0];
+      wq[1] = ta[1];
+      wq[2] = tb[0];
+      wq[3] = tb[1];
+      wq += 4;
     }
   }
 }
 
-inline int8_t Requant(const OpPlan& p, int32_t acc, uint32_t o) {
-  acc = q::MulByQuantMul(acc + Bias(p, o), p.mult[o], p.shift[o]) + p.out_zp;
-  return int8_t(q::Clamp(acc, p.act_min, p.act_max));
+// Two words from p (8-byte aligned), p += 8: one LDRD with post-increment. GCC splits 64-bit
+// loads into two LDRs and adds the pointer separately, so this one instruction is spelled out.
+#define SLIMHAR_LDRD_POST(lo, hi, p) asm volatile("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : : "memory")
+
+// 2 output channels x 2 positions over one kernel row: `groups` groups of 4 input channels;
+// per group 4 LDRD + 8 SMLAD for 16 MACs.
+struct Acc4 {
+  int32_t a00, a01, a10, a11;  // a<channel><position>
+};
+#define SLIMHAR_GROUP2X2()                                   \
+  do {                                                       \
+    uint32_t wa0, wa1, wb0, wb1, x0, x1;                     \
+    SLIMHAR_LDRD_POST(wa0, wa1, pw);                         \
+    SLIMHAR_LDRD_POST(wb0, wb1, pw);                         \
+    SLIMHAR_LDRD_POST(x0, x1, ra);                           \
+    a00 = __smlad(int32_t(x0), int32_t(wa0), a00);           \
+    a00 = __smlad(int32_t(x1), int32_t(wa1), a00);           \
+    a10 = __smlad(int32_t(x0), int32_t(wb0), a10);           \
+    a10 = __smlad(int32_t(x1), int32_t(wb1), a10);           \
+    SLIMHAR_LDRD_POST(x0, x1, rb);                           \
+    a01 = __smlad(int32_t(x0), int32_t(wa0), a01);           \
+    a01 = __smlad(int32_t(x1), int32_t(wa1), a01);           \
+    a11 = __smlad(int32_t(x0), int32_t(wb0), a11);           \
+    a11 = __smlad(int32_t(x1), int32_t(wb1), a11);           \
+  } while (0)
+
+inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, uint32_t groups, Acc4* acc) {
+  int32_t a00 = acc->a00, a01 = acc->a01, a10 = acc->a10, a11 = acc->a11;
+  if (groups & 1u) SLIMHAR_GROUP2X2();
+  if (groups >= 2) {
+    // Two groups per iteration, registers pinned so that one LDM fetches the 4 weight words of
+    // a group: per iteration 2 LDM + 4 LDRD + 16 SMLAD + SUBS + BNE = 24 instructions, 32 MACs.
+    register int32_t r0 asm("r0") = a00;
+    register int32_t r1 asm("r1") = a01;
+    register int32_t r2 asm("r2") = a10;
+    register int32_t r3 asm("r3") = a11;
+    register const uint32_t* r6 asm("r6") = ra;
+    register const uint32_t* r7 asm("r7") = rb;
+    register const uint32_t* r12 asm("r12") = pw;
+    register uint32_t lr asm("lr") = groups >> 1;
+    asm volatile(
+        "1:\n"
+        "ldm r12!, {r8, r9, r10, r11}\n"
+        "ldrd r4, r5, [r6], #8\n"
+        "smlad r0, r4, r8, r0\n"
+        "smlad r0, r5, r9, r0\n"
+        "smlad r2, r4, r10, r2\n"
+        "smlad r2, r5, r11, r2\n"
+        "ldrd r4, r5, [r7], #8\n"
+        "smlad r1, r4, r8, r1\n"
+        "smlad r1, r5, r9, r1\n"
+        "smlad r3, r4, r10, r3\n"
+        "smlad r3, r5, r11, r3\n"
+        "ldm r12!, {r8, r9, r10, r11}\n"
+        "ldrd r4, r5, [r6], #8\n"
+        "smlad r0, r4, r8, r0\n"
+        "smlad r0, r5, r9, r0\n"
+        "smlad r2, r4, r10, r2\n"
+        "smlad r2, r5, r11, r2\n"
+        "ldrd r4, r5, [r7], #8\n"
+        "smlad r1, r4, r8, r1\n"
+        "smlad r1, r5, r9, r1\n"
+        "smlad r3, r4, r10, r3\n"
+        "smlad r3, r5, r11, r3\n"
+        "subs lr, lr, #1\n"
+        "bne 1b\n"
+        : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r6), "+r"(r7), "+r"(r12), "+r"(lr)
+        :
+        : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
+    a00 = r0;
+    a01 = r1;
+    a10 = r2;
+    a11 = r3;
+    pw = r12;
+  }
+  *acc = Acc4{a00, a01, a10, a11};
 }
+
+// The per-output epilogue: + bias, requantize, + zero point, clamp. Its parameters are copied
+// out of the OpPlan once, so that the int8 output stores (which may alias anything, as far as
+// the compiler knows) do not force them to be reloaded for every output.
+struct Epilogue {
+  const uint8_t* bias;
+  const int32_t* mult;
+  const int8_t* shift;
+  int32_t zp, lo, hi;
+  explicit Epilogue(const OpPlan& p)
+      : bias(p.bias), mult(p.mult), shift(p.shift), zp(p.out_zp), lo(p.act_min), hi(p.act_max) {}
+  int8_t operator()(int32_t acc, uint32_t o) const {
+    int32_t b;
+    std::memcpy(&b, bias + 4 * o, 4);  // one unaligned LDR on the M4
+    acc = q::MulByPositiveQuantMul(acc + b, mult[o], shift[o]) + zp;
+    return int8_t(q::Clamp(acc, lo, hi));
+  }
+};
 
 }  // namespace
 
 uint32_t OpScratchBytes(const OpPlan& p) {
+  if (p.kind == OpKind::kConv && p.in_c == 1 && p.kh <= 16) {
+    const uint32_t rows = Up4(uint32_t(p.in_h) + p.pad_top + p.pad_bottom + 2);
+    return Up16(2 * p.in_w * rows) + Up16(4 * p.out_c * ((p.kh + 1u) / 2u));
+  }
   if (p.kind == OpKind::kConv) {
     const ConvGeom g = Geom(p);
     return Up16(4 * InWords(p)) + Up16(4 * 2 * p.kh * (g.I4 / 2));
@@ -101,57 +207,96 @@ uint32_t OpScratchBytes(const OpPlan& p) {
   return 0;
 }
 
+// One input channel (the first layer): a position's taps are kh consecutive rows of one
+// column, so the input is widened column by column and each patch is kh contiguous int16.
+// Weights are widened once for all channels; per position the patch stays in registers.
+void ConvOneChannel(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
+  const uint32_t W = p.in_w, O = p.out_c, kw = (p.kh + 1u) / 2u;   // words per patch
+  const uint32_t rows = Up4(uint32_t(p.in_h) + p.pad_top + p.pad_bottom + 2);
+  int16_t* xt = static_cast<int16_t*>(scratch);                    // [W][rows]
+  uint32_t* wt = reinterpret_cast<uint32_t*>(xt + W * rows);        // [O][kw]
+  const int32_t off = -p.in_zp[0];
+  for (uint32_t x = 0; x < W; ++x) {
+    int16_t* col = xt + x * rows;
+    for (uint32_t r = 0; r < rows; ++r) {
+      const int32_t iy = int32_t(r) - p.pad_top;
+      col[r] = (iy >= 0 && iy < int32_t(p.in_h)) ? int16_t(in[uint32_t(iy) * W + x] + off) : 0;
+    }
+  }
+  for (uint32_t o = 0; o < O; ++o) {
+    const int8_t* src = p.w.base + o * p.w.out_stride;
+    for (uint32_t k = 0; k < kw; ++k) {
+      const int32_t lo = src[(2 * k) * p.w.seg_stride];
+      const int32_t hi = (2 * k + 1 < p.kh) ? src[(2 * k + 1) * p.w.seg_stride] : 0;
+      wt[o * kw + k] = Pack(lo, hi);
+    }
+  }
+  const Epilogue requant(p);
+  uint32_t patch[8];
+  for (uint32_t y = 0; y < p.out_h; ++y) {
+    for (uint32_t x = 0; x < W; ++x) {
+      const int16_t* src = xt + x * rows + y * p.stride;            // 2-byte aligned: LDR, not LDRD
+      for (uint32_t k = 0; k < kw; ++k) std::memcpy(&patch[k], src + 2 * k, 4);
+      int8_t* dst = out + (y * W + x) * O;
+      const uint32_t* pw = wt;
+      if (kw == 3) {  // kernel rows 5-6, the exporter's k = 6: fully unrolled
+        const int32_t x0 = int32_t(patch[0]), x1 = int32_t(patch[1]), x2 = int32_t(patch[2]);
+        for (uint32_t o = 0; o < O; ++o, pw += 3)
+          dst[o] = requant(__smlad(x2, int32_t(pw[2]), __smlad(x1, int32_t(pw[1]), __smlad(x0, int32_t(pw[0]), 0))), o);
+      } else {
+        for (uint32_t o = 0; o < O; ++o) {
+          int32_t acc = 0;
+          for (uint32_t k = 0; k < kw; ++k) acc = __smlad(int32_t(patch[k]), int32_t(*pw++), acc);
+          dst[o] = requant(acc, o);
+        }
+      }
+    }
+  }
+}
+
 void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
+  if (p.in_c == 1 && p.kh <= 16) {
+    ConvOneChannel(p, in, out, scratch);
+    return;
+  }
   const ConvGeom g = Geom(p);
   const uint32_t W = p.in_w, I = p.in_c, O = p.out_c, P = uint32_t(p.out_h) * W;
   uint32_t* xq = static_cast<uint32_t*>(scratch);
   uint32_t* wq = xq + Up16(4 * InWords(p)) / 4;
-  // widen the input once; SAME-padding rows are zeros (a skipped tap contributes nothing)
-  std::memset(xq, 0, 4 * p.pad_top * g.words_per_row);
-  for (uint32_t r = 0; r < p.in_h; ++r)
-    for (uint32_t x = 0; x < W; ++x)
-      Widen(in + (r * W + x) * I, I, g.I4, -p.in_zp[0], xq + ((r + p.pad_top) * W + x) * g.words_per_pos);
-  std::memset(xq + (p.pad_top + p.in_h) * g.words_per_row, 0, 4 * p.pad_bottom * g.words_per_row);
+  // widen the input once, column-major; SAME-padding rows are zeros (a skipped tap adds nothing)
+  const uint32_t col_words = g.rows * g.words_per_pos;
+  for (uint32_t x = 0; x < W; ++x) {
+    uint32_t* col = xq + x * col_words;
+    std::memset(col, 0, 4 * p.pad_top * g.words_per_pos);
+    for (uint32_t r = 0; r < p.in_h; ++r)
+      Widen(in + (r * W + x) * I, I, g.I4, -p.in_zp[0], col + (r + p.pad_top) * g.words_per_pos);
+    std::memset(col + (p.pad_top + p.in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
+  }
 
-  const uint32_t groups = g.I4 / 4;
+  const Epilogue requant(p);
+  const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
+  const uint32_t H = p.out_h;
   for (uint32_t o = 0; o < O; o += 2) {
     const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
     WidenWeights(p, o, ob, g.I4, wq);
-    for (uint32_t pos = 0; pos < P; pos += 2) {
-      const uint32_t pb = (pos + 1 < P) ? pos + 1 : pos;
-      const uint32_t ya = pos / W, xa = pos - ya * W, yb = pb / W, xb = pb - yb * W;
-      const uint32_t* pa = xq + (ya * p.stride * W + xa) * g.words_per_pos;
-      const uint32_t* pbp = xq + (yb * p.stride * W + xb) * g.words_per_pos;
+    // positions in pairs down each column: (y, x) and (y + 1, x)
+    for (uint32_t i = 0; i < P; i += 2) {
+      const uint32_t xa = i / H, ya = i - xa * H;
+      const uint32_t j = (i + 1 < P) ? i + 1 : i;
+      const uint32_t xb = j / H, yb = j - xb * H;
+      const uint32_t pos = ya * W + xa, pb = yb * W + xb;
       const uint32_t* pw = wq;
-      int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;  // a<channel><position>
-      for (uint32_t ky = 0; ky < p.kh; ++ky) {
-        const uint32_t* ra = pa + ky * g.words_per_row;
-        const uint32_t* rb = pbp + ky * g.words_per_row;
-        for (uint32_t k = 0; k < groups; ++k) {
-          const uint32_t wa0 = pw[0], wa1 = pw[1], wb0 = pw[2], wb1 = pw[3];
-          pw += 4;
-          uint32_t x0 = ra[0], x1 = ra[1];
-          ra += 2;
-          a00 = __smlad(int32_t(x0), int32_t(wa0), a00);
-          a00 = __smlad(int32_t(x1), int32_t(wa1), a00);
-          a10 = __smlad(int32_t(x0), int32_t(wb0), a10);
-          a10 = __smlad(int32_t(x1), int32_t(wb1), a10);
-          x0 = rb[0];
-          x1 = rb[1];
-          rb += 2;
-          a01 = __smlad(int32_t(x0), int32_t(wa0), a01);
-          a01 = __smlad(int32_t(x1), int32_t(wa1), a01);
-          a11 = __smlad(int32_t(x0), int32_t(wb0), a11);
-          a11 = __smlad(int32_t(x1), int32_t(wb1), a11);
-        }
-      }
+      Acc4 acc{0, 0, 0, 0};
+      Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
+             xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
+      const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
       int8_t* da = out + pos * O;
-      da[o] = Requant(p, a00, o);
-      if (ob != o) da[ob] = Requant(p, a10, ob);
-      if (pb != pos) {
+      da[o] = requant(a00, o);
+      if (ob != o) da[ob] = requant(a10, ob);
+      if (j != i) {
         int8_t* db = out + pb * O;
-        db[o] = Requant(p, a01, o);
-        if (ob != o) db[ob] = Requant(p, a11, ob);
+        db[o] = requant(a01, o);
+        if (ob != o) db[ob] = requant(a11, ob);
       }
     }
   }
@@ -163,20 +308,57 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
   uint32_t* xq = static_cast<uint32_t*>(scratch);
   for (uint32_t s = 0; s < w.segs; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, -p.in_zp[0], xq + s * wps);
   const uint32_t full = w.seg_len / 4;
-  for (uint32_t k = 0; k < w.out; ++k) {
+  const Epilogue requant(p);
+  const int32_t off = -p.in_zp[0];
+  uint32_t k = 0;
+  // four classes at a time share each widened input pair: per 4 inputs 1 LDRD + 4 x (LDR,
+  // 2 SXTB16, 2 SMLAD) for 16 MACs; weights are widened on the fly (each is used once)
+  for (; k + 4 <= w.out; k += 4) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (uint32_t s = 0; s < w.segs; ++s) {
+      const int8_t* w0 = w.base + k * w.out_stride + s * w.seg_stride;
+      const int8_t* w1 = w0 + w.out_stride;
+      const int8_t* w2 = w1 + w.out_stride;
+      const int8_t* w3 = w2 + w.out_stride;
+      const uint32_t* xp = xq + s * wps;
+      for (uint32_t gi = 0; gi < full; ++gi) {
+        const int32_t x0 = int32_t(xp[2 * gi]), x1 = int32_t(xp[2 * gi + 1]);
+        uint32_t v = Load4(w0 + 4 * gi);
+        a0 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a0));
+        v = Load4(w1 + 4 * gi);
+        a1 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a1));
+        v = Load4(w2 + 4 * gi);
+        a2 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a2));
+        v = Load4(w3 + 4 * gi);
+        a3 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a3));
+      }
+      for (uint32_t i = 4 * full; i < w.seg_len; ++i) {
+        const int32_t xv = int32_t(in[s * w.seg_len + i]) + off;
+        a0 += int32_t(w0[i]) * xv;
+        a1 += int32_t(w1[i]) * xv;
+        a2 += int32_t(w2[i]) * xv;
+        a3 += int32_t(w3[i]) * xv;
+      }
+    }
+    out[k] = requant(a0, k);
+    out[k + 1] = requant(a1, k + 1);
+    out[k + 2] = requant(a2, k + 2);
+    out[k + 3] = requant(a3, k + 3);
+  }
+  for (; k < w.out; ++k) {
     int32_t acc = 0;
     for (uint32_t s = 0; s < w.segs; ++s) {
       const int8_t* wp = w.base + k * w.out_stride + s * w.seg_stride;
       const uint32_t* xp = xq + s * wps;
       uint32_t gi = 0;
-      for (; gi < full; ++gi) {  // weights widened on the fly: each is used once
+      for (; gi < full; ++gi) {
         const uint32_t v = Load4(wp + 4 * gi);
         acc = __smlad(int32_t(xp[2 * gi]), __sxtb16(v), acc);
         acc = __smlad(int32_t(xp[2 * gi + 1]), __sxtb16(Ror8(v)), acc);
       }
-      for (uint32_t i = 4 * gi; i < w.seg_len; ++i) acc += int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) - p.in_zp[0]);
+      for (uint32_t i = 4 * gi; i < w.seg_len; ++i) acc += int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) + off);
     }
-    out[k] = Requant(p, acc, k);
+    out[k] = requant(acc, k);
   }
 }
 

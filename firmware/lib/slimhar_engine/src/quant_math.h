@@ -7,17 +7,18 @@
 namespace slimhar {
 namespace q {
 
-// round(a * b / 2^31) with ties away from zero, saturating the one overflow case.
+// TFLite's SaturatingRoundingDoublingHighMul: (a*b + nudge) / 2^31 with nudge = 2^30 for a
+// non-negative product and 1 - 2^30 otherwise, the division truncating toward zero. For a
+// negative product p, trunc((p + 1 - 2^30) / 2^31) == floor((p + 2^30) / 2^31), so both cases
+// are one arithmetic shift of p + 2^30 (SMULL, an add with carry, a shift on the M4).
 inline int32_t SatRoundDoublingHighMul(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  const int64_t ab = int64_t(a) * int64_t(b);
-  const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-  return int32_t((ab + nudge) / (int64_t(1) << 31));  // C++ division truncates toward zero
+  return int32_t((int64_t(a) * int64_t(b) + (int64_t(1) << 30)) >> 31);
 }
 
 // x / 2^e rounded to nearest, ties away from zero.
-inline int32_t RoundingDivideByPOT(int32_t x, int e) {
-  const int32_t mask = int32_t((int64_t(1) << e) - 1);
+inline int32_t RoundingDivideByPOT(int32_t x, int e) {  // 0 <= e <= 31
+  const int32_t mask = int32_t((1u << e) - 1u);
   const int32_t rem = x & mask;
   const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
   return (x >> e) + (rem > threshold ? 1 : 0);
@@ -26,6 +27,16 @@ inline int32_t RoundingDivideByPOT(int32_t x, int e) {
 inline int32_t MulByQuantMul(int32_t x, int32_t mult, int shift) {
   const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   return RoundingDivideByPOT(SatRoundDoublingHighMul(int32_t(uint32_t(x) << left), mult), right);
+}
+
+// The same result for the multipliers Prepare makes (0 <= mult < 2^31, so the one saturating
+// case of SatRoundDoublingHighMul cannot occur), in fewer instructions: the per-output epilogue
+// of CONV_2D / FULLY_CONNECTED.
+inline int32_t MulByPositiveQuantMul(int32_t x, int32_t mult, int shift) {
+  if (shift > 0) x = int32_t(uint32_t(x) << shift);
+  int32_t v = int32_t((int64_t(x) * int64_t(mult) + (int64_t(1) << 30)) >> 31);
+  if (shift < 0) v = RoundingDivideByPOT(v, -shift);
+  return v;
 }
 
 // For multipliers < 1 (shift <= 0), as the int8 ADD kernel uses them.
