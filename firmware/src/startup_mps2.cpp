@@ -39,5 +39,5 @@ extern "C" void Reset_Handler() {
   for (uint32_t *s = &_sidata, *d = &_sdata; d < &_edata;) *d++ = *s++;
   for (uint32_t* d = &_sbss; d < &_ebss;) *d++ = 0;
   __libc_init_array();
-  SemihostExit(main());
+  SemihostExit(main());  // main: board_mps2.cpp (the app) or a test
 }

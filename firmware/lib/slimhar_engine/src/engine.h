@@ -29,7 +29,7 @@ enum class EngineStatus : int {
 };
 const char* EngineStatusName(EngineStatus s);
 
-constexpr uint32_t kMaxOps = 32;       // a ResNet subnet has 21 ops
+constexpr uint32_t kMaxOps = 24;       // a ResNet subnet has 20 ops
 constexpr uint32_t kMaxTensors = 96;   // tensors in one subgraph
 constexpr uint32_t kArenaAlign = 16;
 

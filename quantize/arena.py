@@ -1,0 +1,131 @@
+"""The firmware engine's memory plan, computed on the host from a blob: the activation arena
+(firmware/lib/slimhar_engine/src/planner.cpp) and the DSP kernels' scratch
+(kernels_dsp.cpp: OpScratchBytes), so that `slimhar blob export-c` can size the firmware's one
+static arena at build time. Mirrors the C++ exactly; tests/test_engine.py checks every subnet
+against what the engine itself reports.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+from .blob import Blob, SubnetEntry
+from .tflite_io import read_model
+
+ALIGN = 16
+_CONV, _FC, _RESHAPE = fb.BuiltinOperator.CONV_2D, fb.BuiltinOperator.FULLY_CONNECTED, fb.BuiltinOperator.RESHAPE
+
+
+def _up(v: int, a: int) -> int:
+    return (v + a - 1) // a * a
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int       # activations, lifetime-planned (engine.h Plan::arena_bytes)
+    scratch_bytes: int     # DSP-kernel scratch after them (Plan::scratch_bytes, DSP flavour)
+    channels: int          # per-channel multipliers the plan stores (QuantStore entries)
+
+
+def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple[list[int], int]:
+    """planner.cpp Lifetimes::Plan: larger buffers first (ties: earlier first use, then creation
+    order); each goes to the lowest offset reached by stepping past every placed buffer that is
+    alive at the same time and overlaps it, repeated until nothing overlaps."""
+    order = sorted(range(len(sizes)), key=lambda b: (-sizes[b], first[b], b))
+    off: dict[int, int] = {}
+    arena = 0
+    for b in order:
+        at, moved = 0, True
+        while moved:
+            moved = False
+            for o in range(len(sizes)):
+                if o not in off or first[o] > last[b] or first[b] > last[o]:
+                    continue
+                if at < off[o] + sizes[o] and off[o] < at + sizes[b]:
+                    at = _up(off[o] + sizes[o], ALIGN)
+                    moved = True
+        off[b] = at
+        arena = max(arena, _up(at + sizes[b], ALIGN))
+    return [off[b] for b in range(len(sizes))], arena
+
+
+def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool) -> int:
+    H, W, I = x_shape[1], x_shape[2], x_shape[3]
+    O, kh = w_shape[0], w_shape[1]
+    pad = max((out_shape[1] - 1) * stride + kh - H, 0) if same else 0
+    if I == 1 and kh <= 16:
+        rows = _up(H + pad + 2, 4)
+        return _up(2 * W * rows, ALIGN) + _up(4 * O * ((kh + 1) // 2), ALIGN)
+    i4 = _up(I, 4)
+    return _up(4 * (H + pad) * W * (i4 // 2), ALIGN) + _up(4 * 2 * kh * (i4 // 2), ALIGN)
+
+
+def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
+    m = read_model(blob.model_bytes(s))
+    sg = m.subgraphs[0]
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in m.operatorCodes]
+    pool_backed = {t: (p, o, i) for t, p, o, i in s.refs}
+
+    def const(t: int) -> bool:
+        b = sg.tensors[t].buffer
+        return t in pool_backed or (b > 0 and m.buffers[b].data is not None and len(m.buffers[b].data) > 0)
+
+    def elems(t: int) -> int:
+        return math.prod(int(d) for d in sg.tensors[t].shape)
+
+    buf_of: dict[int, int] = {}
+    sizes, first, last = [], [], []
+
+    def define(t: int, k: int) -> None:
+        buf_of[t] = len(sizes)
+        sizes.append(elems(t))
+        first.append(k)
+        last.append(k)
+
+    def use(t: int, k: int) -> None:
+        last[buf_of[t]] = max(last[buf_of[t]], k)
+
+    define(sg.inputs[0], 0)
+    scratch, channels = 0, 0
+    n_in = {fb.BuiltinOperator.ADD: 2, fb.BuiltinOperator.MAXIMUM: 2}
+    for k, op in enumerate(sg.operators):
+        code = codes[op.opcodeIndex]
+        for t in list(op.inputs)[:n_in.get(code, 1)]:
+            use(t, k)
+        y = op.outputs[0]
+        if code == _RESHAPE:
+            buf_of[y] = buf_of[op.inputs[0]]
+        else:
+            define(y, k)
+        if code == _CONV:
+            x, w = (sg.tensors[i] for i in op.inputs[:2])
+            o = op.builtinOptions
+            scratch = max(scratch, _conv_scratch([int(d) for d in x.shape], [int(d) for d in w.shape],
+                                                 [int(d) for d in sg.tensors[y].shape],
+                                                 o.strideH, o.padding == fb.Padding.SAME))
+            channels += int(w.shape[0])
+        elif code == _FC:
+            wt = op.inputs[1]
+            if wt in pool_backed:
+                p, _, i = pool_backed[wt]
+                dims = blob.pool[p].shape
+                segs, seg_len = math.prod(dims[1:-1]), i
+            else:
+                segs, seg_len = 1, int(sg.tensors[wt].shape[1])
+            scratch = max(scratch, _up(4 * segs * (_up(seg_len, 4) // 2), ALIGN))
+            channels += int(sg.tensors[wt].shape[0])
+    use(sg.outputs[0], len(sg.operators))
+    _, arena = greedy_offsets(sizes, first, last)
+    return MemoryPlan(arena, scratch, channels)
+
+
+def blob_memory(blob: Blob) -> dict:
+    """What the firmware's static buffers must hold to run every subnet of `blob`."""
+    plans = [memory_plan(blob, s) for s in blob.subnets]
+    return {"arena_bytes": max(p.arena_bytes for p in plans),
+            "scratch_bytes": max(p.scratch_bytes for p in plans),
+            "channels": max(p.channels for p in plans),
+            "channels_total": sum(p.channels for p in plans),
+            "plans": plans}
