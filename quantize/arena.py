@@ -52,14 +52,14 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple
 
 
 def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool) -> int:
-    H, W, I = x_shape[1], x_shape[2], x_shape[3]
-    O, kh = w_shape[0], w_shape[1]
-    pad = max((out_shape[1] - 1) * stride + kh - H, 0) if same else 0
-    if I == 1 and kh <= 16:
-        rows = _up(H + pad + 2, 4)
-        return _up(2 * W * rows, ALIGN) + _up(4 * O * ((kh + 1) // 2), ALIGN)
-    i4 = _up(I, 4)
-    return _up(4 * (H + pad) * W * (i4 // 2), ALIGN) + _up(4 * 2 * kh * (i4 // 2), ALIGN)
+    rows_in, cols, ch_in = x_shape[1], x_shape[2], x_shape[3]
+    ch_out, kh = w_shape[0], w_shape[1]
+    pad = max((out_shape[1] - 1) * stride + kh - rows_in, 0) if same else 0
+    if ch_in == 1 and kh <= 16:
+        rows = _up(rows_in + pad + 2, 4)
+        return _up(2 * cols * rows, ALIGN) + _up(4 * ch_out * ((kh + 1) // 2), ALIGN)
+    i4 = _up(ch_in, 4)
+    return _up(4 * (rows_in + pad) * cols * (i4 // 2), ALIGN) + _up(4 * 2 * kh * (i4 // 2), ALIGN)
 
 
 def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:

@@ -21,19 +21,6 @@ from slimhar.train.models import resize
 from slimhar.train.trainer import load_data, to_input, train
 
 
-@pytest.fixture(scope="module", params=["cnn", "resnet"])
-def exported(request, tmp_path_factory):
-    cfg = load_config("basicmotions_cnn")
-    cfg["model"] = request.param
-    cfg["epochs"] = 12
-    cfg["widths"] = [0.1, 0.35, 1.0]
-    cfg["resolutions"] = [100, 80, 70]
-    d = tmp_path_factory.mktemp(request.param)
-    res = train(cfg, d / "run", progress=False, log=lambda *_: None)
-    rep = quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
-    return {"dir": d / "q", "report": rep, "ckpt": ckpt.load(res["checkpoint"]), "cfg": cfg}
-
-
 def _test_windows(ex, resolution):
     ck = ex["ckpt"]
     data = load_data(ck["config"])

@@ -1,0 +1,107 @@
+"""The firmware's C++ int8 engine against TFLM -- the oracle -- bit for bit, on real windows:
+every subnet of BasicMotions blobs (CNN and ResNet), of a hapt-uci blob (T=128, 9 axes) and of
+the default firmware blob; on the host (gcc) and on the emulated Cortex-M4F in QEMU with both
+kernel flavours (DSP and portable). `make engine-check-hapt` runs the full 171-subnet grid."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slimhar.quantize.arena import memory_plan
+from slimhar.quantize.blob import Blob
+from slimhar.tools import engine_check as ec
+from slimhar.train.config import load_config
+from slimhar.train.trainer import load_data
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not (REPO / ".pio-venv" / "bin" / "pio").exists() or shutil.which("qemu-system-arm") is None,
+                                reason="needs `make setup` (PlatformIO, QEMU)")
+
+
+@pytest.fixture(scope="session")
+def programs():
+    return {kind: ec.build(kind) for kind in ("host", "dsp", "portable")}
+
+
+@pytest.fixture(scope="session")
+def hapt_blob(tmp_path_factory):
+    """A 1-epoch hapt-uci CNN on a 3 x 3 grid: the UCI-HAR geometry (128 x 9, 12 classes)."""
+    from slimhar.quantize.export import quantize_checkpoint
+    from slimhar.train.trainer import train
+    cfg = load_config("hapt_uci_cnn")
+    cfg["epochs"] = 1
+    cfg["widths"] = [0.1, 0.55, 1.0]
+    cfg["resolutions"] = [128, 112, 96]
+    d = tmp_path_factory.mktemp("hapt")
+    res = train(cfg, d / "run", progress=False, log=lambda *_: None)
+    quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
+    return d / "q" / "model.blob", cfg
+
+
+def _windows(blob: Blob, cfg: dict, n: int) -> np.ndarray:
+    X = load_data(cfg).test.X[:n]
+    return ((X - blob.norm_mean) / blob.norm_std).astype(np.float32)
+
+
+def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int) -> ec.Result:
+    blob = Blob.open(blob_path)
+    X = _windows(blob, cfg, n)
+    records, refs = [], []
+    for i, s in enumerate(blob.subnets):
+        xq = ec.subnet_inputs(blob, s, X)
+        records.append((i, xq))
+        refs.append(ec.tflm_outputs(blob, s, xq))
+    res = ec.run(kind, program, blob_path, records)
+    assert len(res.records) == len(blob.subnets)
+    for r, ref, s in zip(res.records, refs, blob.subnets):
+        assert r.status == 0, f"{kind} {s.name}: {ec.STATUS[r.status]}"
+        diff = r.outputs.astype(int) - ref
+        assert not diff.any(), f"{kind} {s.name}: {np.count_nonzero(diff)} of {diff.size} logits differ from TFLM"
+        assert r.macs == s.macs
+        mp = memory_plan(blob, s)
+        assert r.arena_bytes == mp.arena_bytes <= 1.10 * s.arena_bytes, s.name   # planner == its mirror, near ideal
+        if res.flavour == "dsp":
+            assert r.scratch_bytes == mp.scratch_bytes, s.name
+    return res
+
+
+@pytest.mark.parametrize("kind,windows", [("host", 40), ("dsp", 8), ("portable", 2)])
+def test_engine_equals_tflm_on_basicmotions(exported, programs, kind, windows):
+    res = _check(kind, programs[kind], exported["dir"] / "model.blob", exported["cfg"], windows)
+    assert res.flavour == ("portable" if kind != "dsp" else "dsp")
+    if kind != "host":    # instruction counts come from QEMU's -icount clock
+        assert all(r.invoke_instructions > r.macs / 4 for r in res.records)
+
+
+@pytest.mark.parametrize("kind,windows", [("host", 64), ("dsp", 4), ("portable", 1)])
+def test_engine_equals_tflm_on_hapt(hapt_blob, programs, kind, windows):
+    path, cfg = hapt_blob
+    _check(kind, programs[kind], path, cfg, windows)
+
+
+def test_default_firmware_blob_every_subnet(programs):
+    """The blob `make firmware-blob` embeds (BasicMotions CNN, all 25 subnets)."""
+    path = REPO / "runs" / "firmware" / "model.blob"
+    if not path.exists():
+        pytest.skip("run `make firmware-blob` first (make test does)")
+    cfg = load_config("basicmotions_cnn")
+    _check("host", programs["host"], path, cfg, 40)
+    res = _check("dsp", programs["dsp"], path, cfg, 2)
+    assert 0 < res.switch_instructions <= 2000          # a cached switch: a lookup, no copy
+
+
+def test_engine_check_refuses_bad_input(programs, tmp_path, exported):
+    """A window of the wrong size is reported per record, not run; a corrupt blob stops it."""
+    blob_path = exported["dir"] / "model.blob"
+    blob = Blob.open(blob_path)
+    s = blob.subnets[0]
+    res = ec.run("host", programs["host"], blob_path, [(0, np.zeros((1, s.resolution * blob.axes + 1), np.int8))])
+    assert res.records[0].status == 1 and res.records[0].outputs.size == 0
+    bad = bytearray(blob_path.read_bytes())
+    bad[len(bad) // 2] ^= 1
+    (tmp_path / "bad.blob").write_bytes(bytes(bad))
+    with pytest.raises(ec.EngineCheckError, match="CRC"):
+        ec.run("host", programs["host"], tmp_path / "bad.blob", [])
