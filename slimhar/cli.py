@@ -291,6 +291,50 @@ def bench_train_cmd(config, steps, synthetic, windows, layout, calib, json_path)
             json.dump(r, f, indent=1)
 
 
+@bench.command("engine")
+@click.option("--blob", "blob_path", type=click.Path(exists=True, dir_okay=False), default="runs/firmware/model.blob",
+              show_default=True, help="The blob to measure (every subnet).")
+@click.option("--windows", type=int, default=2, show_default=True, help="Windows per subnet, DSP kernels.")
+@click.option("--portable-windows", type=int, default=1, show_default=True, help="Windows per subnet, portable kernels.")
+@click.option("--firmware/--no-firmware", default=True, show_default=True, help="Also build the firmware with this blob and size its ELF.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="PNG: instructions vs MACs per subnet.")
+@_user_errors
+def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, plot_path):
+    """The firmware engine in QEMU (-icount): instructions per inference / per MAC for every
+    subnet, DSP vs portable kernels, arena vs ideal, prepare and switch cost, flash and RAM."""
+    from slimhar.tools.bench_engine import bench_engine, plot
+    from slimhar.tools.engine_check import EngineCheckError
+    try:
+        r = bench_engine(blob_path, windows, portable_windows, firmware)
+    except EngineCheckError as e:
+        raise _UserError(str(e)) from None
+    click.echo(f"{r['blob']}: {r['subnets']} subnets, {r['windows']}; QEMU mps2-an386 (Cortex-M4F), -icount shift=0")
+    click.echo(f"{'subnet':<11} {'MACs':>10} {'DSP instr':>11} {'/MAC':>5} {'portable':>12} {'/MAC':>5} {'x':>5} "
+               f"{'arena':>7} {'ideal':>7} {'scratch':>7} {'prepare':>8}")
+    for x in r["rows"]:
+        click.echo(f"{x['name']:<11} {x['macs']:>10,} {x['dsp_instructions']:>11,.0f} {x['dsp_per_mac']:>5.2f} "
+                   f"{x['portable_instructions']:>12,.0f} {x['portable_per_mac']:>5.2f} {x['speedup']:>5.2f} "
+                   f"{x['arena_bytes']:>7,} {x['ideal_bytes']:>7,} {x['scratch_bytes']:>7,} {x['prepare_instructions']:>8,}")
+    rows = [("widest subnet", r["widest"]), ("  DSP instructions / MAC", f"{r['widest_dsp_per_mac']:.3f}"),
+            ("  DSP speed-up over portable", f"{r['widest_speedup']:.2f}x"),
+            ("arena / ideal (worst subnet)", f"{r['max_arena_ratio']:.3f}"),
+            ("switch between prepared subnets", f"{r['switch_instructions']:.0f} instructions, 0 bytes copied"),
+            ("prepared plan", f"{r['plan_bytes']:,} bytes + 5 per output channel")]
+    if "firmware" in r:
+        fw = r["firmware"]
+        rows += [("firmware flash (with blob)", f"{fw['flash_bytes']:,} bytes"), ("  blob", f"{fw['blob_bytes']:,} bytes"),
+                 ("  code + tables", f"{fw['flash_without_blob']:,} bytes"), ("firmware RAM (static)", f"{fw['ram_bytes']:,} bytes")]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"  {k:<{w}}  {v}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(r, f, indent=1)
+    if plot_path:
+        plot(r, plot_path)
+
+
 # -- data -------------------------------------------------------------------------------------
 @main.group()
 def data():

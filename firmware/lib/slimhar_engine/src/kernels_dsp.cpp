@@ -26,8 +26,18 @@ inline uint32_t Up16(uint32_t v) { return (v + 15u) & ~15u; }
 
 inline uint32_t Pack(int32_t lo, int32_t hi) { return (uint32_t(lo) & 0xFFFFu) | (uint32_t(hi) << 16); }
 
-// rotate right by 8, which GCC folds into SXTB16's operand rotation
-inline uint32_t Ror8(uint32_t v) { return (v >> 8) | (v << 24); }
+// SXTB16 of the bytes 1 and 3: SXTB16 with its operand rotated by 8 -- one instruction, which
+// GCC 12 does not form from __sxtb16(__ror(v, 8)) by itself.
+inline int32_t Sxtb16Ror8(uint32_t v) {
+  int32_t r;
+  asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
+
+// Two words to p (word aligned), p += 2: one STRD with post-increment.
+inline void Store2(uint32_t*& p, uint32_t a, uint32_t b) {
+  asm volatile("strd %1, %2, [%0], #8" : "+r"(p) : "r"(a), "r"(b) : "memory");
+}
 
 inline uint32_t Load4(const int8_t* p) {
   uint32_t v;
@@ -41,8 +51,8 @@ inline void Widen(const int8_t* src, uint32_t n, uint32_t n4, int32_t off, uint3
   const uint32_t offs = Pack(off, off);
   for (; i + 4 <= n; i += 4) {
     const uint32_t v = Load4(src + i);
-    *dst++ = uint32_t(__sadd16(int32_t(__sxtb16(v)), int32_t(offs)));
-    *dst++ = uint32_t(__sadd16(int32_t(__sxtb16(Ror8(v))), int32_t(offs)));
+    Store2(dst, uint32_t(__sadd16(int32_t(__sxtb16(v)), int32_t(offs))),
+           uint32_t(__sadd16(int32_t(Sxtb16Ror8(v)), int32_t(offs))));
   }
   for (; i < n4; i += 4) {  // the tail group: missing channels are 0 (they add nothing)
     int32_t e[4];
@@ -77,11 +87,8 @@ void WidenWeights(const OpPlan& p, uint32_t oa, uint32_t ob, uint32_t I4, uint32
     const int8_t* sb = w.base + ob * w.out_stride + ky * w.seg_stride;
     for (uint32_t g = 0; g < full; ++g) {
       const uint32_t va = Load4(sa + 4 * g), vb = Load4(sb + 4 * g);
-      wq[0] = uint32_t(__sxtb16(va));
-      wq[1] = uint32_t(__sxtb16(Ror8(va)));
-      wq[2] = uint32_t(__sxtb16(vb));
-      wq[3] = uint32_t(__sxtb16(Ror8(vb)));
-      wq += 4;
+      Store2(wq, uint32_t(__sxtb16(va)), uint32_t(Sxtb16Ror8(va)));
+      Store2(wq, uint32_t(__sxtb16(vb)), uint32_t(Sxtb16Ror8(vb)));
     }
     if (full * 4 < I4) {  // tail group, zero padded
       uint32_t ta[2], tb[2];
@@ -174,6 +181,33 @@ inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, 
   *acc = Acc4{a00, a01, a10, a11};
 }
 
+// One output channel's requantization, decoded once per channel so the per-output work is
+// branch-free: x << left, the rounding doubling high multiply, then TFLite's rounding divide by
+// 2^right (mask / threshold precomputed). Same bits as q::MulByQuantMul.
+struct ChannelRequant {
+  int32_t bias, mult, left, right, mask, half, zp, lo, hi;
+  ChannelRequant(const OpPlan& p, uint32_t o) {
+    std::memcpy(&bias, p.bias + 4 * o, 4);
+    mult = p.mult[o];
+    const int32_t sh = p.shift[o];
+    left = sh > 0 ? sh : 0;
+    right = sh > 0 ? 0 : -sh;
+    mask = int32_t((1u << right) - 1u);
+    half = mask >> 1;
+    zp = p.out_zp;
+    lo = p.act_min;
+    hi = p.act_max;
+  }
+  // acc already includes the bias; hi is 127 for every activation Prepare accepts (NONE, RELU)
+  int8_t Apply(int32_t acc) const {
+    const int32_t x = int32_t(uint32_t(acc) << left);
+    const int32_t v = int32_t((int64_t(x) * mult + (int64_t(1) << 30)) >> 31);
+    const int32_t r = __ssat((v >> right) + ((v & mask) > half + int32_t(uint32_t(v) >> 31) ? 1 : 0) + zp, 8);
+    return int8_t(r < lo ? lo : r);
+  }
+  int8_t operator()(int32_t acc) const { return Apply(acc + bias); }
+};
+
 // The per-output epilogue: + bias, requantize, + zero point, clamp. Its parameters are copied
 // out of the OpPlan once, so that the int8 output stores (which may alias anything, as far as
 // the compiler knows) do not force them to be reloaded for every output.
@@ -232,24 +266,39 @@ void ConvOneChannel(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
     }
   }
   const Epilogue requant(p);
-  uint32_t patch[8];
-  for (uint32_t y = 0; y < p.out_h; ++y) {
-    for (uint32_t x = 0; x < W; ++x) {
-      const int16_t* src = xt + x * rows + y * p.stride;            // 2-byte aligned: LDR, not LDRD
-      for (uint32_t k = 0; k < kw; ++k) std::memcpy(&patch[k], src + 2 * k, 4);
-      int8_t* dst = out + (y * W + x) * O;
-      const uint32_t* pw = wt;
-      if (kw == 3) {  // kernel rows 5-6, the exporter's k = 6: fully unrolled
-        const int32_t x0 = int32_t(patch[0]), x1 = int32_t(patch[1]), x2 = int32_t(patch[2]);
-        for (uint32_t o = 0; o < O; ++o, pw += 3)
-          dst[o] = requant(__smlad(x2, int32_t(pw[2]), __smlad(x1, int32_t(pw[1]), __smlad(x0, int32_t(pw[0]), 0))), o);
-      } else {
-        for (uint32_t o = 0; o < O; ++o) {
-          int32_t acc = 0;
-          for (uint32_t k = 0; k < kw; ++k) acc = __smlad(int32_t(patch[k]), int32_t(*pw++), acc);
-          dst[o] = requant(acc, o);
+  const uint32_t P = uint32_t(p.out_h) * W;
+  if (kw == 3) {
+    // kernel rows 5-6 (the exporter's k = 6): channel-outer, so that the channel's 3 weight
+    // words and its requantization parameters stay in registers across all positions
+    for (uint32_t o = 0; o < O; ++o) {
+      const int32_t w0 = int32_t(wt[3 * o]), w1 = int32_t(wt[3 * o + 1]), w2 = int32_t(wt[3 * o + 2]);
+      const ChannelRequant rq(p, o);
+      const uint32_t H = p.out_h, step = p.stride, row_out = W * O;  // locals: not reloaded after each store
+      for (uint32_t x = 0; x < W; ++x) {
+        const int16_t* src = xt + x * rows;
+        int8_t* dst = out + x * O + o;
+        for (uint32_t y = 0; y < H; ++y, src += step, dst += row_out) {
+          uint32_t v0, v1, v2;                       // 2-byte aligned: LDR, not LDRD
+          std::memcpy(&v0, src, 4);
+          std::memcpy(&v1, src + 2, 4);
+          std::memcpy(&v2, src + 4, 4);
+          *dst = rq.Apply(__smlad(int32_t(v2), w2, __smlad(int32_t(v1), w1, __smlad(int32_t(v0), w0, rq.bias))));
         }
       }
+    }
+    return;
+  }
+  uint32_t patch[8];
+  for (uint32_t i = 0; i < P; ++i) {
+    const uint32_t y = i / W, x = i - y * W;
+    const int16_t* src = xt + x * rows + y * p.stride;
+    for (uint32_t k = 0; k < kw; ++k) std::memcpy(&patch[k], src + 2 * k, 4);
+    int8_t* dst = out + i * O;
+    const uint32_t* pw = wt;
+    for (uint32_t o = 0; o < O; ++o) {
+      int32_t acc = 0;
+      for (uint32_t k = 0; k < kw; ++k) acc = __smlad(int32_t(patch[k]), int32_t(*pw++), acc);
+      dst[o] = requant(acc, o);
     }
   }
 }
@@ -279,6 +328,7 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
   for (uint32_t o = 0; o < O; o += 2) {
     const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
     WidenWeights(p, o, ob, g.I4, wq);
+    const ChannelRequant ra(p, o), rb(p, ob);
     // positions in pairs down each column: (y, x) and (y + 1, x)
     for (uint32_t i = 0; i < P; i += 2) {
       const uint32_t xa = i / H, ya = i - xa * H;
@@ -291,12 +341,12 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
              xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
       const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
       int8_t* da = out + pos * O;
-      da[o] = requant(a00, o);
-      if (ob != o) da[ob] = requant(a10, ob);
+      da[o] = ra(a00);
+      if (ob != o) da[ob] = rb(a10);
       if (j != i) {
         int8_t* db = out + pb * O;
-        db[o] = requant(a01, o);
-        if (ob != o) db[ob] = requant(a11, ob);
+        db[o] = ra(a01);
+        if (ob != o) db[ob] = rb(a11);
       }
     }
   }
@@ -324,13 +374,13 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
       for (uint32_t gi = 0; gi < full; ++gi) {
         const int32_t x0 = int32_t(xp[2 * gi]), x1 = int32_t(xp[2 * gi + 1]);
         uint32_t v = Load4(w0 + 4 * gi);
-        a0 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a0));
+        a0 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a0));
         v = Load4(w1 + 4 * gi);
-        a1 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a1));
+        a1 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a1));
         v = Load4(w2 + 4 * gi);
-        a2 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a2));
+        a2 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a2));
         v = Load4(w3 + 4 * gi);
-        a3 = __smlad(x1, __sxtb16(Ror8(v)), __smlad(x0, __sxtb16(v), a3));
+        a3 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a3));
       }
       for (uint32_t i = 4 * full; i < w.seg_len; ++i) {
         const int32_t xv = int32_t(in[s * w.seg_len + i]) + off;
@@ -354,7 +404,7 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
       for (; gi < full; ++gi) {
         const uint32_t v = Load4(wp + 4 * gi);
         acc = __smlad(int32_t(xp[2 * gi]), __sxtb16(v), acc);
-        acc = __smlad(int32_t(xp[2 * gi + 1]), __sxtb16(Ror8(v)), acc);
+        acc = __smlad(int32_t(xp[2 * gi + 1]), Sxtb16Ror8(v), acc);
       }
       for (uint32_t i = 4 * gi; i < w.seg_len; ++i) acc += int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) + off);
     }

@@ -1,0 +1,109 @@
+"""`slimhar bench engine`: the firmware engine measured in QEMU (-icount shift=0: one
+instruction per virtual ns, so counts are deterministic): instructions per inference and per
+MAC for every subnet, DSP vs portable kernels, arena vs ideal, the cost of preparing a subnet
+and of switching between prepared ones, and flash / RAM of the firmware ELF."""
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from slimhar.quantize.blob import Blob
+
+from . import engine_check as ec
+
+
+def _windows(blob: Blob, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Normalized test windows of the blob's own dataset when it loads here, else seeded noise
+    (instruction counts hardly depend on the values)."""
+    try:
+        from slimhar.train.config import load_config
+        from slimhar.train.trainer import load_data
+        X = load_data(load_config(blob.meta["config"])).test.X[:n]
+        return ((X - blob.norm_mean) / blob.norm_std).astype(np.float32), f"{blob.meta['config']} test windows"
+    except Exception:   # noqa: BLE001 -- any failure to load the data means: use noise
+        rng = np.random.default_rng(seed)
+        return rng.normal(size=(n, blob.window, blob.axes)).astype(np.float32), "seeded noise windows"
+
+
+def elf_sizes(elf: Path) -> dict:
+    """Flash and RAM of a firmware ELF (arm-none-eabi-size -A)."""
+    out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
+    sec = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)", out, re.M)}
+    flash = sum(sec.get(k, 0) for k in (".isr_vector", ".text", ".ARM.exidx", ".preinit_array", ".init_array",
+                                        ".fini_array", ".data"))
+    ram = sec.get(".data", 0) + sec.get(".bss", 0)
+    return {"flash_bytes": flash, "ram_bytes": ram, "sections": sec}
+
+
+def firmware_sizes(blob_path: Path, project: Path = ec.REPO) -> dict:
+    """Build the firmware with this blob embedded and measure it."""
+    cmd, env = ec.pio(project)
+    env["SLIMHAR_BLOB"] = str(Path(blob_path).resolve())
+    r = subprocess.run(cmd + ["run", "-e", "mps2_an386"], cwd=project, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ec.EngineCheckError(f"firmware build failed:\n{r.stdout[-3000:]}")
+    s = elf_sizes(project / ".pio" / "build" / "mps2_an386" / "firmware.elf")
+    s["blob_bytes"] = Path(blob_path).stat().st_size
+    s["flash_without_blob"] = s["flash_bytes"] - s["blob_bytes"]
+    return s
+
+
+def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_firmware: bool = True) -> dict:
+    blob_path = Path(blob_path)
+    blob = Blob.open(blob_path)
+    X, source = _windows(blob, max(windows, portable_windows))
+    recs = [(i, ec.subnet_inputs(blob, s, X)) for i, s in enumerate(blob.subnets)]
+    dsp = ec.run("dsp", ec.build("dsp"), blob_path, [(i, x[:windows]) for i, x in recs])
+    port = ec.run("portable", ec.build("portable"), blob_path, [(i, x[:portable_windows]) for i, x in recs])
+    rows = []
+    for s, d, p in zip(blob.subnets, dsp.records, port.records):
+        if d.status or p.status:
+            raise ec.EngineCheckError(f"{s.name}: {ec.STATUS[d.status or p.status]}")
+        same = np.array_equal(d.outputs[:portable_windows], p.outputs)
+        di, pi = d.invoke_instructions / windows, p.invoke_instructions / portable_windows
+        rows.append({"name": s.name, "width": s.width, "resolution": s.resolution, "macs": s.macs,
+                     "dsp_instructions": di, "dsp_per_mac": di / s.macs,
+                     "portable_instructions": pi, "portable_per_mac": pi / s.macs, "speedup": pi / di,
+                     "arena_bytes": d.arena_bytes, "ideal_bytes": s.arena_bytes, "arena_ratio": d.arena_bytes / s.arena_bytes,
+                     "scratch_bytes": d.scratch_bytes, "prepare_instructions": d.prepare_instructions,
+                     "ops": dict(zip([f"{k}:{n}" for k, n in enumerate(d.op_kinds)], d.op_instructions)),
+                     "dsp_equals_portable": bool(same)})
+    widest = max(rows, key=lambda r: (r["macs"], r["width"]))
+    out = {"blob": str(blob_path), "subnets": len(rows), "windows": source, "machine": platform.node(),
+           "plan_bytes": dsp.plan_bytes, "switch_instructions": dsp.switch_instructions, "switch_bytes_copied": 0,
+           "widest": widest["name"], "widest_dsp_per_mac": widest["dsp_per_mac"], "widest_speedup": widest["speedup"],
+           "max_arena_ratio": max(r["arena_ratio"] for r in rows), "rows": rows}
+    if with_firmware:
+        out["firmware"] = firmware_sizes(blob_path)
+    return out
+
+
+def plot(res: dict, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = res["rows"]
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    macs = np.array([r["macs"] for r in rows]) / 1e6
+    for key, lab, mk in (("portable_instructions", "portable C++", "s"), ("dsp_instructions", "Cortex-M4 DSP (SMLAD)", "o")):
+        ax[0].scatter(macs, np.array([r[key] for r in rows]) / 1e6, label=lab, marker=mk, s=18)
+    ax[0].plot([0, macs.max()], [0, macs.max()], "k:", lw=1, label="1 instruction / MAC")
+    ax[0].set_xlabel("MACs per window (M)")
+    ax[0].set_ylabel("instructions per window (M)")
+    ax[0].set_title("latency per subnet (QEMU -icount)")
+    ax[0].legend()
+    ax[1].scatter(macs, [r["dsp_per_mac"] for r in rows], s=18, label="DSP")
+    ax[1].scatter(macs, [r["portable_per_mac"] for r in rows], s=18, marker="s", label="portable")
+    ax[1].axhline(1.0, color="k", ls=":", lw=1)
+    ax[1].set_yscale("log")
+    ax[1].set_xlabel("MACs per window (M)")
+    ax[1].set_ylabel("instructions per MAC")
+    ax[1].legend()
+    fig.suptitle(Path(res["blob"]).name + f": {res['subnets']} subnets")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
