@@ -7,7 +7,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.slimhar-installed
 RUNS    := runs
-APT_PKGS := gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-eabi qemu-system-arm
+APT_PKGS := gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-eabi qemu-system-arm clang-14 libclang-rt-14-dev
 # PlatformIO lives in its own venv; its core dir is inside the checkout (platformio.ini core_dir),
 # so a second checkout never builds with another checkout's platform.
 PIO_VENV := .pio-venv
@@ -16,7 +16,7 @@ PIO_STAMP := .pio-core/.slimhar-ready
 SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
 FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize clean
+.PHONY: help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -24,8 +24,9 @@ help: ## this list
 setup: setup-apt setup-venv setup-pio ## idempotent: Debian packages (ARM toolchain, QEMU), .venv with every pinned dependency, offline PlatformIO
 
 setup-apt: ## install the Debian packages the firmware stages need, when missing
-	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null; then \
-	  echo "setup-apt: toolchain and QEMU present"; \
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && command -v clang++-14 >/dev/null \
+	    && ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then \
+	  echo "setup-apt: ARM toolchain, QEMU and clang (libFuzzer) present"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS); \
@@ -66,12 +67,16 @@ $(FW_BLOB): | setup-venv
 firmware-build: setup $(FW_BLOB) ## build the emulated-board firmware offline (pio run -e mps2_an386)
 	$(PIO_VENV)/bin/pio run -e mps2_an386
 
+firmware-run: setup $(FW_BLOB) ## run the firmware in QEMU: prepares and times every subnet of the embedded blob
+	$(PIO_VENV)/bin/pio run -e mps2_an386 -t upload
+
 firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -e host -e mps2_an386)
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 
-test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, then pytest
+test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, a 60 s fuzz run
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
@@ -107,6 +112,35 @@ bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, 
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --no-baseline
+
+bench-engine: setup $(FW_BLOB) ## the firmware engine in QEMU: instructions/MAC per subnet (DSP vs portable), arena, switch cost, flash/RAM
+	mkdir -p $(RUNS)
+	$(VENV)/bin/slimhar bench engine --blob $(FW_BLOB) --json $(RUNS)/bench_engine_basicmotions.json --plot docs/assets/engine_basicmotions.png
+	@if [ -f $(RUNS)/hapt_uci_cnn/int8/model.blob ]; then \
+	  $(VENV)/bin/slimhar bench engine --blob $(RUNS)/hapt_uci_cnn/int8/model.blob --no-firmware --windows 1 \
+	    --json $(RUNS)/bench_engine_hapt.json --plot docs/assets/engine_hapt_uci_cnn.png; fi
+
+engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantize-hapt) vs TFLM: 1000 test windows per subnet on the host, 16 in QEMU (DSP, portable)
+	$(VENV)/bin/slimhar blob check-engine $(RUNS)/hapt_uci_cnn/int8/model.blob --kinds host,dsp,portable --host-windows 1000 --qemu-windows 16
+
+FUZZ_BIN := build/fuzz/fuzz_engine
+FUZZ_SRCS := firmware/fuzz/fuzz_engine.cpp firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
+FUZZ_SECONDS ?= 1800
+
+$(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
+	mkdir -p build/fuzz
+	clang++-14 -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Ifirmware/lib/slimhar_blob/src -Ifirmware/lib/slimhar_engine/src $(FUZZ_SRCS) -o $@
+
+fuzz-build: $(FUZZ_BIN) ## the libFuzzer harness of the blob / flatbuffer reader, Prepare and the kernels (ASan + UBSan)
+
+fuzz: $(FUZZ_BIN) $(FW_BLOB) ## fuzz for FUZZ_SECONDS (default 1800; make test runs 60) from seeds: the firmware blob + two standalone subnets
+	rm -rf build/fuzz/seeds && mkdir -p build/fuzz/seeds build/fuzz/corpus
+	cp $(FW_BLOB) build/fuzz/seeds/blob
+	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w010_t60 -o build/fuzz/seeds/w010_t60.tflite > /dev/null
+	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w025_t80 -o build/fuzz/seeds/w025_t80.tflite > /dev/null
+	set -o pipefail; $(FUZZ_BIN) build/fuzz/corpus build/fuzz/seeds -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	  -print_final_stats=1 -artifact_prefix=build/fuzz/ 2>&1 | tail -8
 
 clean: ## remove build and run outputs (keeps .venv, .pio-venv)
 	rm -rf $(RUNS) .pytest_cache build *.egg-info .pio

@@ -248,6 +248,28 @@ def blob_export_c(file, out_dir, symbol):
     click.echo(f"wrote {h} and {c}")
 
 
+@blob.command("check-engine")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--kinds", default="host,dsp", show_default=True,
+              help="Where to run the C++ engine: host (gcc), dsp / portable (QEMU Cortex-M4F, kernel flavour).")
+@click.option("--host-windows", type=int, default=None, help="Test windows per subnet on the host (default: all).")
+@click.option("--qemu-windows", type=int, default=16, show_default=True, help="Test windows per subnet in QEMU.")
+@_user_errors
+def blob_check_engine(file, kinds, host_windows, qemu_windows):
+    """Run every subnet of FILE through the firmware's C++ engine and compare its int8 logits
+    with TFLM's (the oracle) on the test windows of the blob's dataset, bit for bit."""
+    from slimhar.tools.engine_check import EngineCheckError, check_blob
+    ks = [k.strip() for k in kinds.split(",") if k.strip()]
+    if any(k not in ("host", "dsp", "portable") for k in ks):
+        raise _UserError(f"--kinds: choose from host, dsp, portable (got {kinds!r})")
+    try:
+        r = check_blob(file, ks, {"host": host_windows, "dsp": qemu_windows, "portable": qemu_windows}, click.echo)
+    except EngineCheckError as e:
+        raise _UserError(str(e)) from None
+    if any(v["mismatching_subnets"] for v in r["kinds"].values()):
+        raise SystemExit(1)
+
+
 # -- bench ------------------------------------------------------------------------------------
 @main.group()
 def bench():

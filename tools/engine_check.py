@@ -145,3 +145,33 @@ def run(kind: str, program: Path, blob_path: Path, records: list[tuple[int, np.n
 def tflm_outputs(blob: Blob, s: SubnetEntry, xq: np.ndarray) -> np.ndarray:
     """The oracle: TFLM's interpreter on the standalone .tflite of the same subnet."""
     return Tflm(blob.unpack(s)).run(xq).reshape(len(xq), -1)
+
+
+def check_blob(blob_path, kinds=("host", "dsp"), windows: dict | None = None, progress=print) -> dict:
+    """Every subnet of a blob on `kinds`, compared with TFLM on the test windows of the blob's
+    own dataset (windows[kind] per subnet, default: all on the host, 16 in QEMU). Returns the
+    mismatch counts; raises nothing on a mismatch (the caller decides)."""
+    from slimhar.train.config import load_config
+    from slimhar.train.trainer import load_data
+    blob_path = Path(blob_path)
+    blob = Blob.open(blob_path)
+    windows = {"host": None, "dsp": 16, "portable": 4, **(windows or {})}
+    X = load_data(load_config(blob.meta["config"])).test.X
+    X = ((X - blob.norm_mean) / blob.norm_std).astype(np.float32)
+    n_max = max(len(X) if windows[k] is None else min(windows[k], len(X)) for k in kinds)
+    inputs = [subnet_inputs(blob, s, X[:n_max]) for s in blob.subnets]
+    refs = []
+    for s, xq in zip(blob.subnets, inputs):
+        refs.append(tflm_outputs(blob, s, xq))
+    out = {"blob": str(blob_path), "subnets": len(blob.subnets), "kinds": {}}
+    for kind in kinds:
+        n = len(X) if windows[kind] is None else min(windows[kind], len(X))
+        res = run(kind, build(kind), blob_path, [(i, x[:n]) for i, x in enumerate(inputs)], timeout=3600)
+        bad = [s.name for s, r, ref in zip(blob.subnets, res.records, refs)
+               if r.status != 0 or not np.array_equal(r.outputs, ref[:n])]
+        out["kinds"][kind] = {"windows": n, "flavour": res.flavour, "mismatching_subnets": bad,
+                              "logits_compared": int(sum(ref[:n].size for ref in refs))}
+        progress(f"{kind:>8} ({res.flavour} kernels): {len(blob.subnets)} subnets x {n} windows, "
+                 f"{out['kinds'][kind]['logits_compared']:,} logits vs TFLM: "
+                 + ("all bit-identical" if not bad else f"{len(bad)} subnets differ: {', '.join(bad[:8])}"))
+    return out

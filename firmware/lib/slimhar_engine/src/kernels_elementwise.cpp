@@ -42,7 +42,18 @@ void Gather(const OpPlan& p, const int8_t* in, int8_t* out) {
 }
 
 void Maximum(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out) {
-  for (uint32_t i = 0; i < p.out_size; ++i) out[i] = a[i] > b[i] ? a[i] : b[i];
+  uint32_t i = 0;
+#if SLIMHAR_KERNELS_DSP
+  // four lanes at a time: SSUB8 sets a GE flag per byte where a >= b, SEL picks a there
+  for (; i + 4 <= p.out_size; i += 4) {
+    uint32_t va, vb, r;
+    std::memcpy(&va, a + i, 4);
+    std::memcpy(&vb, b + i, 4);
+    asm("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(va), "r"(vb) : "cc");
+    std::memcpy(out + i, &r, 4);
+  }
+#endif
+  for (; i < p.out_size; ++i) out[i] = a[i] > b[i] ? a[i] : b[i];
 }
 
 }  // namespace kernels
