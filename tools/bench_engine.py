@@ -73,7 +73,7 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
                      "ops": dict(zip([f"{k}:{n}" for k, n in enumerate(d.op_kinds)], d.op_instructions)),
                      "dsp_equals_portable": bool(same)})
     widest = max(rows, key=lambda r: (r["macs"], r["width"]))
-    out = {"blob": str(blob_path), "subnets": len(rows), "windows": source, "machine": platform.node(),
+    out = {"blob": str(blob_path), "config": blob.meta.get("config", "?"), "subnets": len(rows), "windows": source, "machine": platform.node(),
            "plan_bytes": dsp.plan_bytes, "switch_instructions": dsp.switch_instructions, "switch_bytes_copied": 0,
            "widest": widest["name"], "widest_dsp_per_mac": widest["dsp_per_mac"], "widest_speedup": widest["speedup"],
            "max_arena_ratio": max(r["arena_ratio"] for r in rows), "rows": rows}
@@ -103,7 +103,7 @@ def plot(res: dict, path) -> None:
     ax[1].set_xlabel("MACs per window (M)")
     ax[1].set_ylabel("instructions per MAC")
     ax[1].legend()
-    fig.suptitle(Path(res["blob"]).name + f": {res['subnets']} subnets")
+    fig.suptitle(f"{res.get('config', Path(res['blob']).name)}: {res['subnets']} subnets, Cortex-M4F in QEMU")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
