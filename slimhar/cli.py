@@ -276,6 +276,16 @@ def bench():
     """Benchmarks that print numbers (never assert them)."""
 
 
+def _summary(rows: list[tuple[str, str]], result: dict, json_path, value_width: int = 0) -> None:
+    """A benchmark's closing table (name, value), and its whole result as JSON when asked."""
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"  {k:<{w}}  {v:>{value_width}}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=1)
+
+
 @bench.command("train")
 @click.option("--config", "config", required=True, help="YAML file or bundled config name.")
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed steps (after 3 warm-up steps).")
@@ -305,12 +315,7 @@ def bench_train_cmd(config, steps, synthetic, windows, layout, calib, json_path)
     if "bn_calibration_s" in r:
         rows.append((f"BN calibration, {r['bn_calibration_subnets']} subnets x {r['bn_calibration_windows']} windows (s)",
                      f"{r['bn_calibration_s']:.1f}"))
-    w = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        click.echo(f"  {k:<{w}}  {v:>10}")
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(r, f, indent=1)
+    _summary(rows, r, json_path, value_width=10)
 
 
 @bench.command("engine")
@@ -347,12 +352,7 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
         fw = r["firmware"]
         rows += [("firmware flash (with blob)", f"{fw['flash_bytes']:,} bytes"), ("  blob", f"{fw['blob_bytes']:,} bytes"),
                  ("  code + tables", f"{fw['flash_without_blob']:,} bytes"), ("firmware RAM (static)", f"{fw['ram_bytes']:,} bytes")]
-    w = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        click.echo(f"  {k:<{w}}  {v}")
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(r, f, indent=1)
+    _summary(rows, r, json_path)
     if plot_path:
         plot(r, plot_path)
 

@@ -143,35 +143,25 @@ inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, 
     register const uint32_t* r7 asm("r7") = rb;
     register const uint32_t* r12 asm("r12") = pw;
     register uint32_t lr asm("lr") = groups >> 1;
-    asm volatile(
-        "1:\n"
-        "ldm r12!, {r8, r9, r10, r11}\n"
-        "ldrd r4, r5, [r6], #8\n"
-        "smlad r0, r4, r8, r0\n"
-        "smlad r0, r5, r9, r0\n"
-        "smlad r2, r4, r10, r2\n"
-        "smlad r2, r5, r11, r2\n"
-        "ldrd r4, r5, [r7], #8\n"
-        "smlad r1, r4, r8, r1\n"
-        "smlad r1, r5, r9, r1\n"
-        "smlad r3, r4, r10, r3\n"
-        "smlad r3, r5, r11, r3\n"
-        "ldm r12!, {r8, r9, r10, r11}\n"
-        "ldrd r4, r5, [r6], #8\n"
-        "smlad r0, r4, r8, r0\n"
-        "smlad r0, r5, r9, r0\n"
-        "smlad r2, r4, r10, r2\n"
-        "smlad r2, r5, r11, r2\n"
-        "ldrd r4, r5, [r7], #8\n"
-        "smlad r1, r4, r8, r1\n"
-        "smlad r1, r5, r9, r1\n"
-        "smlad r3, r4, r10, r3\n"
-        "smlad r3, r5, r11, r3\n"
-        "subs lr, lr, #1\n"
-        "bne 1b\n"
-        : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r6), "+r"(r7), "+r"(r12), "+r"(lr)
-        :
-        : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
+// one group of 4 input channels: 4 weight words, both positions' 2 words, 8 SMLAD
+#define SLIMHAR_ASM_GROUP                 \
+  "ldm r12!, {r8, r9, r10, r11}\n"        \
+  "ldrd r4, r5, [r6], #8\n"               \
+  "smlad r0, r4, r8, r0\n"                \
+  "smlad r0, r5, r9, r0\n"                \
+  "smlad r2, r4, r10, r2\n"               \
+  "smlad r2, r5, r11, r2\n"               \
+  "ldrd r4, r5, [r7], #8\n"               \
+  "smlad r1, r4, r8, r1\n"                \
+  "smlad r1, r5, r9, r1\n"                \
+  "smlad r3, r4, r10, r3\n"               \
+  "smlad r3, r5, r11, r3\n"
+    asm volatile("1:\n" SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP "subs lr, lr, #1\n"
+                 "bne 1b\n"
+                 : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r6), "+r"(r7), "+r"(r12), "+r"(lr)
+                 :
+                 : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
+#undef SLIMHAR_ASM_GROUP
     a00 = r0;
     a01 = r1;
     a10 = r2;
