@@ -134,13 +134,14 @@ $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
 
 fuzz-build: $(FUZZ_BIN) ## the libFuzzer harness of the blob / flatbuffer reader, Prepare and the kernels (ASan + UBSan)
 
-fuzz: $(FUZZ_BIN) $(FW_BLOB) ## fuzz for FUZZ_SECONDS (default 1800; make test runs 60) from seeds: the firmware blob + two standalone subnets
+fuzz: $(FUZZ_BIN) $(FW_BLOB) ## fuzz for FUZZ_SECONDS (default 1800; make test: 60) under ASan/UBSan, then replay the blob inputs on the DSP kernels in QEMU
 	rm -rf build/fuzz/seeds && mkdir -p build/fuzz/seeds build/fuzz/corpus
 	cp $(FW_BLOB) build/fuzz/seeds/blob
 	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w010_t60 -o build/fuzz/seeds/w010_t60.tflite > /dev/null
 	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w025_t80 -o build/fuzz/seeds/w025_t80.tflite > /dev/null
 	set -o pipefail; $(FUZZ_BIN) build/fuzz/corpus build/fuzz/seeds -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build/fuzz/ 2>&1 | tail -8
+	$(PY) -m slimhar.tools.engine_check replay build/fuzz/corpus --kind dsp
 
 clean: ## remove build and run outputs (keeps .venv, .pio-venv)
 	rm -rf $(RUNS) .pytest_cache build *.egg-info .pio

@@ -175,3 +175,59 @@ def check_blob(blob_path, kinds=("host", "dsp"), windows: dict | None = None, pr
                  f"{out['kinds'][kind]['logits_compared']:,} logits vs TFLM: "
                  + ("all bit-identical" if not bad else f"{len(bad)} subnets differ: {', '.join(bad[:8])}"))
     return out
+
+
+def replay_corpus(corpus_dir, kind: str = "dsp", limit: int | None = None, timeout: float = 60,
+                  progress=print) -> dict:
+    """Run the fuzzer's blob inputs through engine_check built for `kind` -- in QEMU, the DSP
+    kernels, which the host's sanitizers cannot run. The CRC is fixed first, as the harness
+    does, so the inputs reach Prepare and the kernels. A clean exit or a refusal is fine; a
+    fault (the board's fault handler spins) shows up as a time-out."""
+    from slimhar.quantize.blob import CRC_OFFSET, HEADER, SUBNET_ENTRY, crc32_of
+    program = build(kind)
+    files = sorted(p for p in Path(corpus_dir).iterdir() if p.is_file() and p.read_bytes()[:7] == b"SLIMHAR")
+    files = files[:limit] if limit else files
+    ok = refused = 0
+    hung: list[str] = []
+    for f in files:
+        b = bytearray(f.read_bytes())
+        if len(b) >= HEADER.size and not (b[63] & 1):
+            struct.pack_into("<I", b, CRC_OFFSET, 0)
+            struct.pack_into("<I", b, CRC_OFFSET, crc32_of(bytes(b)))
+        records = []
+        try:   # one zero window per subnet, sized from the (possibly damaged) table
+            n, table, axes = struct.unpack_from("<I", b, 20)[0], struct.unpack_from("<I", b, 24)[0], struct.unpack_from("<H", b, 58)[0]
+            for i in range(min(n, 64)):
+                res = struct.unpack_from("<H", b, table + i * SUBNET_ENTRY.size + 4)[0]
+                records.append((i, np.zeros((1, min(res * axes, 1 << 16)), np.int8)))
+        except struct.error:
+            pass
+        with tempfile.TemporaryDirectory(prefix="slimhar-replay-") as td:
+            (Path(td) / "model.blob").write_bytes(bytes(b))
+            write_inputs(Path(td) / "in.bin", records)
+            cmd = ([str(program), "model.blob", "in.bin", "out.bin"] if kind == "host" else
+                   ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
+                    "-semihosting-config", "enable=on,target=native,arg=engine_check,arg=model.blob,arg=in.bin,arg=out.bin",
+                    "-icount", "shift=0", "-kernel", str(program)])
+            try:
+                r = subprocess.run(cmd, cwd=td, capture_output=True, text=True, timeout=timeout)
+                ok += r.returncode == 0
+                refused += r.returncode == 2
+                if r.returncode not in (0, 2):
+                    hung.append(f"{f.name}: exit {r.returncode}")
+            except subprocess.TimeoutExpired:
+                hung.append(f"{f.name}: no exit in {timeout:.0f} s")
+    progress(f"replayed {len(files)} fuzz inputs on {kind}: {ok} ran, {refused} refused, {len(hung)} faulted or hung")
+    return {"inputs": len(files), "ran": ok, "refused": refused, "faulted": hung}
+
+
+if __name__ == "__main__":   # python -m slimhar.tools.engine_check replay CORPUS_DIR [--kind dsp|portable|host]
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m slimhar.tools.engine_check")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rp = sub.add_parser("replay", help="run the fuzzer's blob inputs through engine_check (QEMU by default)")
+    rp.add_argument("corpus")
+    rp.add_argument("--kind", choices=sorted(ENVS), default="dsp")
+    rp.add_argument("--limit", type=int, default=None)
+    a = ap.parse_args()
+    raise SystemExit(1 if replay_corpus(a.corpus, a.kind, a.limit)["faulted"] else 0)
