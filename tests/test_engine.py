@@ -105,3 +105,21 @@ def test_engine_check_refuses_bad_input(programs, tmp_path, exported):
     (tmp_path / "bad.blob").write_bytes(bytes(bad))
     with pytest.raises(ec.EngineCheckError, match="CRC"):
         ec.run("host", programs["host"], tmp_path / "bad.blob", [])
+
+
+def test_bench_engine_cli(exported, programs, tmp_path):
+    """`slimhar bench engine` prints its table and writes JSON + plot (numbers are reported,
+    never asserted: only that both kernel flavours agree and every field is there)."""
+    import json
+    import subprocess
+    import sys
+    blob_path = exported["dir"] / "model.blob"
+    r = subprocess.run([sys.executable, "-m", "slimhar", "bench", "engine", "--blob", str(blob_path), "--no-firmware",
+                        "--windows", "1", "--json", str(tmp_path / "b.json"), "--plot", str(tmp_path / "b.png")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert "instructions / MAC" in r.stdout and "switch between prepared subnets" in r.stdout
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert len(res["rows"]) == len(Blob.open(blob_path).subnets)
+    assert all(x["dsp_equals_portable"] and x["dsp_instructions"] > 0 for x in res["rows"])
+    assert (tmp_path / "b.png").stat().st_size > 0
