@@ -9,6 +9,8 @@ board = env.BoardConfig()
 if board.get("build.mcu") == "host":
     env.Replace(CC="gcc", CXX="g++", AR="gcc-ar", RANLIB="gcc-ranlib", PROGNAME="program")
     env.Append(CFLAGS=["-std=gnu11"], CXXFLAGS=["-std=gnu++17"], CCFLAGS=["-O1", "-g", "-Wall", "-Wextra"])
+    # sanitizers named in build_flags must reach the link too
+    env.Append(LINKFLAGS=[f for f in env.get("BUILD_FLAGS", []) if f.startswith("-fsanitize") or f == "-fno-sanitize-recover=all"])
     Default(env.BuildProgram())
     Return()
 

@@ -88,6 +88,27 @@ static void DamagedModels(const slimhar::Blob& blob) {
   Check("truncated_models_refused", prefixes);
   (void)accepted;
 }
+
+// A bias at the ends of the int32 range (found by the fuzzer): the accumulator + bias and the
+// requantized value + zero point wrap like int32 hardware does -- no undefined behaviour
+// (this program runs under UBSan on the host) and the same bits on every kernel flavour.
+static void ExtremeBias(const slimhar::Blob& blob) {
+  slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+  bool ok = slimhar::PrepareSubnet(blob, blob.subnet_count() - 1, &g_plan, &store) == EngineStatus::kOk;
+  static uint8_t bias[4 * 1024];
+  for (uint32_t k = 0; ok && k < g_plan.n_ops; ++k) {
+    slimhar::OpPlan& op = g_plan.ops[k];
+    if (op.kind != slimhar::OpKind::kConv && op.kind != slimhar::OpKind::kFullyConnected) continue;
+    for (uint32_t o = 0; o < op.w.out && o < 1024; ++o) {
+      const uint32_t v = (o & 1) ? 0x7FFFFFF0u : 0x80000010u;
+      for (int b = 0; b < 4; ++b) bias[4 * o + b] = uint8_t(v >> (8 * b));
+    }
+    op.bias = bias;
+    break;
+  }
+  ok = ok && RunInto(g_plan, 5, g_out_a);
+  Check("extreme_bias_wraps", ok);
+}
 #endif
 
 int main() {
@@ -160,6 +181,7 @@ int main() {
   Check("junk_model_refused", slimhar::PrepareModel(junk, sizeof(junk), &g_plan, &store) == EngineStatus::kBadModel);
 #if defined(SLIMHAR_HOST_TEST)
   DamagedModels(blob);
+  ExtremeBias(blob);
 #endif
   return 0;
 }

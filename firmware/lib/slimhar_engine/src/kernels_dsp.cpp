@@ -192,10 +192,10 @@ struct ChannelRequant {
   int8_t Apply(int32_t acc) const {
     const int32_t x = int32_t(uint32_t(acc) << left);
     const int32_t v = int32_t((int64_t(x) * mult + (int64_t(1) << 30)) >> 31);
-    const int32_t r = __ssat((v >> right) + ((v & mask) > half + int32_t(uint32_t(v) >> 31) ? 1 : 0) + zp, 8);
+    const int32_t r = __ssat(q::WrapAdd((v >> right) + ((v & mask) > half + int32_t(uint32_t(v) >> 31) ? 1 : 0), zp), 8);
     return int8_t(r < lo ? lo : r);
   }
-  int8_t operator()(int32_t acc) const { return Apply(acc + bias); }
+  int8_t operator()(int32_t acc) const { return Apply(q::WrapAdd(acc, bias)); }
 };
 
 // The per-output epilogue: + bias, requantize, + zero point, clamp. Its parameters are copied
@@ -211,7 +211,7 @@ struct Epilogue {
   int8_t operator()(int32_t acc, uint32_t o) const {
     int32_t b;
     std::memcpy(&b, bias + 4 * o, 4);  // one unaligned LDR on the M4
-    acc = q::MulByPositiveQuantMul(acc + b, mult[o], shift[o]) + zp;
+    acc = q::WrapAdd(q::MulByPositiveQuantMul(q::WrapAdd(acc, b), mult[o], shift[o]), zp);
     return int8_t(q::Clamp(acc, lo, hi));
   }
 };

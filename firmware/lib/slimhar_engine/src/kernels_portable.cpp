@@ -24,7 +24,7 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void*) {
           const int8_t* wp = w.base + o * w.out_stride + ky * w.seg_stride;
           for (uint32_t i = 0; i < I; ++i) acc += int32_t(wp[i]) * (int32_t(xp[i]) + in_off);
         }
-        acc = q::MulByQuantMul(acc + Bias(p, o), p.mult[o], p.shift[o]) + p.out_zp;
+        acc = q::WrapAdd(q::MulByQuantMul(q::WrapAdd(acc, Bias(p, o)), p.mult[o], p.shift[o]), p.out_zp);
         dst[o] = int8_t(q::Clamp(acc, p.act_min, p.act_max));
       }
     }
@@ -41,7 +41,7 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void*) {
       const int8_t* xp = in + s * w.seg_len;
       for (uint32_t i = 0; i < w.seg_len; ++i) acc += int32_t(wp[i]) * (int32_t(xp[i]) + in_off);
     }
-    acc = q::MulByQuantMul(acc + Bias(p, k), p.mult[k], p.shift[k]) + p.out_zp;
+    acc = q::WrapAdd(q::MulByQuantMul(q::WrapAdd(acc, Bias(p, k)), p.mult[k], p.shift[k]), p.out_zp);
     out[k] = int8_t(q::Clamp(acc, p.act_min, p.act_max));
   }
 }

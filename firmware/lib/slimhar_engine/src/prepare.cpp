@@ -17,6 +17,7 @@ enum : int32_t { kOpAdd = 0, kOpConv = 3, kOpFc = 9, kOpReshape = 22, kOpPad = 3
 enum : int8_t { kTypeInt32 = 2, kTypeInt8 = 9 };
 enum : int8_t { kActNone = 0, kActRelu = 1 };
 enum : int8_t { kPadSame = 0, kPadValid = 1 };
+constexpr uint32_t kMaxDot = 1u << 16;  // products per output of a conv / fc
 
 struct TensorInfo {
   int8_t type = -1;
@@ -231,6 +232,9 @@ EngineStatus PrepareConv(const Ctx& c, const fb::Table* opt, const TensorInfo* i
   TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
   TRY(BindWeights(c, w, &op->w));
   NEED(op->w.segs == uint32_t(kh) && op->w.seg_len == uint32_t(x.dims[3]), EngineStatus::kBadRef);
+  // at most 2^16 products of |int8| x |int8 - zp| <= 127 x 255 per output: the int32
+  // accumulator cannot overflow
+  NEED(uint32_t(kh) * uint32_t(x.dims[3]) <= kMaxDot, EngineStatus::kTooLarge);
   TRY(BindChannels(c, w, b, s_in, s_out, op, store));
   op->kh = uint8_t(kh);
   op->stride = uint8_t(stride_h);
@@ -255,6 +259,7 @@ EngineStatus PrepareFc(const Ctx& c, const fb::Table* opt, const TensorInfo* in,
   TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
   TRY(BindWeights(c, w, &op->w));
   NEED(uint32_t(op->w.segs) * op->w.seg_len == x.elems, EngineStatus::kBadRef);
+  NEED(x.elems <= kMaxDot, EngineStatus::kTooLarge);
   TRY(BindChannels(c, w, b, s_in, s_out, op, store));
   return EngineStatus::kOk;
 }

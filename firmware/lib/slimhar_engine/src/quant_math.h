@@ -69,6 +69,10 @@ inline bool QuantizeMultiplier(double real, int32_t* mult, int* shift) {
   return true;
 }
 
+// int32 addition that wraps like the hardware (and TFLM's int32 arithmetic in practice) instead
+// of being undefined on overflow: only a hostile model (an extreme bias or zero point) gets there.
+inline int32_t WrapAdd(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
+
 inline int32_t Clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 }  // namespace q
