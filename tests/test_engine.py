@@ -28,7 +28,7 @@ def programs():
 
 @pytest.fixture(scope="session")
 def hapt_blob(tmp_path_factory):
-    """A 1-epoch hapt-uci CNN on a 3 x 3 grid: the UCI-HAR geometry (128 x 9, 12 classes)."""
+    """A 1-epoch hapt-uci CNN on a 3 x 3 grid: the UCI-HAR geometry (128 x 9, 6 classes)."""
     from slimhar.quantize.export import quantize_checkpoint
     from slimhar.train.trainer import train
     cfg = load_config("hapt_uci_cnn")
