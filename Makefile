@@ -73,10 +73,10 @@ firmware-run: setup $(FW_BLOB) ## run the firmware in QEMU: prepares and times e
 firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -e host -e mps2_an386)
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 
-test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, a 60 s fuzz run
+test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, a 1-minute fuzz run
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=12000
 
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
@@ -126,6 +126,8 @@ engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantiz
 FUZZ_BIN := build/fuzz/fuzz_engine
 FUZZ_SRCS := firmware/fuzz/fuzz_engine.cpp firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
 FUZZ_SECONDS ?= 1800
+# FUZZ_RUNS=N: exactly N inputs from a fixed seed instead (deterministic; make test: 12000, ~1 min)
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
 
 $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
 	mkdir -p build/fuzz
@@ -134,12 +136,12 @@ $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
 
 fuzz-build: $(FUZZ_BIN) ## the libFuzzer harness of the blob / flatbuffer reader, Prepare and the kernels (ASan + UBSan)
 
-fuzz: $(FUZZ_BIN) $(FW_BLOB) ## fuzz for FUZZ_SECONDS (default 1800; make test: 60) under ASan/UBSan, then replay the blob inputs on the DSP kernels in QEMU
+fuzz: $(FUZZ_BIN) $(FW_BLOB) ## fuzz for FUZZ_SECONDS (default 1800) or FUZZ_RUNS inputs under ASan/UBSan, then replay the blob inputs on the DSP kernels in QEMU
 	rm -rf build/fuzz/seeds && mkdir -p build/fuzz/seeds build/fuzz/corpus
 	cp $(FW_BLOB) build/fuzz/seeds/blob
 	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w010_t60 -o build/fuzz/seeds/w010_t60.tflite > /dev/null
 	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w025_t80 -o build/fuzz/seeds/w025_t80.tflite > /dev/null
-	set -o pipefail; $(FUZZ_BIN) build/fuzz/corpus build/fuzz/seeds -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	set -o pipefail; $(FUZZ_BIN) build/fuzz/corpus build/fuzz/seeds $(FUZZ_LIMIT) -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build/fuzz/ 2>&1 | tail -8
 	$(PY) -m slimhar.tools.engine_check replay build/fuzz/corpus --kind dsp
 
