@@ -81,13 +81,16 @@ test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
 
-demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize all to int8 in one blob, verify in TFLM
+demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize all into one int8 blob, verify in TFLM, run it on the emulated Cortex-M4F
 	rm -rf $(RUNS)/demo
 	$(VENV)/bin/slimhar data info basicmotions
 	$(VENV)/bin/slimhar train --config basicmotions_cnn --out $(RUNS)/demo
 	$(VENV)/bin/slimhar eval $(RUNS)/demo/checkpoint.pt --json $(RUNS)/demo/eval.json --plot $(RUNS)/demo/pareto.png
 	$(VENV)/bin/slimhar quantize $(RUNS)/demo/checkpoint.pt --out $(RUNS)/demo/int8
 	$(VENV)/bin/slimhar blob verify $(RUNS)/demo/int8/model.blob
+	$(VENV)/bin/slimhar blob check-engine $(RUNS)/demo/int8/model.blob --kinds host,dsp --qemu-windows 4
+	set -o pipefail; SLIMHAR_BLOB=$(CURDIR)/$(RUNS)/demo/int8/model.blob $(PIO_VENV)/bin/pio run -e mps2_an386 -t upload \
+	  | grep -E "^(slimhar|subnet) "
 	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
 
 train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (CNN; about an hour on 2 cores; resumable)
