@@ -90,7 +90,7 @@ demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize 
 	$(VENV)/bin/slimhar blob verify $(RUNS)/demo/int8/model.blob
 	$(VENV)/bin/slimhar blob check-engine $(RUNS)/demo/int8/model.blob --kinds host,dsp --qemu-windows 4
 	set -o pipefail; SLIMHAR_BLOB=$(CURDIR)/$(RUNS)/demo/int8/model.blob $(PIO_VENV)/bin/pio run -e mps2_an386 -t upload \
-	  | grep -E "^(slimhar|subnet) "
+	  | grep -E "^(slimhar:|subnet )"
 	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
 
 train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (CNN; about an hour on 2 cores; resumable)
