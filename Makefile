@@ -129,7 +129,7 @@ engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantiz
 FUZZ_BIN := build/fuzz/fuzz_engine
 FUZZ_SRCS := firmware/fuzz/fuzz_engine.cpp firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
 FUZZ_SECONDS ?= 1800
-# FUZZ_RUNS=N: exactly N inputs from a fixed seed instead (deterministic; make test: 12000, ~1 min)
+# FUZZ_RUNS=N: N inputs from a fixed seed instead of a time limit (make test: 12000, ~1 min)
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
 
 $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
