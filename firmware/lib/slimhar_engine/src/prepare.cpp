@@ -398,7 +398,6 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   NEED(c.ops.len >= 1 && c.ops.len <= kMaxOps, EngineStatus::kTooLarge);
   NEED(sg_in.len == 1 && sg_out.len == 1, EngineStatus::kUnsupported);
 
-  const uint32_t store_mark = store->used;
   Lifetimes life;
   life.Reset(c.tensors.len, c.ops.len);
   const int32_t in_t = fb::VecI32(c.b, sg_in, 0), out_t = fb::VecI32(c.b, sg_out, 0);
@@ -491,7 +490,6 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   plan->input_off = offsets[in_t];
   plan->output_off = offsets[out_t];
   plan->scratch_bytes = ScratchBytes(*plan);
-  (void)store_mark;
   return EngineStatus::kOk;
 }
 
