@@ -120,21 +120,25 @@ def read_outputs(path: Path) -> Result:
     return res
 
 
+def _command(kind: str, program: Path) -> list[str]:
+    """engine_check on model.blob / in.bin -> out.bin in the current folder (short relative
+    names: they travel as semihosting arguments); QEMU with -icount for dsp / portable."""
+    if kind == "host":
+        return [str(program), "model.blob", "in.bin", "out.bin"]
+    return ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
+            "-semihosting-config", "enable=on,target=native,arg=engine_check,arg=model.blob,arg=in.bin,arg=out.bin",
+            "-icount", "shift=0", "-kernel", str(program)]
+
+
 def run(kind: str, program: Path, blob_path: Path, records: list[tuple[int, np.ndarray]],
         timeout: float = 600) -> Result:
     """Run the built program on `records` [(subnet, int8 inputs)]; QEMU for dsp / portable."""
     with tempfile.TemporaryDirectory(prefix="slimhar-check-") as td:
         td = Path(td)
-        shutil.copyfile(blob_path, td / "model.blob")      # short relative names: semihosting args
+        shutil.copyfile(blob_path, td / "model.blob")
         write_inputs(td / "in.bin", records)
-        if kind == "host":
-            cmd = [str(program), "model.blob", "in.bin", "out.bin"]
-        else:
-            cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
-                   "-semihosting-config", "enable=on,target=native,arg=engine_check,arg=model.blob,arg=in.bin,arg=out.bin",
-                   "-icount", "shift=0", "-kernel", str(program)]
         try:
-            r = subprocess.run(cmd, cwd=td, capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(_command(kind, program), cwd=td, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             raise EngineCheckError(f"engine_check ({kind}) ran past {timeout} s") from e
         if r.returncode != 0:
@@ -205,12 +209,8 @@ def replay_corpus(corpus_dir, kind: str = "dsp", limit: int | None = None, timeo
         with tempfile.TemporaryDirectory(prefix="slimhar-replay-") as td:
             (Path(td) / "model.blob").write_bytes(bytes(b))
             write_inputs(Path(td) / "in.bin", records)
-            cmd = ([str(program), "model.blob", "in.bin", "out.bin"] if kind == "host" else
-                   ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
-                    "-semihosting-config", "enable=on,target=native,arg=engine_check,arg=model.blob,arg=in.bin,arg=out.bin",
-                    "-icount", "shift=0", "-kernel", str(program)])
             try:
-                r = subprocess.run(cmd, cwd=td, capture_output=True, text=True, timeout=timeout)
+                r = subprocess.run(_command(kind, program), cwd=td, capture_output=True, text=True, timeout=timeout)
                 ok += r.returncode == 0
                 refused += r.returncode == 2
                 if r.returncode not in (0, 2):

@@ -18,18 +18,11 @@ __attribute__((section(".isr_vector"), used)) void (*const g_vectors[16])() = {
     Default_Handler, Default_Handler, nullptr, Default_Handler, Default_Handler,
 };
 
-static int SemihostCall(int op, const void* arg) {
-  register int r0 asm("r0") = op;
-  register const void* r1 asm("r1") = arg;
-  asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-  return r0;
-}
-
 extern "C" void SemihostExit(int code) {
   static uint32_t block[2];
   block[0] = 0x20026;  // ADP_Stopped_ApplicationExit
   block[1] = uint32_t(code);
-  SemihostCall(0x20, block);  // SYS_EXIT_EXTENDED: QEMU exits with `code`
+  hal::SemihostCall(0x20, block);  // SYS_EXIT_EXTENDED: QEMU exits with `code`
   for (;;) { }
 }
 

@@ -51,12 +51,11 @@ struct OpPlan {
   uint8_t n_in;
   uint8_t kh, stride;            // conv: kernel rows, stride along H
   uint8_t pad_top, pad_bottom;   // conv SAME padding rows (skipped taps)
-  uint8_t axis;                  // gather
   uint16_t n_index;              // gather: indices count
   uint32_t in_off[2], out_off;
-  uint32_t in_size, out_size;    // elements
+  uint32_t out_size;              // elements
   uint16_t in_h, in_w, in_c, out_h, out_w, out_c;
-  uint16_t pad_before[3], pad_after[3];  // PAD along H, W, C
+  uint16_t pad_before[3];        // PAD along H, W, C (the amounts after follow from the shapes)
   int32_t in_zp[2], out_zp, act_min, act_max;
   WeightView w;
   const uint8_t* bias;           // int32 little-endian, one per output channel (conv, fc)

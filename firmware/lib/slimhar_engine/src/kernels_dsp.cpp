@@ -198,24 +198,6 @@ struct ChannelRequant {
   int8_t operator()(int32_t acc) const { return Apply(q::WrapAdd(acc, bias)); }
 };
 
-// The per-output epilogue: + bias, requantize, + zero point, clamp. Its parameters are copied
-// out of the OpPlan once, so that the int8 output stores (which may alias anything, as far as
-// the compiler knows) do not force them to be reloaded for every output.
-struct Epilogue {
-  const uint8_t* bias;
-  const int32_t* mult;
-  const int8_t* shift;
-  int32_t zp, lo, hi;
-  explicit Epilogue(const OpPlan& p)
-      : bias(p.bias), mult(p.mult), shift(p.shift), zp(p.out_zp), lo(p.act_min), hi(p.act_max) {}
-  int8_t operator()(int32_t acc, uint32_t o) const {
-    int32_t b;
-    std::memcpy(&b, bias + 4 * o, 4);  // one unaligned LDR on the M4
-    acc = q::WrapAdd(q::MulByPositiveQuantMul(q::WrapAdd(acc, b), mult[o], shift[o]), zp);
-    return int8_t(q::Clamp(acc, lo, hi));
-  }
-};
-
 }  // namespace
 
 uint32_t OpScratchBytes(const OpPlan& p) {
@@ -229,6 +211,33 @@ uint32_t OpScratchBytes(const OpPlan& p) {
   }
   if (p.kind == OpKind::kFullyConnected) return Up16(4 * p.w.segs * (Up4(p.w.seg_len) / 2));
   return 0;
+}
+
+// Channel-outer, so that the channel's weight words and its requantization constants stay in
+// registers across all positions. kKw: patch words known at compile time (0: use kw).
+template <uint32_t kKw>
+void OneChannelOutputs(const OpPlan& p, const int16_t* xt, uint32_t rows, const uint32_t* wt, uint32_t kw,
+                       int8_t* out) {
+  const uint32_t W = p.in_w, O = p.out_c, H = p.out_h, step = p.stride, row_out = W * O;  // locals: not
+  const uint32_t n = kKw ? kKw : kw;                                    // reloaded after each store
+  for (uint32_t o = 0; o < O; ++o) {
+    int32_t w[8];
+    for (uint32_t k = 0; k < n; ++k) w[k] = int32_t(wt[n * o + k]);
+    const ChannelRequant rq(p, o);
+    for (uint32_t x = 0; x < W; ++x) {
+      const int16_t* src = xt + x * rows;
+      int8_t* dst = out + x * O + o;
+      for (uint32_t y = 0; y < H; ++y, src += step, dst += row_out) {
+        int32_t acc = rq.bias;
+        for (uint32_t k = 0; k < n; ++k) {
+          uint32_t v;  // 2-byte aligned: LDR, not LDRD
+          std::memcpy(&v, src + 2 * k, 4);
+          acc = __smlad(int32_t(v), w[k], acc);
+        }
+        *dst = rq.Apply(acc);
+      }
+    }
+  }
 }
 
 // One input channel (the first layer): a position's taps are kh consecutive rows of one
@@ -255,41 +264,10 @@ void ConvOneChannel(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
       wt[o * kw + k] = Pack(lo, hi);
     }
   }
-  const Epilogue requant(p);
-  const uint32_t P = uint32_t(p.out_h) * W;
-  if (kw == 3) {
-    // kernel rows 5-6 (the exporter's k = 6): channel-outer, so that the channel's 3 weight
-    // words and its requantization parameters stay in registers across all positions
-    for (uint32_t o = 0; o < O; ++o) {
-      const int32_t w0 = int32_t(wt[3 * o]), w1 = int32_t(wt[3 * o + 1]), w2 = int32_t(wt[3 * o + 2]);
-      const ChannelRequant rq(p, o);
-      const uint32_t H = p.out_h, step = p.stride, row_out = W * O;  // locals: not reloaded after each store
-      for (uint32_t x = 0; x < W; ++x) {
-        const int16_t* src = xt + x * rows;
-        int8_t* dst = out + x * O + o;
-        for (uint32_t y = 0; y < H; ++y, src += step, dst += row_out) {
-          uint32_t v0, v1, v2;                       // 2-byte aligned: LDR, not LDRD
-          std::memcpy(&v0, src, 4);
-          std::memcpy(&v1, src + 2, 4);
-          std::memcpy(&v2, src + 4, 4);
-          *dst = rq.Apply(__smlad(int32_t(v2), w2, __smlad(int32_t(v1), w1, __smlad(int32_t(v0), w0, rq.bias))));
-        }
-      }
-    }
-    return;
-  }
-  uint32_t patch[8];
-  for (uint32_t i = 0; i < P; ++i) {
-    const uint32_t y = i / W, x = i - y * W;
-    const int16_t* src = xt + x * rows + y * p.stride;
-    for (uint32_t k = 0; k < kw; ++k) std::memcpy(&patch[k], src + 2 * k, 4);
-    int8_t* dst = out + i * O;
-    const uint32_t* pw = wt;
-    for (uint32_t o = 0; o < O; ++o) {
-      int32_t acc = 0;
-      for (uint32_t k = 0; k < kw; ++k) acc = __smlad(int32_t(patch[k]), int32_t(*pw++), acc);
-      dst[o] = requant(acc, o);
-    }
+  if (kw == 3) {  // kernel rows 5-6 (the exporter's k = 6): the patch loop unrolled
+    OneChannelOutputs<3>(p, xt, rows, wt, 3, out);
+  } else {
+    OneChannelOutputs<0>(p, xt, rows, wt, kw, out);
   }
 }
 
@@ -312,7 +290,6 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
     std::memset(col + (p.pad_top + p.in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
   }
 
-  const Epilogue requant(p);
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
   const uint32_t H = p.out_h;
   for (uint32_t o = 0; o < O; o += 2) {
@@ -348,7 +325,6 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
   uint32_t* xq = static_cast<uint32_t*>(scratch);
   for (uint32_t s = 0; s < w.segs; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, -p.in_zp[0], xq + s * wps);
   const uint32_t full = w.seg_len / 4;
-  const Epilogue requant(p);
   const int32_t off = -p.in_zp[0];
   uint32_t k = 0;
   // four classes at a time share each widened input pair: per 4 inputs 1 LDRD + 4 x (LDR,
@@ -380,10 +356,10 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
         a3 += int32_t(w3[i]) * xv;
       }
     }
-    out[k] = requant(a0, k);
-    out[k + 1] = requant(a1, k + 1);
-    out[k + 2] = requant(a2, k + 2);
-    out[k + 3] = requant(a3, k + 3);
+    out[k] = ChannelRequant(p, k)(a0);
+    out[k + 1] = ChannelRequant(p, k + 1)(a1);
+    out[k + 2] = ChannelRequant(p, k + 2)(a2);
+    out[k + 3] = ChannelRequant(p, k + 3)(a3);
   }
   for (; k < w.out; ++k) {
     int32_t acc = 0;
@@ -398,7 +374,7 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
       }
       for (uint32_t i = 4 * gi; i < w.seg_len; ++i) acc += int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) + off);
     }
-    out[k] = requant(acc, k);
+    out[k] = ChannelRequant(p, k)(acc);
   }
 }
 

@@ -303,7 +303,6 @@ EngineStatus PreparePad(const Ctx& c, const TensorInfo* in, const TensorInfo& ou
       NEED(lo == 0 && hi == 0, EngineStatus::kUnsupported);
     } else {
       op->pad_before[d - 1] = uint16_t(lo);
-      op->pad_after[d - 1] = uint16_t(hi);
     }
   }
   return EngineStatus::kOk;
@@ -330,7 +329,6 @@ EngineStatus PrepareGather(const Ctx& c, const fb::Table* opt, const TensorInfo*
   }
   TRY(ActQuant(c, x, nullptr, &op->in_zp[0]));
   TRY(ActQuant(c, out, nullptr, &op->out_zp));
-  op->axis = uint8_t(axis);
   op->index = idx.data;
   op->n_index = uint16_t(idx.elems);
   // the kernel walks [outer, axis, inner]: keep the geometry in in_h/in_w/in_c for it
@@ -377,7 +375,6 @@ void FillGeometry(const TensorInfo& x, const TensorInfo& y, OpPlan* op) {
   };
   if (op->kind != OpKind::kGather) hwc(x, &op->in_h, &op->in_w, &op->in_c);
   hwc(y, &op->out_h, &op->out_w, &op->out_c);
-  op->in_size = x.elems;
   op->out_size = y.elems;
 }
 
@@ -412,6 +409,8 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   plan->macs = 0;
   plan->n_ops = c.ops.len;
 
+  static_assert(kMaxTensors <= 256, "tensor indices are kept in uint8_t");
+  uint8_t op_in[kMaxOps][2] = {}, op_out[kMaxOps] = {};  // activation tensors of each op, for the offsets
   for (uint32_t k = 0; k < c.ops.len; ++k) {
     OpPlan* op = &plan->ops[k];
     *op = OpPlan{};
@@ -467,7 +466,11 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
       plan->macs += y.elems * uint32_t(op->w.segs) * op->w.seg_len;
     // activations this op reads must exist already (graph order); constants are not planned
     op->n_in = (op->kind == OpKind::kAdd || op->kind == OpKind::kMaximum) ? 2 : 1;
-    for (uint32_t i = 0; i < op->n_in; ++i) NEED(life.Use(uint32_t(ti[i]), k), EngineStatus::kBadModel);
+    for (uint32_t i = 0; i < op->n_in; ++i) {
+      NEED(life.Use(uint32_t(ti[i]), k), EngineStatus::kBadModel);
+      op_in[k][i] = uint8_t(ti[i]);  // < kMaxTensors, checked by ReadTensor
+    }
+    op_out[k] = uint8_t(yi);
     if (op->kind == OpKind::kReshape) {
       NEED(life.Alias(uint32_t(yi), uint32_t(ti[0]), k), EngineStatus::kBadModel);
     } else {
@@ -479,13 +482,8 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   plan->arena_bytes = life.Plan(offsets);
   for (uint32_t k = 0; k < c.ops.len; ++k) {
     OpPlan* op = &plan->ops[k];
-    fb::Table ot;
-    fb::Vec ins, outs;
-    fb::VecTable(c.b, c.ops, k, &ot);
-    fb::Vector(c.b, ot, 1, 4, &ins);
-    fb::Vector(c.b, ot, 2, 4, &outs);
-    for (uint32_t i = 0; i < op->n_in; ++i) op->in_off[i] = offsets[fb::VecI32(c.b, ins, i)];
-    op->out_off = offsets[fb::VecI32(c.b, outs, 0)];
+    for (uint32_t i = 0; i < op->n_in; ++i) op->in_off[i] = offsets[op_in[k][i]];
+    op->out_off = offsets[op_out[k]];
   }
   plan->input_off = offsets[in_t];
   plan->output_off = offsets[out_t];

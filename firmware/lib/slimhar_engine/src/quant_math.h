@@ -29,16 +29,6 @@ inline int32_t MulByQuantMul(int32_t x, int32_t mult, int shift) {
   return RoundingDivideByPOT(SatRoundDoublingHighMul(int32_t(uint32_t(x) << left), mult), right);
 }
 
-// The same result for the multipliers Prepare makes (0 <= mult < 2^31, so the one saturating
-// case of SatRoundDoublingHighMul cannot occur), in fewer instructions: the per-output epilogue
-// of CONV_2D / FULLY_CONNECTED.
-inline int32_t MulByPositiveQuantMul(int32_t x, int32_t mult, int shift) {
-  if (shift > 0) x = int32_t(uint32_t(x) << shift);
-  int32_t v = int32_t((int64_t(x) * int64_t(mult) + (int64_t(1) << 30)) >> 31);
-  if (shift < 0) v = RoundingDivideByPOT(v, -shift);
-  return v;
-}
-
 // For multipliers < 1 (shift <= 0), as the int8 ADD kernel uses them.
 inline int32_t MulByQuantMulSmallerThanOne(int32_t x, int32_t mult, int shift) {
   return RoundingDivideByPOT(SatRoundDoublingHighMul(x, mult), -shift);

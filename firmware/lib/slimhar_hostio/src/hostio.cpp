@@ -3,51 +3,41 @@
 #include <cstring>
 
 #if defined(__arm__)
+#include "hal_mps2.h"
+
 namespace hostio {
 namespace {
 enum : int { kOpen = 0x01, kClose = 0x02, kWrite0 = 0x04, kWrite = 0x05, kRead = 0x06, kFlen = 0x0C, kCmdline = 0x15 };
 
-int Call(int op, const void* arg) {
-  register int r0 asm("r0") = op;
-  register const void* r1 asm("r1") = arg;
-  asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-  return r0;
-}
-
-// SysTick: 24-bit down counter at the core clock (25 MHz); QEMU's -icount shift=0 runs one
-// instruction per ns, so one tick = 40 instructions. Polled often enough to catch each wrap.
-volatile uint32_t* const kSyst = reinterpret_cast<volatile uint32_t*>(0xE000E010);
-uint32_t g_last = 0;
-uint64_t g_ticks = 0;
-constexpr uint32_t kInstrPerTick = 40;
+hal::SysTickClock g_clock;
 }  // namespace
 
 File Open(const char* path, bool write) {
   const uint32_t a[3] = {uint32_t(reinterpret_cast<uintptr_t>(path)), write ? 5u : 1u, uint32_t(std::strlen(path))};
-  return Call(kOpen, a);
+  return hal::SemihostCall(kOpen, a);
 }
 bool Read(File f, void* buf, size_t n) {
   const uint32_t a[3] = {uint32_t(f), uint32_t(reinterpret_cast<uintptr_t>(buf)), uint32_t(n)};
-  return Call(kRead, a) == 0;
+  return hal::SemihostCall(kRead, a) == 0;
 }
 bool Write(File f, const void* buf, size_t n) {
   const uint32_t a[3] = {uint32_t(f), uint32_t(reinterpret_cast<uintptr_t>(buf)), uint32_t(n)};
-  return Call(kWrite, a) == 0;
+  return hal::SemihostCall(kWrite, a) == 0;
 }
 long Length(File f) {
   const uint32_t a[1] = {uint32_t(f)};
-  return Call(kFlen, a);
+  return hal::SemihostCall(kFlen, a);
 }
 void Close(File f) {
   const uint32_t a[1] = {uint32_t(f)};
-  Call(kClose, a);
+  hal::SemihostCall(kClose, a);
 }
-void Print(const char* s) { Call(kWrite0, s); }
+void Print(const char* s) { hal::SemihostCall(kWrite0, s); }
 
 int Args(int, char**, const char** out, int max) {
   static char line[512];
   uint32_t a[2] = {uint32_t(reinterpret_cast<uintptr_t>(line)), sizeof(line) - 1};
-  if (Call(kCmdline, a) != 0) return 0;
+  if (hal::SemihostCall(kCmdline, a) != 0) return 0;
   line[a[1] < sizeof(line) ? a[1] : sizeof(line) - 1] = 0;
   int n = 0;
   for (char* p = line; *p && n < max;) {
@@ -59,20 +49,8 @@ int Args(int, char**, const char** out, int max) {
   return n;
 }
 
-void ClockStart() {
-  kSyst[0] = 0;
-  kSyst[1] = 0xFFFFFFu;  // reload
-  kSyst[2] = 0;          // current
-  kSyst[0] = 0x5;        // enable, core clock, no interrupt
-  g_last = kSyst[2] & 0xFFFFFFu;
-  g_ticks = 0;
-}
-uint64_t Instructions() {
-  const uint32_t now = kSyst[2] & 0xFFFFFFu;
-  g_ticks += (g_last - now) & 0xFFFFFFu;  // counts down
-  g_last = now;
-  return g_ticks * kInstrPerTick;
-}
+void ClockStart() { g_clock.Start(); }
+uint64_t Instructions() { return g_clock.Ticks() * hal::SysTickClock::kInstructionsPerTick; }
 bool ClockIsInstructions() { return true; }
 
 }  // namespace hostio
