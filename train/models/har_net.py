@@ -90,7 +90,7 @@ class _Block(nn.Module):
 
 
 class HarNet(nn.Module):
-    LAYOUTS = ("cl", "nchw", "seq")
+    LAYOUTS = ("cl", "nchw", "seq", "fused")
 
     def __init__(self, spec: NetSpec, layout: str = "cl"):
         super().__init__()
@@ -111,7 +111,8 @@ class HarNet(nn.Module):
                 raise ValueError(f"resolution {r} is too short for {len(spec.channels)} stride-{spec.stride} blocks")
         if layout not in self.LAYOUTS:
             raise ValueError(f"layout must be one of {self.LAYOUTS}")
-        self.layout = layout        # maths identical; a speed choice (see slim_ops)
+        self.layout = layout        # maths identical; a speed choice (see slim_ops, fused)
+        self.gemm_dtype = torch.float32   # bfloat16: mixed-precision GEMMs in the fused layout
         self.width = 1.0
         self._sub: tuple[float, int] | None = None
         self.qat = False
@@ -170,7 +171,9 @@ class HarNet(nn.Module):
             raise ValueError(f"expected input [N, 1, T, {self.spec.axes}], got {list(x.shape)}")
         if self._sub is not None and not self.training and t != self._sub[1]:
             raise ValueError(f"subnet {self._sub} selected but input has T={t}")
-        cl = self.layout == "cl"
+        if self._fused_ok():
+            return self._forward_fused(x)
+        cl = self.layout in ("cl", "fused")
         if cl:
             h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)   # [N*C, T, 1] channels last
         elif self.layout == "seq":
@@ -182,7 +185,7 @@ class HarNet(nn.Module):
             h = fq(h)
         for b, ch in zip(self.blocks, self.block_channels()):
             h = b(h, ch, cl, fq)
-        time_dim = {"cl": 1, "seq": 2, "nchw": 2}[self.layout]
+        time_dim = 2 if self.layout in ("seq", "nchw") else 1
         h = pool_rows(h, time_dim)
         if cl:
             h = h.reshape(n, c, POOL_ROWS, -1).permute(0, 3, 2, 1)      # [N, ch, 6, C]
@@ -190,6 +193,21 @@ class HarNet(nn.Module):
             h = h.reshape(n, c, -1, POOL_ROWS).permute(0, 2, 3, 1)      # [N, ch, 6, C]
         out = self.fc(h.reshape(n, -1))                                 # channel-major flatten
         return fake_quant_act(out) if self.qat else out
+
+    def _fused_ok(self) -> bool:
+        """The fused layout covers training-mode CNN passes with batch-statistics BatchNorm;
+        everything else (eval, calibration, QAT, ResNet, multi-process BN) runs the cl path."""
+        if self.layout != "fused" or not self.training or self.qat or self.spec.arch != "cnn":
+            return False
+        from .slim_ops import _distributed
+        return not _distributed() and all(b.bn1.collect is None for b in self.blocks)
+
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        from .fused import forward_blocks, head
+        n, _, t, c = x.shape
+        h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)
+        h = forward_blocks(self.blocks, h, self.block_channels(), self.gemm_dtype)
+        return head(h, c, POOL_ROWS, self.fc.weight, self.fc.bias)
 
     def cost(self, width: float, resolution: int) -> dict:
         """Exact multiply-accumulates and parameters of one subnet (conv + linear MACs; BN, ReLU,
@@ -210,23 +228,23 @@ def pool_windows(length: int, rows: int = POOL_ROWS) -> list[tuple[int, int]]:
     return [(i * length // rows, -(-((i + 1) * length) // rows)) for i in range(rows)]
 
 
-_POOL_CACHE: dict[int, list[torch.Tensor]] = {}
+_POOL_CACHE: dict[int, tuple[torch.Tensor, int]] = {}
 
 
 def pool_rows(h: torch.Tensor, dim: int) -> torch.Tensor:
-    """Adaptive max pool of dim `dim` to POOL_ROWS rows, as the max of a few row gathers (the
-    windows have 1-2 rows at these lengths, overlapping when upsampling). Same values as
-    torch's adaptive_max_pool, and ~10x faster on CPU for these shapes (docs/results.md)."""
+    """Adaptive max pool of dim `dim` to POOL_ROWS rows: one gather of every window's rows
+    (1-2 rows each at these lengths, overlapping when upsampling; short windows repeat their
+    last row) and a max over them. Same values as torch's adaptive_max_pool and, like it, the
+    gradient goes to one arg-max row; ~10x faster on CPU for these shapes (docs/results.md)."""
     length = h.shape[dim]
     if length not in _POOL_CACHE:
         wins = pool_windows(length)
-        _POOL_CACHE[length] = [torch.tensor([min(s + j, e - 1) for s, e in wins])
-                               for j in range(max(e - s for s, e in wins))]
-    idx = _POOL_CACHE[length]
-    out = h.index_select(dim, idx[0].to(h.device))
-    for i in idx[1:]:
-        out = torch.maximum(out, h.index_select(dim, i.to(h.device)))
-    return out
+        width = max(e - s for s, e in wins)
+        _POOL_CACHE[length] = (torch.tensor([min(s + j, e - 1) for s, e in wins for j in range(width)]), width)
+    idx, width = _POOL_CACHE[length]
+    g = h.index_select(dim, idx.to(h.device))
+    shape = g.shape[:dim] + (POOL_ROWS, width) + g.shape[dim + 1:]
+    return g.reshape(shape).max(dim + 1).values
 
 
 def resize(x: torch.Tensor, length: int) -> torch.Tensor:

@@ -1,0 +1,167 @@
+"""The ``fused`` training layout: a CNN block (conv, BatchNorm with batch statistics, ReLU) as
+ONE autograd node over channels-last chunk buffers, with the element-wise work in a small C++
+extension (train/csrc/chunk_bn_relu.cpp, compiled on first use by torch's cpp_extension).
+
+Why: in the ``cl`` layout a step's matrix products are only ~40 % of its time; the rest is
+BatchNorm / ReLU forward and backward, padding copies, zero fills and shifted adds, each a full
+pass over the activations. Here a block does its GEMM and then two passes forward (shifted sum
++ statistics; normalize + ReLU written straight into the NEXT conv's padded chunk buffer) and
+two passes backward (statistics of the gradient; the gradient written straight into the
+chunk-product layout the two backward GEMMs read). Nothing is padded, filled or copied again.
+
+``gemm_dtype``: float32 (the default; the same maths as the plain modules to float rounding,
+tests/test_fused.py) or bfloat16 -- the GEMM operands (activations, weights, gradients) in
+bfloat16 with float32 accumulation, everything else (BatchNorm statistics, the conv output,
+master weights, the optimizer) in float32. That is mixed precision, not the same rounding;
+docs/results.md reports its speed and the accuracy of the full schedule trained with it.
+
+Only training-mode passes of the CNN use this path; evaluation, BN calibration, QAT and
+multi-process training (global-batch BatchNorm) run the ``cl`` modules.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import torch
+
+_SRC = Path(__file__).resolve().parent.parent / "csrc" / "chunk_bn_relu.cpp"
+
+
+@functools.lru_cache(maxsize=1)
+def extension():
+    """Build (once per source version; cached by torch under TORCH_EXTENSIONS_DIR) and load the
+    C++ kernels. Needs a C++ compiler and ninja; raises a clear error without them."""
+    from torch.utils import cpp_extension
+    flags = ["-O3", "-fopenmp"]     # at::parallel_for is header code: serial without -fopenmp
+    if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
+        flags.append("-march=native")
+    try:
+        return cpp_extension.load(name="slimhar_chunk_bn_relu", sources=[str(_SRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+                                  verbose=False)
+    except Exception as e:       # noqa: BLE001 - re-raised with what to do
+        raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}): {e}. "
+                           "Install a C++ compiler and ninja, or train with layout 'cl'.") from e
+
+
+def chunk_geometry(T: int, k: int, s: int, p: int) -> tuple[int, int, int]:
+    """(L, m, n) of a kernel-k, stride-s, pad-p conv over T samples in chunk form: L outputs,
+    m = k / s kernel pieces, n = L + m - 1 chunks of s samples read."""
+    if k % s:
+        raise ValueError(f"chunk form needs kernel {k} to be a multiple of stride {s}")
+    m = k // s
+    L = (T + 2 * p - k) // s + 1
+    return L, m, L + m - 1
+
+
+def chunk_weight(w: torch.Tensor, s: int, dtype: torch.dtype) -> torch.Tensor:
+    """[o, ci, k] -> [s*ci, m*o]: rows (sample in chunk, in-channel), columns (piece, out-channel)."""
+    o, ci, k = w.shape
+    m = k // s
+    return w.reshape(o, ci, m, s).permute(3, 1, 2, 0).reshape(s * ci, m * o).to(dtype)
+
+
+class _FusedBlock(torch.autograd.Function):
+    """xbuf [B, n*s, ci] (this conv's zero-padded input, rows beyond the data zero or cropped)
+    -> out [B, R, o]: relu(bn(conv(x))) at rows [row0, row0 + L) of the next conv's buffer."""
+
+    @staticmethod
+    def forward(ctx, xbuf, w, gamma, beta, s, L, m, R, row0, eps, out_dtype):
+        B, rows, ci = xbuf.shape
+        n = rows // s
+        o = w.shape[0]
+        wc = chunk_weight(w, s, xbuf.dtype)
+        z = (xbuf.reshape(B * n, s * ci) @ wc).reshape(B, n, m * o)
+        out = torch.empty(B, R, o, dtype=out_dtype)
+        y, mean, rstd = extension().forward(z, L, m, gamma, beta, eps, out, row0)
+        ctx.save_for_backward(xbuf, wc, y, mean, rstd, gamma, beta)
+        ctx.geom = (s, m, row0, w.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, gout):
+        xbuf, wc, y, mean, rstd, gamma, beta = ctx.saved_tensors
+        s, m, row0, wshape = ctx.geom
+        B, rows, ci = xbuf.shape
+        n = rows // s
+        o = wshape[0]
+        gz, dgamma, dbeta = extension().backward(y, mean, rstd, gamma, beta, gout.contiguous(), row0, m,
+                                                 wc.dtype == torch.bfloat16)
+        gz2 = gz.reshape(B * n, m * o)
+        gx = (gz2 @ wc.t()).reshape(B, rows, ci) if ctx.needs_input_grad[0] else None
+        gwc = (xbuf.reshape(B * n, s * ci).t() @ gz2).float()               # [s*ci, m*o]
+        gw = gwc.reshape(s, ci, m, o).permute(3, 1, 2, 0).reshape(wshape)
+        return gx, gw, dgamma, dbeta, None, None, None, None, None, None, None
+
+
+class _FirstBlock(torch.autograd.Function):
+    """The first block (one input channel): x [B, T] float32 -> out [B, R, o]. The conv is six
+    multiply-adds per output, done inside the kernel instead of as a K=3 matrix product."""
+
+    @staticmethod
+    def forward(ctx, x, w, gamma, beta, s, p, L, R, row0, eps, out_dtype):
+        out = torch.empty(x.shape[0], R, w.shape[0], dtype=out_dtype)
+        y, mean, rstd = extension().first_forward(x, w, s, p, L, gamma, beta, eps, out, row0)
+        ctx.save_for_backward(x, y, mean, rstd, gamma, beta)
+        ctx.geom = (s, p, row0, w.shape[1])
+        return out
+
+    @staticmethod
+    def backward(ctx, gout):
+        x, y, mean, rstd, gamma, beta = ctx.saved_tensors
+        s, p, row0, k = ctx.geom
+        gw, dgamma, dbeta = extension().first_backward(y, mean, rstd, gamma, beta, gout.contiguous(), row0, x, s, p, k)
+        return None, gw, dgamma, dbeta, None, None, None, None, None, None, None
+
+
+class _PoolRows(torch.autograd.Function):
+    """h [B, L, ch] -> [B, rows, ch]: adaptive max pool over time (gradient to the arg-max)."""
+
+    @staticmethod
+    def forward(ctx, h, rows):
+        pooled, arg = extension().pool_forward(h, rows)
+        ctx.save_for_backward(arg)
+        ctx.length = h.shape[1]
+        return pooled
+
+    @staticmethod
+    def backward(ctx, g):
+        (arg,) = ctx.saved_tensors
+        return extension().pool_backward(g, arg, ctx.length), None
+
+
+def head(h: torch.Tensor, axes: int, rows: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Pool + the linear head without reordering activations: the head's weight (features in
+    torch's channel-major order (ch, rows, C)) is permuted once to the activations' natural
+    (C, rows, ch) order instead -- [classes x features], tiny next to the activations."""
+    B, L, ch = h.shape
+    n = B // axes
+    pooled = _PoolRows.apply(h, rows).reshape(n, axes * rows * ch)
+    k = weight.shape[0]
+    w = weight[:, :ch * rows * axes].reshape(k, ch, rows, axes).permute(0, 3, 2, 1).reshape(k, -1)
+    # W @ feats^T: MKL is ~3x faster this way round for a 6-column output
+    return (w @ pooled.t()).t() + bias
+
+
+def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -> torch.Tensor:
+    """Run CNN blocks (training mode) on channels-last sequences x [B, T, 1]; returns the last
+    block's activations [B, L, ch] in float32."""
+    B, T, _ = x.shape
+    h, L = x.reshape(B, T).float().contiguous(), T
+    for i, (blk, ch) in enumerate(zip(blocks, channels)):
+        conv, bn = blk.conv1, blk.bn1
+        L, m, _ = chunk_geometry(L, conv.k, conv.stride, conv.pad)
+        if i == len(blocks) - 1:
+            R, row0, out_dtype = L, 0, torch.float32
+        else:
+            nxt = blocks[i + 1].conv1
+            _, _, n2 = chunk_geometry(L, nxt.k, nxt.stride, nxt.pad)
+            R, row0, out_dtype = n2 * nxt.stride, nxt.pad, gemm_dtype
+        if i == 0:
+            h = _FirstBlock.apply(h, conv.weight[:ch, 0], bn.weight[:ch], bn.bias[:ch], conv.stride, conv.pad, L,
+                                  R, row0, bn.eps, out_dtype)
+        else:
+            h = _FusedBlock.apply(h, conv.weight[:ch, :h.shape[2]], bn.weight[:ch], bn.bias[:ch], conv.stride, L,
+                                  m, R, row0, bn.eps, out_dtype)
+    return h
