@@ -1,6 +1,6 @@
 """The ``fused`` training layout: a CNN block (conv, BatchNorm with batch statistics, ReLU) as
 ONE autograd node over channels-last chunk buffers, with the element-wise work in a small C++
-extension (train/csrc/chunk_bn_relu.cpp, compiled on first use by torch's cpp_extension).
+extension (train/csrc/fused_block.cpp, compiled on first use by torch's cpp_extension).
 
 Why: in the ``cl`` layout a step's matrix products are only ~40 % of its time; the rest is
 BatchNorm / ReLU forward and backward, padding copies, zero fills and shifted adds, each a full
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-_SRC = Path(__file__).resolve().parent.parent / "csrc" / "chunk_bn_relu.cpp"
+_SRC = Path(__file__).resolve().parent.parent / "csrc" / "fused_block.cpp"
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,7 +38,7 @@ def extension():
     if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
         flags.append("-march=native")
     try:
-        return cpp_extension.load(name="slimhar_chunk_bn_relu", sources=[str(_SRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+        return cpp_extension.load(name="slimhar_fused_block", sources=[str(_SRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
                                   verbose=False)
     except Exception as e:       # noqa: BLE001 - re-raised with what to do
         raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}): {e}. "
@@ -56,10 +56,22 @@ def chunk_geometry(T: int, k: int, s: int, p: int) -> tuple[int, int, int]:
 
 
 def chunk_weight(w: torch.Tensor, s: int, dtype: torch.dtype) -> torch.Tensor:
-    """[o, ci, k] -> [s*ci, m*o]: rows (sample in chunk, in-channel), columns (piece, out-channel)."""
+    """[o, ci, k] (a slice of the full weight) -> [s*ci, m*o]: rows (sample in chunk,
+    in-channel), columns (piece, out-channel). One strided copy (with the cast)."""
     o, ci, k = w.shape
     m = k // s
-    return w.reshape(o, ci, m, s).permute(3, 1, 2, 0).reshape(s * ci, m * o).to(dtype)
+    wc = torch.empty(s, ci, m, o, dtype=dtype)
+    wc.copy_(w.detach().view(o, ci, m, s).permute(3, 1, 2, 0))
+    return wc.view(s * ci, m * o)
+
+
+def unchunk_grad(gwc: torch.Tensor, shape, s: int) -> torch.Tensor:
+    """Inverse of chunk_weight for the weight gradient: [s*ci, m*o] -> float32 [o, ci, k]."""
+    o, ci, k = shape
+    m = k // s
+    gw = torch.empty(o, ci, k)
+    gw.view(o, ci, m, s).permute(3, 1, 2, 0).copy_(gwc.view(s, ci, m, o))
+    return gw
 
 
 class _FusedBlock(torch.autograd.Function):
@@ -90,28 +102,29 @@ class _FusedBlock(torch.autograd.Function):
                                                  wc.dtype == torch.bfloat16)
         gz2 = gz.reshape(B * n, m * o)
         gx = (gz2 @ wc.t()).reshape(B, rows, ci) if ctx.needs_input_grad[0] else None
-        gwc = (xbuf.reshape(B * n, s * ci).t() @ gz2).float()               # [s*ci, m*o]
-        gw = gwc.reshape(s, ci, m, o).permute(3, 1, 2, 0).reshape(wshape)
+        gw = unchunk_grad(xbuf.reshape(B * n, s * ci).t() @ gz2, wshape, s)
         return gx, gw, dgamma, dbeta, None, None, None, None, None, None, None
 
 
 class _FirstBlock(torch.autograd.Function):
     """The first block (one input channel): x [B, T] float32 -> out [B, R, o]. The conv is six
-    multiply-adds per output, done inside the kernel instead of as a K=3 matrix product."""
+    multiply-adds per output, done inside the kernel rather than as a K=3 matrix product; its
+    weight gradient is accumulated there too."""
 
     @staticmethod
     def forward(ctx, x, w, gamma, beta, s, p, L, R, row0, eps, out_dtype):
+        wt = w.detach().t().contiguous()                  # [k, o]
         out = torch.empty(x.shape[0], R, w.shape[0], dtype=out_dtype)
-        y, mean, rstd = extension().first_forward(x, w, s, p, L, gamma, beta, eps, out, row0)
-        ctx.save_for_backward(x, y, mean, rstd, gamma, beta)
-        ctx.geom = (s, p, row0, w.shape[1])
+        y, mean, rstd = extension().first_forward(x, wt, s, p, L, gamma, beta, eps, out, row0)
+        ctx.save_for_backward(x, wt, y, mean, rstd, gamma, beta)
+        ctx.geom = (s, p, row0)
         return out
 
     @staticmethod
     def backward(ctx, gout):
-        x, y, mean, rstd, gamma, beta = ctx.saved_tensors
-        s, p, row0, k = ctx.geom
-        gw, dgamma, dbeta = extension().first_backward(y, mean, rstd, gamma, beta, gout.contiguous(), row0, x, s, p, k)
+        x, wt, y, mean, rstd, gamma, beta = ctx.saved_tensors
+        s, p, row0 = ctx.geom
+        gw, dgamma, dbeta = extension().first_backward(x, wt, s, p, y, mean, rstd, gamma, beta, gout.contiguous(), row0)
         return None, gw, dgamma, dbeta, None, None, None, None, None, None, None
 
 
@@ -120,15 +133,14 @@ class _PoolRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, rows):
-        pooled, arg = extension().pool_forward(h, rows)
-        ctx.save_for_backward(arg)
-        ctx.length = h.shape[1]
-        return pooled
+        ctx.save_for_backward(h)
+        ctx.rows = rows
+        return extension().pool_forward(h, rows)
 
     @staticmethod
     def backward(ctx, g):
-        (arg,) = ctx.saved_tensors
-        return extension().pool_backward(g, arg, ctx.length), None
+        (h,) = ctx.saved_tensors
+        return extension().pool_backward(g, h, ctx.rows), None
 
 
 def head(h: torch.Tensor, axes: int, rows: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
