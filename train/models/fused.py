@@ -74,58 +74,81 @@ def unchunk_grad(gwc: torch.Tensor, shape, s: int) -> torch.Tensor:
     return gw
 
 
+def _accumulate(param: torch.Tensor, index, grad: torch.Tensor) -> None:
+    """param.grad[index] += grad, in place. The fused Functions take the FULL parameters and
+    return no gradient for them: a slimmed pass touches only the slice it used, where autograd
+    would allocate, zero and add a full-size gradient per parameter per pass (9 passes a
+    step). So this path supports ``loss.backward()`` (what training calls), not
+    ``torch.autograd.grad`` or DDP's gradient hooks -- those run the ``cl`` layout."""
+    if param.grad is None:
+        param.grad = torch.zeros_like(param)
+    param.grad[index] += grad
+
+
 class _FusedBlock(torch.autograd.Function):
     """xbuf [B, n*s, ci] (this conv's zero-padded input, rows beyond the data zero or cropped)
-    -> out [B, R, o]: relu(bn(conv(x))) at rows [row0, row0 + L) of the next conv's buffer."""
+    -> out [B, R, o]: relu(bn(conv(x))) at rows [row0, row0 + L) of the next conv's buffer.
+    weight / gamma / beta are the full parameters; the first o (out) and ci (in) are used."""
 
     @staticmethod
-    def forward(ctx, xbuf, w, gamma, beta, s, L, m, R, row0, eps, out_dtype):
+    def forward(ctx, xbuf, weight, gamma, beta, o, s, L, m, R, row0, eps, out_dtype):
         B, rows, ci = xbuf.shape
         n = rows // s
-        o = w.shape[0]
-        wc = chunk_weight(w, s, xbuf.dtype)
+        g, b = gamma.detach()[:o], beta.detach()[:o]
+        wc = chunk_weight(weight[:o, :ci], s, xbuf.dtype)
         z = (xbuf.reshape(B * n, s * ci) @ wc).reshape(B, n, m * o)
         out = torch.empty(B, R, o, dtype=out_dtype)
-        y, mean, rstd = extension().forward(z, L, m, gamma, beta, eps, out, row0)
-        ctx.save_for_backward(xbuf, wc, y, mean, rstd, gamma, beta)
-        ctx.geom = (s, m, row0, w.shape)
+        y, mean, rstd = extension().forward(z, L, m, g, b, eps, out, row0)
+        ctx.save_for_backward(xbuf, wc, y, mean, rstd)
+        ctx.params = (weight, gamma, beta)
+        ctx.geom = (s, m, row0, (o, ci, weight.shape[2]))
         return out
 
     @staticmethod
     def backward(ctx, gout):
-        xbuf, wc, y, mean, rstd, gamma, beta = ctx.saved_tensors
+        xbuf, wc, y, mean, rstd = ctx.saved_tensors
+        weight, gamma, beta = ctx.params
         s, m, row0, wshape = ctx.geom
         B, rows, ci = xbuf.shape
         n = rows // s
         o = wshape[0]
-        gz, dgamma, dbeta = extension().backward(y, mean, rstd, gamma, beta, gout.contiguous(), row0, m,
-                                                 wc.dtype == torch.bfloat16)
+        gz, dgamma, dbeta = extension().backward(y, mean, rstd, gamma.detach()[:o], beta.detach()[:o],
+                                                 gout.contiguous(), row0, m, wc.dtype == torch.bfloat16)
         gz2 = gz.reshape(B * n, m * o)
         gx = (gz2 @ wc.t()).reshape(B, rows, ci) if ctx.needs_input_grad[0] else None
-        gw = unchunk_grad(xbuf.reshape(B * n, s * ci).t() @ gz2, wshape, s)
-        return gx, gw, dgamma, dbeta, None, None, None, None, None, None, None
+        _accumulate(weight, (slice(0, o), slice(0, ci)), unchunk_grad(xbuf.reshape(B * n, s * ci).t() @ gz2, wshape, s))
+        _accumulate(gamma, slice(0, o), dgamma)
+        _accumulate(beta, slice(0, o), dbeta)
+        return gx, None, None, None, None, None, None, None, None, None, None, None
 
 
 class _FirstBlock(torch.autograd.Function):
     """The first block (one input channel): x [B, T] float32 -> out [B, R, o]. The conv is six
     multiply-adds per output, done inside the kernel rather than as a K=3 matrix product; its
-    weight gradient is accumulated there too."""
+    weight gradient is accumulated there too. Full parameters in, the first o used."""
 
     @staticmethod
-    def forward(ctx, x, w, gamma, beta, s, p, L, R, row0, eps, out_dtype):
-        wt = w.detach().t().contiguous()                  # [k, o]
-        out = torch.empty(x.shape[0], R, w.shape[0], dtype=out_dtype)
-        y, mean, rstd = extension().first_forward(x, wt, s, p, L, gamma, beta, eps, out, row0)
-        ctx.save_for_backward(x, wt, y, mean, rstd, gamma, beta)
-        ctx.geom = (s, p, row0)
+    def forward(ctx, x, weight, gamma, beta, o, s, p, L, R, row0, eps, out_dtype):
+        wt = weight.detach()[:o, 0].t().contiguous()      # [k, o]
+        g, b = gamma.detach()[:o], beta.detach()[:o]
+        out = torch.empty(x.shape[0], R, o, dtype=out_dtype)
+        y, mean, rstd = extension().first_forward(x, wt, s, p, L, g, b, eps, out, row0)
+        ctx.save_for_backward(x, wt, y, mean, rstd)
+        ctx.params = (weight, gamma, beta)
+        ctx.geom = (o, s, p, row0)
         return out
 
     @staticmethod
     def backward(ctx, gout):
-        x, wt, y, mean, rstd, gamma, beta = ctx.saved_tensors
-        s, p, row0 = ctx.geom
-        gw, dgamma, dbeta = extension().first_backward(x, wt, s, p, y, mean, rstd, gamma, beta, gout.contiguous(), row0)
-        return None, gw, dgamma, dbeta, None, None, None, None, None, None, None
+        x, wt, y, mean, rstd = ctx.saved_tensors
+        weight, gamma, beta = ctx.params
+        o, s, p, row0 = ctx.geom
+        gw, dgamma, dbeta = extension().first_backward(x, wt, s, p, y, mean, rstd, gamma.detach()[:o],
+                                                       beta.detach()[:o], gout.contiguous(), row0)
+        _accumulate(weight, (slice(0, o), 0), gw)
+        _accumulate(gamma, slice(0, o), dgamma)
+        _accumulate(beta, slice(0, o), dbeta)
+        return (None,) * 12
 
 
 class _PoolRows(torch.autograd.Function):
@@ -143,17 +166,40 @@ class _PoolRows(torch.autograd.Function):
         return extension().pool_backward(g, h, ctx.rows), None
 
 
+class _Head(torch.autograd.Function):
+    """The linear head on pooled activations [N, C*rows*ch] in their natural (C, rows, ch)
+    order: the full head weight's features are torch's channel-major (ch, rows, C), so its
+    first ch channels are permuted to match (classes x features: tiny next to activations)."""
+
+    @staticmethod
+    def forward(ctx, feats, weight, bias, ch, rows, axes):
+        k = weight.shape[0]
+        w = weight.detach()[:, :ch * rows * axes].reshape(k, ch, rows, axes).permute(0, 3, 2, 1).reshape(k, -1)
+        ctx.save_for_backward(feats, w)
+        ctx.params = (weight, bias)
+        ctx.dims = (ch, rows, axes)
+        # W @ feats^T: MKL is ~3x faster this way round for a 6-column output
+        return (w @ feats.t()).t() + bias.detach()
+
+    @staticmethod
+    def backward(ctx, g):
+        feats, w = ctx.saved_tensors
+        weight, bias = ctx.params
+        ch, rows, axes = ctx.dims
+        k = weight.shape[0]
+        gw = (g.t() @ feats).view(k, axes, rows, ch).permute(0, 3, 2, 1)     # [k, ch, rows, C]
+        if weight.grad is None:
+            weight.grad = torch.zeros_like(weight)
+        weight.grad[:, :ch * rows * axes].view(k, ch, rows, axes).add_(gw)
+        _accumulate(bias, slice(None), g.sum(0))
+        return g @ w, None, None, None, None, None
+
+
 def head(h: torch.Tensor, axes: int, rows: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Pool + the linear head without reordering activations: the head's weight (features in
-    torch's channel-major order (ch, rows, C)) is permuted once to the activations' natural
-    (C, rows, ch) order instead -- [classes x features], tiny next to the activations."""
+    """Adaptive max pool + the linear head: h [N*C, L, ch] -> logits [N, classes]."""
     B, L, ch = h.shape
-    n = B // axes
-    pooled = _PoolRows.apply(h, rows).reshape(n, axes * rows * ch)
-    k = weight.shape[0]
-    w = weight[:, :ch * rows * axes].reshape(k, ch, rows, axes).permute(0, 3, 2, 1).reshape(k, -1)
-    # W @ feats^T: MKL is ~3x faster this way round for a 6-column output
-    return (w @ pooled.t()).t() + bias
+    pooled = _PoolRows.apply(h, rows).reshape(B // axes, axes * rows * ch)
+    return _Head.apply(pooled, weight, bias, ch, rows, axes)
 
 
 def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -> torch.Tensor:
@@ -171,9 +217,9 @@ def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -
             _, _, n2 = chunk_geometry(L, nxt.k, nxt.stride, nxt.pad)
             R, row0, out_dtype = n2 * nxt.stride, nxt.pad, gemm_dtype
         if i == 0:
-            h = _FirstBlock.apply(h, conv.weight[:ch, 0], bn.weight[:ch], bn.bias[:ch], conv.stride, conv.pad, L,
-                                  R, row0, bn.eps, out_dtype)
+            h = _FirstBlock.apply(h, conv.weight, bn.weight, bn.bias, ch, conv.stride, conv.pad, L, R, row0, bn.eps,
+                                  out_dtype)
         else:
-            h = _FusedBlock.apply(h, conv.weight[:ch, :h.shape[2]], bn.weight[:ch], bn.bias[:ch], conv.stride, L,
-                                  m, R, row0, bn.eps, out_dtype)
+            h = _FusedBlock.apply(h, conv.weight, bn.weight, bn.bias, ch, conv.stride, L, m, R, row0, bn.eps,
+                                  out_dtype)
     return h
