@@ -47,8 +47,12 @@ def main():
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="Processes on this machine (DistributedDataParallel via torchrun; gloo on CPU, NCCL on CUDA).")
+@click.option("--layout", type=click.Choice(["auto", "fused", "cl", "nchw", "seq"]), default=None,
+              help="Override the config's layout (auto: fused C++ kernels for the CNN on the CPU).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="Override the config's precision (bf16: bfloat16 GEMMs, fp32 accumulation; fused layout).")
 @_user_errors
-def train(config, out, epochs, seed, resume, data_dir, device, nproc):
+def train(config, out, epochs, seed, resume, data_dir, device, nproc, layout, precision):
     """Collaborative training of every width x resolution subnet, then BN calibration of each.
 
     Also runs as one rank of a torchrun job: torchrun --nproc-per-node N -m slimhar train ..."""
@@ -63,7 +67,7 @@ def train(config, out, epochs, seed, resume, data_dir, device, nproc):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "slimhar", *args]
         raise SystemExit(subprocess.call(cmd))
-    from slimhar.train.config import load_config
+    from slimhar.train.config import check as check_config, load_config
     from slimhar.train.evaluate import grid_table
     from slimhar.train.trainer import train as run
     cfg = load_config(config)
@@ -71,6 +75,10 @@ def train(config, out, epochs, seed, resume, data_dir, device, nproc):
         cfg["epochs"] = epochs
     if seed is not None:
         cfg["seed"] = seed
+    for key, val in (("layout", layout), ("precision", precision)):
+        if val is not None:
+            cfg[key] = val
+    check_config(cfg)
     res = run(cfg, out, resume=resume, data_dir=data_dir, progress=sys.stderr.isatty(), device=device)
     if res["rank"] != 0:
         return
@@ -288,25 +296,33 @@ def _summary(rows: list[tuple[str, str]], result: dict, json_path, value_width: 
 
 @bench.command("train")
 @click.option("--config", "config", required=True, help="YAML file or bundled config name.")
-@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps (after 3 warm-up steps).")
+@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps.")
 @click.option("--synthetic/--real", default=True, show_default=True, help="Random windows of the dataset's shape, or the real data.")
 @click.option("--windows", type=int, default=None, help="Training windows per epoch (default: the dataset's).")
-@click.option("--layout", type=click.Choice(["cl", "nchw", "seq"]), default="cl", show_default=True,
-              help="cl: channels-last GEMM convs (default); nchw: torch Conv2d; seq: Conv1d over [N*C, ch, T].")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed steps before the timed ones.")
+@click.option("--layout", type=click.Choice(["auto", "fused", "cl", "nchw", "seq"]), default=None,
+              help="Default: the config's (auto = fused C++ kernels for the CNN on the CPU, else cl). "
+                   "cl: channels-last GEMM convs; nchw: torch Conv2d; seq: Conv1d over [N*C, ch, T].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="Default: the config's. bf16: bfloat16 GEMM operands, fp32 accumulation (fused layout).")
+@click.option("--warm-shapes/--no-warm-shapes", default=True, show_default=True,
+              help="First one untimed pass per GEMM shape the random widths can give (oneDNN compiles each once).")
 @click.option("--calib/--no-calib", default=False, show_default=True, help="Also time BN calibration of every subnet.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @_user_errors
-def bench_train_cmd(config, steps, synthetic, windows, layout, calib, json_path):
+def bench_train_cmd(config, steps, warmup, synthetic, windows, layout, precision, warm_shapes, calib, json_path):
     """Seconds per collaborative step and per epoch for a config's model."""
     from slimhar.train.bench import bench_train
     from slimhar.train.config import load_config
     try:
-        r = bench_train(load_config(config), steps, synthetic=synthetic, windows=windows, layout=layout, calib=calib)
+        r = bench_train(load_config(config), steps, warmup=warmup, synthetic=synthetic, windows=windows, layout=layout,
+                        precision=precision, warm_shapes=warm_shapes, calib=calib)
     except ValueError as e:
         raise _UserError(str(e)) from None
-    click.echo(f"{r['config']} ({r['arch']}, layout {r['layout']}, batch {r['batch']}, {r['passes_per_step']} passes/step, "
-               f"{r['data']} data) on {r['machine']}")
-    rows = [("s/step (median)", f"{r['s_per_step']:.4f}"), ("s/step (mean)", f"{r['s_per_step_mean']:.4f}"),
+    click.echo(f"{r['config']} ({r['arch']}, layout {r['layout']}, {r['precision']}, batch {r['batch']}, "
+               f"{r['passes_per_step']} passes/step, {r['data']} data) on {r['machine']}")
+    rows = [("shape warm-up (passes, s)", f"{r['shape_warmup_passes']}, {r['shape_warmup_s']:.1f}"),
+            ("s/step (median)", f"{r['s_per_step']:.4f}"), ("s/step (mean)", f"{r['s_per_step_mean']:.4f}"),
             ("steps/epoch", str(r["steps_per_epoch"])), ("s/epoch", f"{r['s_per_epoch']:.1f}"),
             ("windows/s", f"{r['windows_per_s']:.0f}"), ("peak RSS (MB)", f"{r['peak_rss_mb']:.0f}")]
     if "paper_code_s_per_epoch" in r:

@@ -15,9 +15,10 @@ import time
 
 import torch
 
+from . import speed
 from .bn_calib import calibrate
 from .collab import collab_step, draw_subnets
-from .models import build_model
+from .models import build_model, channels_at, resize
 
 # (window, axes, classes, training windows) of datasets whose official size is known; the
 # paper-code reference figures below were measured with UCI-HAR's shapes.
@@ -30,8 +31,33 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
+def shape_warmup(model, X, y, width_range, kd_weight: float = 0.5) -> tuple[int, float]:
+    """One untimed forward/backward pass for every distinct channel tuple that widths drawn
+    from `width_range` can give, at every grid resolution. oneDNN compiles a kernel per GEMM
+    shape on first use (bfloat16 GEMMs); a training run pays that once, spread over its first
+    epochs, and a short benchmark would otherwise time mostly compilation. Returns (passes,
+    seconds). Parameters are not updated; gradients are cleared."""
+    lo, hi = width_range
+    seen = {}
+    for i in range(2001):
+        w = lo + (hi - lo) * i / 2000
+        seen.setdefault(tuple(channels_at(c, w) for c in model.spec.channels), w)
+    t0 = time.perf_counter()
+    model.train()
+    n = 0
+    for w in seen.values():
+        model.set_width(w)
+        for r in model.spec.resolutions:
+            torch.nn.functional.cross_entropy(model(resize(X, r)), y).backward()
+            n += 1
+    model.zero_grad(set_to_none=True)
+    return n, time.perf_counter() - t0
+
+
 def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = True, windows: int | None = None,
-                layout: str = "cl", calib: bool = False, seed: int = 0) -> dict:
+                layout: str | None = None, precision: str | None = None, warm_shapes: bool = True,
+                calib: bool = False, seed: int = 0) -> dict:
+    """`layout` / `precision` default to the config's (train/speed.py)."""
     ds = cfg["dataset"]["name"]
     if synthetic:
         if ds not in SHAPES:
@@ -49,11 +75,13 @@ def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = T
         T, C, K, n = data.window, data.channels, data.classes, len(X)
     torch.manual_seed(seed)
     model = build_model(cfg["model"], T, C, K, cfg["widths"], cfg["resolutions"])
-    model.layout = layout
+    precision = precision or cfg["precision"]
+    layout = speed.configure(model, layout or cfg["layout"], precision)
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["optimizer"]["lr"]))
     bs = int(cfg["batch_size"])
     gd = torch.Generator().manual_seed(seed + 1)
     lo, hi = cfg["width_range"]
+    warm_passes, warm_s = shape_warmup(model, X[:bs], y[:bs], (lo, hi)) if warm_shapes else (0, 0.0)
     times = []
     for i in range(warmup + steps):
         idx = torch.randint(len(X), (bs,), generator=gd)
@@ -64,7 +92,8 @@ def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = T
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
     steps_per_epoch = -(-n // bs)
-    res = {"config": cfg["name"], "arch": cfg["model"], "layout": layout, "batch": bs,
+    res = {"config": cfg["name"], "arch": cfg["model"], "layout": layout, "precision": precision, "batch": bs,
+           "shape_warmup_passes": warm_passes, "shape_warmup_s": warm_s,
            "passes_per_step": 2 + int(cfg["collab"]["random_widths"]) + 1, "steps_timed": steps,
            "s_per_step": step, "s_per_step_mean": statistics.fmean(times), "train_windows": n,
            "steps_per_epoch": steps_per_epoch, "s_per_epoch": step * steps_per_epoch,

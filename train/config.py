@@ -26,6 +26,8 @@ DEFAULTS = {
     "bn_calibration": {"windows": 1024},
     "validation": {"every": 1},
     "seed": 0,
+    "layout": "auto",               # how the step computes (train/speed.py): auto | fused | cl | nchw | seq
+    "precision": "fp32",            # fp32 | bf16 (bfloat16 GEMMs, fused layout only)
 }
 
 
@@ -91,4 +93,9 @@ def check(cfg: dict) -> dict:
         raise ConfigError("batch_size must be >= 2 (BatchNorm needs batch statistics)")
     if cfg["optimizer"]["name"] != "adam":
         raise ConfigError("optimizer.name: only adam (the paper's) is implemented")
+    from .speed import SpeedError, check as check_speed
+    try:
+        check_speed(cfg["layout"], cfg["precision"])
+    except SpeedError as e:
+        raise ConfigError(str(e)) from None
     return cfg

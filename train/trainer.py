@@ -21,6 +21,7 @@ from .bn_calib import calibrate
 from .collab import collab_step, draw_subnets
 from .data import HarData, load_dataset
 from .evaluate import accuracy
+from . import speed
 from .models import HarNet, build_model
 
 SUMMARY_WIDTHS = (1.0, 0.75, 0.5, 0.25)
@@ -133,6 +134,8 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
         mean, std = normalization(data)
         model = new_model(cfg, data)
         opt, sched = make_optim(cfg, model)
+    layout = speed.configure(model, cfg["layout"], cfg["precision"], dev, world)
+    log(f"training step: layout {layout}, precision {cfg['precision']}")
     model.to(dev)
     opt_state_to(opt, dev)
     ddp = None

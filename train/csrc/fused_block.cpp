@@ -7,7 +7,7 @@
 // Shapes (all contiguous, rows = B * L):
 //   z     [B, n, m*o]   chunk products of a conv (float or bfloat16), n = L + m - 1
 //   y     [B, L, o]     conv output = sum_q z[:, l + q, q*o:(q+1)*o] (the first conv: computed
-//                       here from x), float, saved for backward
+//                       here from x), saved for backward in the GEMM dtype (bfloat16 mode: bf16)
 //   out   [B, R, o]     the next conv's padded input: rows [row0, row0 + L) = relu(bn(y)), the
 //                       other rows zero; rows past R are cropped (the next conv never reads them)
 //   gz    [B, n, m*o]   gradient of z (the backward GEMMs' input), zero where no output reads it
@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -112,21 +113,42 @@ void MergeParts(const std::vector<double>& acc, int64_t parts, int64_t o, double
 
 // ---- conv output row sources: src(b, l, scratch) -> the o floats of output row (b, l) ----
 
-// A stored conv output y [B*L, o].
+// A stored conv output y [B*L, o] (float, or bfloat16 in bfloat16 mode: half the traffic of
+// the four passes that read it; converted to float one row at a time).
+template <typename TY>
 struct StoredRows {
-  const float* y;
+  const TY* y;
   int64_t L, o;
-  const float* operator()(int64_t b, int64_t l, float*) const { return y + (b * L + l) * o; }
+  const float* operator()(int64_t b, int64_t l, float* scratch) const {
+    const TY* __restrict__ yr = y + (b * L + l) * o;
+    if constexpr (std::is_same_v<TY, float>) {
+      return yr;
+    } else {
+      float* __restrict__ f = scratch;
+#pragma GCC ivdep
+      for (int64_t c = 0; c < o; ++c) f[c] = Load(yr[c]);
+      return f;
+    }
+  }
 };
 
-// The shifted sum of chunk products, written into y as it goes (pass 1 of the forward).
+// Stores row (b, l) of a conv output computed in float (in scratch) into y; returns scratch.
+template <typename TY>
+inline const float* StoreRow(TY* y, int64_t L, int64_t o, int64_t b, int64_t l, const float* __restrict__ row) {
+  TY* __restrict__ yr = y + (b * L + l) * o;
+#pragma GCC ivdep
+  for (int64_t c = 0; c < o; ++c) Store(yr + c, row[c]);
+  return row;
+}
+
+// The shifted sum of chunk products (pass 1 of the forward), stored into y as it goes.
 template <typename TZ>
 struct ChunkSumRows {
   const TZ* z;
-  float* y;
+  TZ* y;
   int64_t L, n, m, o;
-  const float* operator()(int64_t b, int64_t l, float*) const {
-    float* __restrict__ yr = y + (b * L + l) * o;
+  const float* operator()(int64_t b, int64_t l, float* scratch) const {
+    float* __restrict__ yr = scratch;
     const TZ* __restrict__ z0 = z + (b * n + l) * m * o;
 #pragma GCC ivdep
     for (int64_t c = 0; c < o; ++c) yr[c] = Load(z0[c]);
@@ -135,7 +157,7 @@ struct ChunkSumRows {
 #pragma GCC ivdep
       for (int64_t c = 0; c < o; ++c) yr[c] += Load(zq[c]);
     }
-    return yr;
+    return StoreRow(y, L, o, b, l, yr);
   }
 };
 
@@ -248,28 +270,29 @@ void WriteActivations(int64_t B, int64_t L, const Norm& nm, at::Tensor& out, int
   });
 }
 
+// y is stored in the GEMM dtype (TZ).
 template <typename TZ, typename TO>
 std::vector<at::Tensor> Forward(const at::Tensor& z, int64_t L, int64_t m, const at::Tensor& gamma,
                                 const at::Tensor& beta, double eps, at::Tensor& out, int64_t row0) {
   const int64_t B = z.size(0), n = z.size(1), o = gamma.size(0);
-  auto y = at::empty({B, L, o}, gamma.options());
-  const Norm nm = ConvStats(B * L, L, gamma, beta, eps, ChunkSumRows<TZ>{Data<TZ>(z), Data<float>(y), L, n, m, o});
-  WriteActivations<TO>(B, L, nm, out, row0, StoredRows{Data<float>(y), L, o});
+  auto y = at::empty({B, L, o}, z.options());
+  const Norm nm = ConvStats(B * L, L, gamma, beta, eps, ChunkSumRows<TZ>{Data<TZ>(z), Data<TZ>(y), L, n, m, o});
+  WriteActivations<TO>(B, L, nm, out, row0, StoredRows<TZ>{Data<TZ>(y), L, o});
   return {y, nm.mean, nm.rstd};
 }
 
-// The first conv's output is computed once, stored, and read back (recomputing it in the
-// other three passes measured slower: the stores are cheaper than the multiply-adds).
+// The first conv's output is computed once, stored (in the dtype of `out`) and read back:
+// recomputing it in the other three passes measured slower.
 template <typename TO>
 std::vector<at::Tensor> ForwardFirst(const FirstConvRows& conv, int64_t B, const at::Tensor& gamma,
                                      const at::Tensor& beta, double eps, at::Tensor& out, int64_t row0) {
   const int64_t L = conv.L, o = conv.o;
-  auto y = at::empty({B, L, o}, gamma.options());
-  float* yp = Data<float>(y);
-  const Norm nm = ConvStats(B * L, L, gamma, beta, eps, [&](int64_t b, int64_t l, float*) {
-    return conv(b, l, yp + (b * L + l) * o);
+  auto y = at::empty({B, L, o}, out.options());
+  TO* yp = Data<TO>(y);
+  const Norm nm = ConvStats(B * L, L, gamma, beta, eps, [&](int64_t b, int64_t l, float* scratch) {
+    return StoreRow(yp, L, o, b, l, conv(b, l, scratch));
   });
-  WriteActivations<TO>(B, L, nm, out, row0, StoredRows{yp, L, o});
+  WriteActivations<TO>(B, L, nm, out, row0, StoredRows<TO>{yp, L, o});
   return {y, nm.mean, nm.rstd};
 }
 
@@ -373,11 +396,12 @@ std::vector<at::Tensor> Backward(const at::Tensor& y, const at::Tensor& mean, co
   const int64_t B = y.size(0), L = y.size(1), o = y.size(2), R = gout.size(1), n = L + m - 1;
   const int64_t Lw = std::min(L, R - row0);     // rows past Lw were never read: zero gradient
   const TG* gp = Data<TG>(gout);
-  const float* yp = Data<float>(y);
-  const GradNorm gn = GradStats(B, L, mean, rstd, gamma, beta, gp, R, row0, StoredRows{yp, L, o});
+  const StoredRows<TZ> src{Data<TZ>(y), L, o};
+  const GradNorm gn = GradStats(B, L, mean, rstd, gamma, beta, gp, R, row0, src);
   auto gz = at::empty({B, n, m * o}, gamma.options().dtype(gz_type));
   TZ* zp = Data<TZ>(gz);
   at::parallel_for(0, B * n, 32, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scratch(o);
     RowPos pos(i0, n);
     for (int64_t i = i0; i < i1; ++i, pos.Next()) {
       const int64_t b = pos.b, j = pos.l;
@@ -389,7 +413,7 @@ std::vector<at::Tensor> Backward(const at::Tensor& y, const at::Tensor& mean, co
           for (int64_t c = 0; c < o; ++c) Store(dst + c, 0.0f);
           continue;
         }
-        RowGrad(gn, o, yp + (b * L + l) * o, l < Lw ? gp + (b * R + row0 + l) * o : nullptr, dst);
+        RowGrad(gn, o, src(b, l, scratch.data()), l < Lw ? gp + (b * R + row0 + l) * o : nullptr, dst);
       }
     }
   });
@@ -405,7 +429,7 @@ std::vector<at::Tensor> BackwardFirst(const FirstConvRows& conv, const at::Tenso
   const int64_t B = y.size(0), L = conv.L, o = conv.o, k = conv.k, R = gout.size(1);
   const int64_t rows = B * L, parts = Parts(rows), Lw = std::min(L, R - row0);
   const TG* gp = Data<TG>(gout);
-  const StoredRows src{Data<float>(y), L, o};
+  const StoredRows<TG> src{Data<TG>(y), L, o};     // y is stored in the dtype of out (= of gout)
   const GradNorm gn = GradStats(B, L, mean, rstd, gamma, beta, gp, R, row0, src);
   std::vector<double> acc(static_cast<size_t>(parts * k * o), 0.0);
   ForRowBlocks(rows, [&](int64_t part, int64_t r0, int64_t r1) {
@@ -489,8 +513,8 @@ std::vector<at::Tensor> chunk_bn_relu_backward(const at::Tensor& y, const at::Te
                                                const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& gout,
                                                int64_t row0, int64_t m, bool gz_bf16) {
   CheckAffine(gamma, beta);
-  Check(y.dim() == 3 && y.is_contiguous() && y.scalar_type() == at::kFloat && y.size(2) == gamma.size(0),
-        "y must be contiguous float [B, L, o]");
+  Check(y.dim() == 3 && y.is_contiguous() && y.size(2) == gamma.size(0) &&
+            y.scalar_type() == (gz_bf16 ? at::kBFloat16 : at::kFloat), "y must be contiguous [B, L, o] in the GEMM dtype");
   Check(gout.dim() == 3 && gout.is_contiguous() && gout.size(0) == y.size(0) && gout.size(2) == y.size(2) &&
             row0 >= 0 && row0 < gout.size(1) && m >= 1, "gout shape mismatch");
   const auto gz_type = gz_bf16 ? at::kBFloat16 : at::kFloat;
@@ -518,8 +542,8 @@ std::vector<at::Tensor> first_bn_relu_backward(const at::Tensor& x, const at::Te
                                                const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& gout,
                                                int64_t row0) {
   CheckAffine(gamma, beta);
-  Check(y.dim() == 3 && y.is_contiguous() && y.scalar_type() == at::kFloat && y.size(0) == x.size(0),
-        "y must be contiguous float [B, L, o]");
+  Check(y.dim() == 3 && y.is_contiguous() && y.size(0) == x.size(0) && y.scalar_type() == gout.scalar_type(),
+        "y must be contiguous [B, L, o] in the dtype of gout");
   const FirstConvRows conv = FirstSource(x, wt, s, p, y.size(1));
   Check(gout.dim() == 3 && gout.is_contiguous() && gout.size(0) == x.size(0) && gout.size(2) == conv.o &&
             y.size(2) == conv.o && conv.o == gamma.size(0) && row0 >= 0 && row0 < gout.size(1), "gout shape mismatch");

@@ -1,0 +1,80 @@
+"""How a training run computes: the layout and GEMM precision of the collaborative step.
+
+Config keys (configs as data; ``slimhar train`` / ``slimhar bench train`` override them):
+
+* ``layout``: ``auto`` (default) = ``fused`` for the CNN on the CPU in one process, ``cl``
+  otherwise; or ``fused`` / ``cl`` / ``nchw`` / ``seq`` explicitly. All compute the same
+  maths to float rounding (tests/test_models.py, tests/test_fused.py); they differ in speed.
+* ``precision``: ``fp32`` (default) or ``bf16`` -- bfloat16 GEMM operands with float32
+  accumulation in the fused layout (mixed precision; BatchNorm, master weights, optimizer and
+  loss stay float32). docs/results.md reports its speed and the accuracy it trains to.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import warnings
+
+import torch
+
+LAYOUTS = ("auto", "fused", "cl", "nchw", "seq")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+class SpeedError(ValueError):
+    pass
+
+
+def check(layout: str, precision: str) -> None:
+    if layout not in LAYOUTS:
+        raise SpeedError(f"layout {layout!r}: one of {', '.join(LAYOUTS)}")
+    if precision not in PRECISIONS:
+        raise SpeedError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and layout not in ("auto", "fused"):
+        raise SpeedError("precision bf16 needs the fused layout (layout: auto or fused)")
+
+
+def configure(model, layout: str = "auto", precision: str = "fp32", device: torch.device | None = None,
+              world: int = 1) -> str:
+    """Set `model`'s layout and GEMM dtype; returns the layout used. ``auto`` falls back to
+    ``cl`` (with a warning) where the fused kernels cannot be built."""
+    check(layout, precision)
+    cpu = device is None or torch.device(device).type == "cpu"
+    chosen = layout
+    if layout == "auto":
+        chosen = "fused" if model.spec.arch == "cnn" and cpu and world == 1 else "cl"
+    if chosen == "fused":
+        if model.spec.arch != "cnn" or not cpu:
+            raise SpeedError("the fused layout covers the CNN on the CPU (use cl for the ResNet / CUDA)")
+        try:
+            from .models.fused import extension
+            extension()
+        except RuntimeError as e:
+            if layout != "auto":
+                raise
+            warnings.warn(f"{e} -- training with layout cl", stacklevel=2)
+            chosen = "cl"
+    if precision == "bf16" and chosen != "fused":
+        raise SpeedError(f"precision bf16 needs the fused layout, but {layout!r} resolved to {chosen!r} here")
+    model.layout = chosen
+    model.gemm_dtype = PRECISIONS[precision]
+    if chosen == "fused":
+        keep_freed_memory()
+    return chosen
+
+
+@functools.lru_cache(maxsize=1)
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks up to 32 MiB in the heap instead of returning them to
+    the OS: a training step frees and re-allocates the same activation buffers hundreds of
+    times, and fresh pages fault in zeroed (~3 % of a fused CNN step on these machines).
+    Process-wide and harmless elsewhere; a no-op off glibc."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
