@@ -7,7 +7,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.slimhar-installed
 RUNS    := runs
-APT_PKGS := gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-eabi qemu-system-arm clang-14 libclang-rt-14-dev
+APT_PKGS := g++ gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib libnewlib-arm-none-eabi qemu-system-arm clang-14 libclang-rt-14-dev
 # PlatformIO lives in its own venv; its core dir is inside the checkout (platformio.ini core_dir),
 # so a second checkout never builds with another checkout's platform.
 PIO_VENV := .pio-venv
@@ -24,9 +24,9 @@ help: ## this list
 setup: setup-apt setup-venv setup-pio ## idempotent: Debian packages (ARM toolchain, QEMU), .venv with every pinned dependency, offline PlatformIO
 
 setup-apt: ## install the Debian packages the firmware stages need, when missing
-	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && command -v clang++-14 >/dev/null \
+	@if command -v g++ >/dev/null && command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && command -v clang++-14 >/dev/null \
 	    && ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then \
-	  echo "setup-apt: ARM toolchain, QEMU and clang (libFuzzer) present"; \
+	  echo "setup-apt: host g++, ARM toolchain, QEMU and clang (libFuzzer) present"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS); \
@@ -93,8 +93,9 @@ demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize 
 	  | grep -E "^(slimhar:|subnet )"
 	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
 
-train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (CNN; about an hour on 2 cores; resumable)
-	$(VENV)/bin/slimhar train --config hapt_uci_cnn --out $(RUNS)/hapt_uci_cnn $$( [ -f $(RUNS)/hapt_uci_cnn/checkpoint.pt ] && echo --resume )
+PRECISION ?= fp32
+train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (CNN; ~25 min on 2 cores, ~16 with PRECISION=bf16; resumable)
+	$(VENV)/bin/slimhar train --config hapt_uci_cnn --precision $(PRECISION) --out $(RUNS)/hapt_uci_cnn $$( [ -f $(RUNS)/hapt_uci_cnn/checkpoint.pt ] && echo --resume )
 
 eval-hapt: setup ## evaluate the hapt-uci run: table, JSON and Pareto plot into docs/
 	$(VENV)/bin/slimhar eval $(RUNS)/hapt_uci_cnn/checkpoint.pt --json docs/assets/hapt_uci_cnn_test.json --plot docs/assets/hapt_uci_cnn_pareto.png
@@ -104,13 +105,16 @@ quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converte
 	cp $(RUNS)/hapt_uci_cnn/int8/report.md docs/assets/hapt_uci_cnn_int8_report.md
 	cp $(RUNS)/hapt_uci_cnn/int8/int8_vs_float.png docs/assets/hapt_uci_cnn_int8_vs_float.png
 
-bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout (+ BN calibration time)
+bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout and precision (+ BN calibration time)
 	mkdir -p $(RUNS)
+	for run in "uci_cnn fused bf16" "uci_cnn fused fp32" "uci_cnn cl fp32" "uci_cnn nchw fp32" "uci_cnn seq fp32" \
+	           "uci_resnet cl fp32" "uci_resnet nchw fp32" "uci_resnet seq fp32"; do \
+	  set -- $$run; \
+	  $(VENV)/bin/slimhar bench train --config $$1 --layout $$2 --precision $$3 --steps 40 \
+	    --json $(RUNS)/bench_$$1_$$2_$$3.json || exit 1; \
+	done
 	for cfg in uci_cnn uci_resnet; do \
-	  for lay in cl nchw seq; do \
-	    $(VENV)/bin/slimhar bench train --config $$cfg --layout $$lay --steps 20 --json $(RUNS)/bench_$${cfg}_$${lay}.json || exit 1; \
-	  done; \
-	  $(VENV)/bin/slimhar bench train --config $$cfg --layout cl --steps 3 --calib --json $(RUNS)/bench_$${cfg}_calib.json || exit 1; \
+	  $(VENV)/bin/slimhar bench train --config $$cfg --steps 3 --calib --json $(RUNS)/bench_$${cfg}_calib.json || exit 1; \
 	done
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline

@@ -305,8 +305,9 @@ def _summary(rows: list[tuple[str, str]], result: dict, json_path, value_width: 
                    "cl: channels-last GEMM convs; nchw: torch Conv2d; seq: Conv1d over [N*C, ch, T].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
               help="Default: the config's. bf16: bfloat16 GEMM operands, fp32 accumulation (fused layout).")
-@click.option("--warm-shapes/--no-warm-shapes", default=True, show_default=True,
-              help="First one untimed pass per GEMM shape the random widths can give (oneDNN compiles each once).")
+@click.option("--warm-shapes/--no-warm-shapes", default=None,
+              help="First one untimed pass per GEMM shape the random widths can give: oneDNN compiles each "
+                   "bfloat16 GEMM shape once per process (default: on for bf16, off for fp32).")
 @click.option("--calib/--no-calib", default=False, show_default=True, help="Also time BN calibration of every subnet.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @_user_errors

@@ -32,7 +32,10 @@ def test_nproc_2_training_matches_one_process(tmp_path):
     running RMS, so float-noise differences in near-zero gradients can move such an element by
     up to ~lr per step -- hence atol = 2 * lr * steps and a tight check on the median."""
     cfg = load_config("basicmotions_cnn")
-    base = [sys.executable, "-m", "slimhar", "train", "--config", "basicmotions_cnn", "--epochs", "2"]
+    # multi-process training runs the cl layout (global-batch BatchNorm); the single process
+    # is pinned to it too, so the comparison is of the distribution alone (fused vs cl is
+    # tests/test_fused.py's job)
+    base = [sys.executable, "-m", "slimhar", "train", "--config", "basicmotions_cnn", "--epochs", "2", "--layout", "cl"]
     subprocess.run(base + ["--out", str(tmp_path / "one")], check=True, capture_output=True)
     p = subprocess.run(base + ["--out", str(tmp_path / "two"), "--nproc", "2"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -55,9 +55,10 @@ def shape_warmup(model, X, y, width_range, kd_weight: float = 0.5) -> tuple[int,
 
 
 def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = True, windows: int | None = None,
-                layout: str | None = None, precision: str | None = None, warm_shapes: bool = True,
+                layout: str | None = None, precision: str | None = None, warm_shapes: bool | None = None,
                 calib: bool = False, seed: int = 0) -> dict:
-    """`layout` / `precision` default to the config's (train/speed.py)."""
+    """`layout` / `precision` default to the config's (train/speed.py); `warm_shapes` (see
+    shape_warmup) defaults to on for bfloat16, whose GEMM kernels are compiled per shape."""
     ds = cfg["dataset"]["name"]
     if synthetic:
         if ds not in SHAPES:
@@ -81,6 +82,8 @@ def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = T
     bs = int(cfg["batch_size"])
     gd = torch.Generator().manual_seed(seed + 1)
     lo, hi = cfg["width_range"]
+    if warm_shapes is None:
+        warm_shapes = precision == "bf16"
     warm_passes, warm_s = shape_warmup(model, X[:bs], y[:bs], (lo, hi)) if warm_shapes else (0, 0.0)
     times = []
     for i in range(warmup + steps):

@@ -10,9 +10,10 @@ two passes backward (statistics of the gradient; the gradient written straight i
 chunk-product layout the two backward GEMMs read). Nothing is padded, filled or copied again.
 
 ``gemm_dtype``: float32 (the default; the same maths as the plain modules to float rounding,
-tests/test_fused.py) or bfloat16 -- the GEMM operands (activations, weights, gradients) in
-bfloat16 with float32 accumulation, everything else (BatchNorm statistics, the conv output,
-master weights, the optimizer) in float32. That is mixed precision, not the same rounding;
+tests/test_fused.py) or bfloat16 -- the GEMM operands (activations, weights, gradients) and the
+stored conv outputs in bfloat16, accumulation and everything else (BatchNorm statistics and
+normalization, master weights, the optimizer, the loss) in float32. That is mixed precision
+(as torch's autocast: tested to be as close to float32 as autocast is), not the same rounding;
 docs/results.md reports its speed and the accuracy of the full schedule trained with it.
 
 Only training-mode passes of the CNN use this path; evaluation, BN calibration, QAT and
@@ -31,15 +32,17 @@ _SRC = Path(__file__).resolve().parent.parent / "csrc" / "fused_block.cpp"
 
 @functools.lru_cache(maxsize=1)
 def extension():
-    """Build (once per source version; cached by torch under TORCH_EXTENSIONS_DIR) and load the
-    C++ kernels. Needs a C++ compiler and ninja; raises a clear error without them."""
+    """Build (once per source version; cached by torch under TORCH_EXTENSIONS_DIR, default
+    ~/.cache/torch_extensions) and load the C++ kernels. Needs g++ and ninja; raises a clear
+    error without them. SLIMHAR_NATIVE=0 builds without -march=native (a cache shared by
+    machines with different CPUs)."""
     from torch.utils import cpp_extension
     flags = ["-O3", "-fopenmp"]     # at::parallel_for is header code: serial without -fopenmp
     if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
         flags.append("-march=native")
     try:
-        return cpp_extension.load(name="slimhar_fused_block", sources=[str(_SRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
-                                  verbose=False)
+        return cpp_extension.load(name="slimhar_fused_block", sources=[str(_SRC)], extra_cflags=flags,
+                                  extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as e:       # noqa: BLE001 - re-raised with what to do
         raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}): {e}. "
                            "Install a C++ compiler and ninja, or train with layout 'cl'.") from e

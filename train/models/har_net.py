@@ -228,23 +228,23 @@ def pool_windows(length: int, rows: int = POOL_ROWS) -> list[tuple[int, int]]:
     return [(i * length // rows, -(-((i + 1) * length) // rows)) for i in range(rows)]
 
 
-_POOL_CACHE: dict[int, tuple[torch.Tensor, int]] = {}
+_POOL_CACHE: dict[int, list[torch.Tensor]] = {}
 
 
 def pool_rows(h: torch.Tensor, dim: int) -> torch.Tensor:
-    """Adaptive max pool of dim `dim` to POOL_ROWS rows: one gather of every window's rows
-    (1-2 rows each at these lengths, overlapping when upsampling; short windows repeat their
-    last row) and a max over them. Same values as torch's adaptive_max_pool and, like it, the
-    gradient goes to one arg-max row; ~10x faster on CPU for these shapes (docs/results.md)."""
+    """Adaptive max pool of dim `dim` to POOL_ROWS rows, as the max of a few row gathers (the
+    windows have 1-2 rows at these lengths, overlapping when upsampling). Same values as
+    torch's adaptive_max_pool, and ~10x faster on CPU for these shapes (docs/results.md)."""
     length = h.shape[dim]
     if length not in _POOL_CACHE:
         wins = pool_windows(length)
-        width = max(e - s for s, e in wins)
-        _POOL_CACHE[length] = (torch.tensor([min(s + j, e - 1) for s, e in wins for j in range(width)]), width)
-    idx, width = _POOL_CACHE[length]
-    g = h.index_select(dim, idx.to(h.device))
-    shape = g.shape[:dim] + (POOL_ROWS, width) + g.shape[dim + 1:]
-    return g.reshape(shape).max(dim + 1).values
+        _POOL_CACHE[length] = [torch.tensor([min(s + j, e - 1) for s, e in wins])
+                               for j in range(max(e - s for s, e in wins))]
+    idx = _POOL_CACHE[length]
+    out = h.index_select(dim, idx[0].to(h.device))
+    for i in idx[1:]:
+        out = torch.maximum(out, h.index_select(dim, i.to(h.device)))
+    return out
 
 
 def resize(x: torch.Tensor, length: int) -> torch.Tensor:
