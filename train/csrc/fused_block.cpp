@@ -100,15 +100,28 @@ class ChannelSums {
   std::vector<double> d_;
 };
 
-// Sums of every part merged per channel: out[c] = sum_p acc[p][c] for two interleaved arrays.
-void MergeParts(const std::vector<double>& acc, int64_t parts, int64_t o, double* a, double* b) {
-  for (int64_t c = 0; c < o; ++c) {
-    a[c] = b[c] = 0.0;
-    for (int64_t p = 0; p < parts; ++p) {
-      a[c] += acc[p * 2 * o + c];
-      b[c] += acc[p * 2 * o + o + c];
+// Two per-channel sums over rows [0, rows) (flat row r = b * L + l), one part per thread,
+// merged in a fixed order (deterministic for a given thread count). add(b, l, scratch, sa, sb)
+// adds row (b, l)'s contribution to sa[c] and sb[c]. Returns the totals, sa then sb.
+template <typename AddRow>
+std::vector<double> RowSums(int64_t rows, int64_t L, int64_t o, const AddRow& add) {
+  const int64_t parts = Parts(rows);
+  std::vector<double> acc(static_cast<size_t>(parts * 2 * o), 0.0);
+  ForRowBlocks(rows, [&](int64_t part, int64_t r0, int64_t r1) {
+    ChannelSums sums(o);
+    std::vector<float> scratch(o);
+    RowPos pos(r0, L);
+    for (int64_t r = r0; r < r1; ++r, pos.Next()) {
+      add(pos.b, pos.l, scratch.data(), sums.a(), sums.b());
+      sums.EndRow();
     }
-  }
+    sums.Flush();
+    std::copy(sums.totals(), sums.totals() + 2 * o, acc.data() + part * 2 * o);
+  });
+  std::vector<double> total(static_cast<size_t>(2 * o), 0.0);
+  for (int64_t p = 0; p < parts; ++p)
+    for (int64_t c = 0; c < 2 * o; ++c) total[c] += acc[p * 2 * o + c];
+  return total;
 }
 
 // ---- conv output row sources: src(b, l, scratch) -> the o floats of output row (b, l) ----
@@ -205,30 +218,20 @@ struct Norm {
 // Pass 1: batch statistics of the conv output (biased variance, as BatchNorm normalizes).
 template <typename Src>
 Norm ConvStats(int64_t rows, int64_t L, const at::Tensor& gamma, const at::Tensor& beta, double eps, const Src& src) {
-  const int64_t o = gamma.size(0), parts = Parts(rows);
-  std::vector<double> acc(static_cast<size_t>(parts * 2 * o), 0.0);
-  ForRowBlocks(rows, [&](int64_t part, int64_t r0, int64_t r1) {
-    ChannelSums sums(o);
-    std::vector<float> scratch(o);
-    float* __restrict__ s1 = sums.a();
-    float* __restrict__ s2 = sums.b();
-    RowPos pos(r0, L);
-    for (int64_t r = r0; r < r1; ++r, pos.Next()) {
-      const float* __restrict__ yr = src(pos.b, pos.l, scratch.data());
+  const int64_t o = gamma.size(0);
+  const std::vector<double> sums = RowSums(rows, L, o, [&](int64_t b, int64_t l, float* scratch,
+                                                          float* __restrict__ s1, float* __restrict__ s2) {
+    const float* __restrict__ yr = src(b, l, scratch);
 #pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) {
-        s1[c] += yr[c];
-        s2[c] += yr[c] * yr[c];
-      }
-      sums.EndRow();
+    for (int64_t c = 0; c < o; ++c) {
+      s1[c] += yr[c];
+      s2[c] += yr[c] * yr[c];
     }
-    sums.Flush();
-    std::copy(sums.totals(), sums.totals() + 2 * o, acc.data() + part * 2 * o);
   });
+  const double* s1 = sums.data();
+  const double* s2 = s1 + o;
   Norm nm{at::empty({o}, gamma.options()), at::empty({o}, gamma.options()), std::vector<float>(o),
           std::vector<float>(o)};
-  std::vector<double> s1(o), s2(o);
-  MergeParts(acc, parts, o, s1.data(), s2.data());
   float* mp = Data<float>(nm.mean);
   float* rp = Data<float>(nm.rstd);
   const float* gp = Data<float>(gamma);
@@ -310,7 +313,7 @@ struct GradNorm {
 template <typename TG, typename Src>
 GradNorm GradStats(int64_t B, int64_t L, const at::Tensor& mean, const at::Tensor& rstd, const at::Tensor& gamma,
                    const at::Tensor& beta, const TG* gp, int64_t R, int64_t row0, const Src& src) {
-  const int64_t o = gamma.size(0), rows = B * L, parts = Parts(rows);
+  const int64_t o = gamma.size(0), rows = B * L;
   const int64_t Lw = std::min(L, R - row0);
   GradNorm gn{at::empty({o}, gamma.options()), at::empty({o}, gamma.options()), std::vector<float>(o),
               std::vector<float>(o), std::vector<float>(o), std::vector<float>(o), Data<float>(mean),
@@ -325,33 +328,22 @@ GradNorm GradStats(int64_t B, int64_t L, const at::Tensor& mean, const at::Tenso
   const float* __restrict__ sh = gn.shift.data();
   const float* __restrict__ mp = gn.mean;
   const float* __restrict__ rp = gn.rstd;
-  std::vector<double> acc(static_cast<size_t>(parts * 2 * o), 0.0);
-  ForRowBlocks(rows, [&](int64_t part, int64_t r0, int64_t r1) {
-    ChannelSums sums(o);
-    std::vector<float> scratch(o);
-    float* __restrict__ sg = sums.a();
-    float* __restrict__ sgx = sums.b();
-    RowPos pos(r0, L);
-    for (int64_t r = r0; r < r1; ++r, pos.Next()) {
-      const int64_t b = pos.b, l = pos.l;
-      if (l >= Lw) continue;
-      const float* __restrict__ yr = src(b, l, scratch.data());
-      const TG* __restrict__ gr = gp + (b * R + row0 + l) * o;
+  const std::vector<double> sums = RowSums(rows, L, o, [&](int64_t b, int64_t l, float* scratch,
+                                                          float* __restrict__ sg, float* __restrict__ sgx) {
+    if (l >= Lw) return;
+    const float* __restrict__ yr = src(b, l, scratch);
+    const TG* __restrict__ gr = gp + (b * R + row0 + l) * o;
 #pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) {
-        const float pre = yr[c] * sc[c] + sh[c];
-        const float gv = Load(gr[c]);          // unconditional load: lets the loop vectorize
-        const float g = pre > 0.0f ? gv : 0.0f;
-        sg[c] += g;
-        sgx[c] += g * ((yr[c] - mp[c]) * rp[c]);
-      }
-      sums.EndRow();
+    for (int64_t c = 0; c < o; ++c) {
+      const float pre = yr[c] * sc[c] + sh[c];
+      const float gv = Load(gr[c]);          // unconditional load: lets the loop vectorize
+      const float g = pre > 0.0f ? gv : 0.0f;
+      sg[c] += g;
+      sgx[c] += g * ((yr[c] - mp[c]) * rp[c]);
     }
-    sums.Flush();
-    std::copy(sums.totals(), sums.totals() + 2 * o, acc.data() + part * 2 * o);
   });
-  std::vector<double> sg(o), sgx(o);
-  MergeParts(acc, parts, o, sg.data(), sgx.data());
+  const double* sg = sums.data();
+  const double* sgx = sg + o;
   float* dgp = Data<float>(gn.dgamma);
   float* dbp = Data<float>(gn.dbeta);
   for (int64_t c = 0; c < o; ++c) {

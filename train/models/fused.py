@@ -88,6 +88,11 @@ def _accumulate(param: torch.Tensor, index, grad: torch.Tensor) -> None:
     param.grad[index] += grad
 
 
+def _accumulate_bn(gamma: torch.Tensor, beta: torch.Tensor, o: int, dgamma: torch.Tensor, dbeta: torch.Tensor) -> None:
+    _accumulate(gamma, slice(0, o), dgamma)
+    _accumulate(beta, slice(0, o), dbeta)
+
+
 class _FusedBlock(torch.autograd.Function):
     """xbuf [B, n*s, ci] (this conv's zero-padded input, rows beyond the data zero or cropped)
     -> out [B, R, o]: relu(bn(conv(x))) at rows [row0, row0 + L) of the next conv's buffer.
@@ -120,8 +125,7 @@ class _FusedBlock(torch.autograd.Function):
         gz2 = gz.reshape(B * n, m * o)
         gx = (gz2 @ wc.t()).reshape(B, rows, ci) if ctx.needs_input_grad[0] else None
         _accumulate(weight, (slice(0, o), slice(0, ci)), unchunk_grad(xbuf.reshape(B * n, s * ci).t() @ gz2, wshape, s))
-        _accumulate(gamma, slice(0, o), dgamma)
-        _accumulate(beta, slice(0, o), dbeta)
+        _accumulate_bn(gamma, beta, o, dgamma, dbeta)
         return gx, None, None, None, None, None, None, None, None, None, None, None
 
 
@@ -149,8 +153,7 @@ class _FirstBlock(torch.autograd.Function):
         gw, dgamma, dbeta = extension().first_backward(x, wt, s, p, y, mean, rstd, gamma.detach()[:o],
                                                        beta.detach()[:o], gout.contiguous(), row0)
         _accumulate(weight, (slice(0, o), 0), gw)
-        _accumulate(gamma, slice(0, o), dgamma)
-        _accumulate(beta, slice(0, o), dbeta)
+        _accumulate_bn(gamma, beta, o, dgamma, dbeta)
         return (None,) * 12
 
 

@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .slim_ops import SlimBN, SlimConv, SlimLinear, channels_at, fake_quant_act
+from .fused import forward_blocks, head
+from .slim_ops import SlimBN, SlimConv, SlimLinear, _distributed, channels_at, fake_quant_act
 
 POOL_ROWS = 6
 
@@ -199,11 +200,9 @@ class HarNet(nn.Module):
         everything else (eval, calibration, QAT, ResNet, multi-process BN) runs the cl path."""
         if self.layout != "fused" or not self.training or self.qat or self.spec.arch != "cnn":
             return False
-        from .slim_ops import _distributed
         return not _distributed() and all(b.bn1.collect is None for b in self.blocks)
 
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
-        from .fused import forward_blocks, head
         n, _, t, c = x.shape
         h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)
         h = forward_blocks(self.blocks, h, self.block_channels(), self.gemm_dtype)
