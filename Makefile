@@ -108,7 +108,7 @@ quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converte
 bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout and precision (+ BN calibration time)
 	mkdir -p $(RUNS)
 	for run in "uci_cnn fused bf16" "uci_cnn fused fp32" "uci_cnn cl fp32" "uci_cnn nchw fp32" "uci_cnn seq fp32" \
-	           "uci_resnet cl fp32" "uci_resnet nchw fp32" "uci_resnet seq fp32"; do \
+	           "uci_resnet fused bf16" "uci_resnet fused fp32" "uci_resnet cl fp32" "uci_resnet nchw fp32" "uci_resnet seq fp32"; do \
 	  set -- $$run; \
 	  $(VENV)/bin/slimhar bench train --config $$1 --layout $$2 --precision $$3 --steps 40 \
 	    --json $(RUNS)/bench_$$1_$$2_$$3.json || exit 1; \

@@ -48,7 +48,7 @@ def main():
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="Processes on this machine (DistributedDataParallel via torchrun; gloo on CPU, NCCL on CUDA).")
 @click.option("--layout", type=click.Choice(["auto", "fused", "cl", "nchw", "seq"]), default=None,
-              help="Override the config's layout (auto: fused C++ kernels for the CNN on the CPU).")
+              help="Override the config's layout (auto: fused C++ kernels on the CPU).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
               help="Override the config's precision (bf16: bfloat16 GEMMs, fp32 accumulation; fused layout).")
 @_user_errors
@@ -301,7 +301,7 @@ def _summary(rows: list[tuple[str, str]], result: dict, json_path, value_width: 
 @click.option("--windows", type=int, default=None, help="Training windows per epoch (default: the dataset's).")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed steps before the timed ones.")
 @click.option("--layout", type=click.Choice(["auto", "fused", "cl", "nchw", "seq"]), default=None,
-              help="Default: the config's (auto = fused C++ kernels for the CNN on the CPU, else cl). "
+              help="Default: the config's (auto = fused C++ kernels on the CPU in one process, else cl). "
                    "cl: channels-last GEMM convs; nchw: torch Conv2d; seq: Conv1d over [N*C, ch, T].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
               help="Default: the config's. bf16: bfloat16 GEMM operands, fp32 accumulation (fused layout).")

@@ -2,8 +2,8 @@
 
 Config keys (configs as data; ``slimhar train`` / ``slimhar bench train`` override them):
 
-* ``layout``: ``auto`` (default) = ``fused`` for the CNN on the CPU in one process, ``cl``
-  otherwise; or ``fused`` / ``cl`` / ``nchw`` / ``seq`` explicitly. All compute the same
+* ``layout``: ``auto`` (default) = ``fused`` on the CPU in one process (CNN and ResNet),
+  ``cl`` otherwise; or ``fused`` / ``cl`` / ``nchw`` / ``seq`` explicitly. All compute the same
   maths to float rounding (tests/test_models.py, tests/test_fused.py); they differ in speed.
 * ``precision``: ``fp32`` (default) or ``bf16`` -- bfloat16 GEMM operands with float32
   accumulation in the fused layout (mixed precision; BatchNorm, master weights, optimizer and
@@ -43,10 +43,10 @@ def configure(model, layout: str = "auto", precision: str = "fp32", device: torc
     cpu = device is None or torch.device(device).type == "cpu"
     chosen = layout
     if layout == "auto":
-        chosen = "fused" if model.spec.arch == "cnn" and cpu and world == 1 else "cl"
+        chosen = "fused" if cpu and world == 1 else "cl"
     if chosen == "fused":
-        if model.spec.arch != "cnn" or not cpu:
-            raise SpeedError("the fused layout covers the CNN on the CPU (use cl for the ResNet / CUDA)")
+        if not cpu:
+            raise SpeedError("the fused layout runs on the CPU (use cl on CUDA)")
         try:
             from .models.fused import extension
             extension()

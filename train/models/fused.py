@@ -1,5 +1,6 @@
-"""The ``fused`` training layout: a CNN block (conv, BatchNorm with batch statistics, ReLU) as
-ONE autograd node over channels-last chunk buffers, with the element-wise work in a small C++
+"""The ``fused`` training layout: a conv block (CNN: conv, BatchNorm with batch statistics,
+ReLU; ResNet: the same plus conv2, the shortcut and the sum, see _ResBlock) as ONE autograd
+node over channels-last chunk buffers, with the element-wise work in a small C++
 extension (train/csrc/fused_block.cpp, compiled on first use by torch's cpp_extension).
 
 Why: in the ``cl`` layout a step's matrix products are only ~40 % of its time; the rest is
@@ -16,8 +17,8 @@ normalization, master weights, the optimizer, the loss) in float32. That is mixe
 (as torch's autocast: tested to be as close to float32 as autocast is), not the same rounding;
 docs/results.md reports its speed and the accuracy of the full schedule trained with it.
 
-Only training-mode passes of the CNN use this path; evaluation, BN calibration, QAT and
-multi-process training (global-batch BatchNorm) run the ``cl`` modules.
+Only training-mode passes use this path; evaluation, BN calibration, QAT and multi-process
+training (global-batch BatchNorm) run the ``cl`` modules.
 """
 from __future__ import annotations
 
@@ -58,23 +59,36 @@ def chunk_geometry(T: int, k: int, s: int, p: int) -> tuple[int, int, int]:
     return L, m, L + m - 1
 
 
-def chunk_weight(w: torch.Tensor, s: int, dtype: torch.dtype) -> torch.Tensor:
-    """[o, ci, k] (a slice of the full weight) -> [s*ci, m*o]: rows (sample in chunk,
-    in-channel), columns (piece, out-channel). One strided copy (with the cast)."""
-    o, ci, k = w.shape
+def chunk_weight(ws, s: int, dtype: torch.dtype) -> torch.Tensor:
+    """Conv weights [o_i, ci, k] (slices of full weights, same ci and k) -> [s*ci, m*sum(o_i)]:
+    rows (sample in chunk, in-channel), columns (piece, out-channel of w_0 | w_1 | ...): several
+    convs reading the same input become one GEMM. One strided copy (with the cast) each."""
+    if isinstance(ws, torch.Tensor):
+        ws = [ws]
+    _, ci, k = ws[0].shape
     m = k // s
-    wc = torch.empty(s, ci, m, o, dtype=dtype)
-    wc.copy_(w.detach().view(o, ci, m, s).permute(3, 1, 2, 0))
-    return wc.view(s * ci, m * o)
+    wc = torch.empty(s, ci, m, sum(w.shape[0] for w in ws), dtype=dtype)
+    off = 0
+    for w in ws:
+        o = w.shape[0]
+        wc[:, :, :, off:off + o].copy_(w.detach().view(o, ci, m, s).permute(3, 1, 2, 0))
+        off += o
+    return wc.view(s * ci, -1)
 
 
-def unchunk_grad(gwc: torch.Tensor, shape, s: int) -> torch.Tensor:
-    """Inverse of chunk_weight for the weight gradient: [s*ci, m*o] -> float32 [o, ci, k]."""
-    o, ci, k = shape
+def accumulate_chunk_grad(params, gwc: torch.Tensor, ci: int, s: int) -> None:
+    """The inverse of chunk_weight for the weight gradient, added in place: gwc [s*ci, m*sum(o_i)]
+    (any float dtype) into params[i].grad[:o_i, :ci] (params: (parameter, o_i) in column order),
+    one strided add each -- no float32 copy in the [o, ci, k] layout first."""
+    k = params[0][0].shape[2]
     m = k // s
-    gw = torch.empty(o, ci, k)
-    gw.view(o, ci, m, s).permute(3, 1, 2, 0).copy_(gwc.view(s, ci, m, o))
-    return gw
+    g = gwc.view(s, ci, m, -1)
+    off = 0
+    for param, o in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        param.grad[:o, :ci].view(o, ci, m, s).permute(3, 1, 2, 0).add_(g[:, :, :, off:off + o])
+        off += o
 
 
 def _accumulate(param: torch.Tensor, index, grad: torch.Tensor) -> None:
@@ -109,22 +123,22 @@ class _FusedBlock(torch.autograd.Function):
         y, mean, rstd = extension().forward(z, L, m, g, b, eps, out, row0)
         ctx.save_for_backward(xbuf, wc, y, mean, rstd)
         ctx.params = (weight, gamma, beta)
-        ctx.geom = (s, m, row0, (o, ci, weight.shape[2]))
+        ctx.geom = (s, m, row0, o)
         return out
 
     @staticmethod
     def backward(ctx, gout):
         xbuf, wc, y, mean, rstd = ctx.saved_tensors
         weight, gamma, beta = ctx.params
-        s, m, row0, wshape = ctx.geom
+        s, m, row0, o = ctx.geom
         B, rows, ci = xbuf.shape
         n = rows // s
-        o = wshape[0]
-        gz, dgamma, dbeta = extension().backward(y, mean, rstd, gamma.detach()[:o], beta.detach()[:o],
-                                                 gout.contiguous(), row0, m, wc.dtype == torch.bfloat16)
+        gz = torch.empty(B, n, m * o, dtype=wc.dtype)
+        dgamma, dbeta = extension().backward(y, 0, mean, rstd, gamma.detach()[:o], beta.detach()[:o],
+                                             gout.contiguous(), row0, gz, m, 0)
         gz2 = gz.reshape(B * n, m * o)
         gx = (gz2 @ wc.t()).reshape(B, rows, ci) if ctx.needs_input_grad[0] else None
-        _accumulate(weight, (slice(0, o), slice(0, ci)), unchunk_grad(xbuf.reshape(B * n, s * ci).t() @ gz2, wshape, s))
+        accumulate_chunk_grad([(weight, o)], xbuf.reshape(B * n, s * ci).t() @ gz2, ci, s)
         _accumulate_bn(gamma, beta, o, dgamma, dbeta)
         return gx, None, None, None, None, None, None, None, None, None, None, None
 
@@ -150,11 +164,88 @@ class _FirstBlock(torch.autograd.Function):
         x, wt, y, mean, rstd = ctx.saved_tensors
         weight, gamma, beta = ctx.params
         o, s, p, row0 = ctx.geom
-        gw, dgamma, dbeta = extension().first_backward(x, wt, s, p, y, mean, rstd, gamma.detach()[:o],
+        gw, dgamma, dbeta = extension().first_backward(x, wt, s, p, y, 0, mean, rstd, gamma.detach()[:o],
                                                        beta.detach()[:o], gout.contiguous(), row0)
         _accumulate(weight, (slice(0, o), 0), gw)
         _accumulate_bn(gamma, beta, o, dgamma, dbeta)
         return (None,) * 12
+
+
+class _ResBlock(torch.autograd.Function):
+    """A ResNet block, relu(bn2(conv2(relu(bn1(conv1(x))))) + bn_s(short(x))), as one node.
+    conv1 and the shortcut read the same input with the same geometry, so they are ONE chunk
+    GEMM with their weights side by side ([s*ci, m*2o], columns (piece, [conv1 | shortcut]));
+    the kernel normalizes both halves, writes relu(bn1) as conv2's input and keeps the
+    shortcut's output for the sum. conv2 (kernel 3, stride 1, pad 1) is a second chunk GEMM on
+    the unpadded rows (its chunk sum skips the pad rows' zero products);
+    its epilogue adds both normalized branches and applies the ReLU into the next block's
+    buffer. Backward mirrors it: one kernel writes conv2's chunk gradient and the shortcut's
+    columns of the concatenated one, conv2's input gradient goes through bn1 into the conv1
+    columns, then two GEMMs give the block input's and both weights' gradients.
+    The first block (one input channel) computes conv1 + shortcut inside the kernel and
+    accumulates their weight gradients there too (no gradient tensor of their output)."""
+
+    @staticmethod
+    def forward(ctx, x, w1, g1, b1, w2, g2, b2, ws, gs, bs, o, geom, eps, out_dtype, gemm_dtype):
+        s, p, L, m, R, row0, first = geom
+        ext = extension()
+        B = x.shape[0]
+        gcat = torch.cat([g1.detach()[:o], gs.detach()[:o]])
+        bcat = torch.cat([b1.detach()[:o], bs.detach()[:o]])
+        abuf = torch.empty(B, L, o, dtype=gemm_dtype)             # conv2's input, not padded
+        if first:
+            wcat = torch.cat([w1.detach()[:o, 0], ws.detach()[:o, 0]]).t().contiguous()     # [k, 2o]
+            ycat, mean, rstd = ext.first_forward(x, wcat, s, p, L, gcat, bcat, eps, abuf, 0)
+        else:
+            ci, n = x.shape[2], x.shape[1] // s
+            wcat = chunk_weight([w1[:o, :ci], ws[:o, :ci]], s, x.dtype)
+            z = (x.reshape(B * n, s * ci) @ wcat).reshape(B, n, m * 2 * o)
+            ycat, mean, rstd = ext.forward(z, L, m, gcat, bcat, eps, abuf, 0)
+        wc2 = chunk_weight(w2[:o, :o], 1, gemm_dtype)             # [o, 3o]
+        # conv2 (kernel 3, pad 1) on the unpadded rows: the pad rows' products are zero, so the
+        # chunk sum skips them instead of a GEMM computing them (2 of L + 2 rows: 1/3 at L = 4)
+        z2 = (abuf.reshape(B * L, o) @ wc2).reshape(B, L, 3 * o)
+        out = torch.empty(B, R, o, dtype=out_dtype)
+        y2, mean2, rstd2 = ext.residual_forward(z2, L, 3, 1, g2.detach()[:o], b2.detach()[:o], eps, ycat, o,
+                                                mean[o:], rstd[o:], gs.detach()[:o], bs.detach()[:o], out, row0)
+        ctx.save_for_backward(x, wcat, ycat, mean, rstd, abuf, wc2, y2, mean2, rstd2)
+        ctx.params = (w1, g1, b1, w2, g2, b2, ws, gs, bs)
+        ctx.geom = (o, geom)
+        return out
+
+    @staticmethod
+    def backward(ctx, gout):
+        x, wcat, ycat, mean, rstd, abuf, wc2, y2, mean2, rstd2 = ctx.saved_tensors
+        w1, g1, b1, w2, g2, b2, ws, gs, bs = ctx.params
+        o, (s, p, L, m, R, row0, first) = ctx.geom
+        ext = extension()
+        B = x.shape[0]
+        aff = lambda t: t.detach()[:o]                            # noqa: E731
+        gz2 = torch.empty(B, L, 3 * o, dtype=wc2.dtype)
+        stats = (aff(g2), aff(b2), ycat, o, mean[o:], rstd[o:], aff(gs), aff(bs), gout.contiguous(), row0, gz2, 3, 1)
+        if first:       # both 1-channel convs: their weight gradients straight from the kernels
+            dg2, db2, dgs, dbs, gws = ext.residual_backward_first(y2, mean2, rstd2, *stats, x, wcat, s, p)
+        else:
+            gzc = torch.empty(B, x.shape[1] // s, m * 2 * o, dtype=wcat.dtype)
+            dg2, db2, dgs, dbs = ext.residual_backward(y2, mean2, rstd2, *stats, gzc, m)
+        gz2f = gz2.reshape(B * L, 3 * o)
+        ga = (gz2f @ wc2.t()).reshape(B, L, o)
+        accumulate_chunk_grad([(w2, o)], abuf.reshape(B * L, o).t() @ gz2f, o, 1)
+        _accumulate_bn(g2, b2, o, dg2, db2)
+        _accumulate_bn(gs, bs, o, dgs, dbs)
+        if first:
+            gw1, dg1, db1 = ext.first_backward(x, wcat, s, p, ycat, 0, mean[:o], rstd[:o], aff(g1), aff(b1), ga, 0)
+            _accumulate_bn(g1, b1, o, dg1, db1)
+            _accumulate(w1, (slice(0, o), 0), gw1)
+            _accumulate(ws, (slice(0, o), 0), gws)
+            return (None,) * 15
+        dg1, db1 = ext.backward(ycat, 0, mean[:o], rstd[:o], aff(g1), aff(b1), ga, 0, gzc, m, 0)
+        _accumulate_bn(g1, b1, o, dg1, db1)
+        ci, n = x.shape[2], x.shape[1] // s
+        gzf = gzc.reshape(B * n, m * 2 * o)
+        gx = (gzf @ wcat.t()).reshape(B, n * s, ci) if ctx.needs_input_grad[0] else None
+        accumulate_chunk_grad([(w1, o), (ws, o)], x.reshape(B * n, s * ci).t() @ gzf, ci, s)
+        return (gx,) + (None,) * 14
 
 
 class _PoolRows(torch.autograd.Function):
@@ -209,8 +300,8 @@ def head(h: torch.Tensor, axes: int, rows: int, weight: torch.Tensor, bias: torc
 
 
 def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -> torch.Tensor:
-    """Run CNN blocks (training mode) on channels-last sequences x [B, T, 1]; returns the last
-    block's activations [B, L, ch] in float32."""
+    """Run CNN or ResNet blocks (training mode) on channels-last sequences x [B, T, 1]; returns
+    the last block's activations [B, L, ch] in float32."""
     B, T, _ = x.shape
     h, L = x.reshape(B, T).float().contiguous(), T
     for i, (blk, ch) in enumerate(zip(blocks, channels)):
@@ -222,7 +313,15 @@ def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -
             nxt = blocks[i + 1].conv1
             _, _, n2 = chunk_geometry(L, nxt.k, nxt.stride, nxt.pad)
             R, row0, out_dtype = n2 * nxt.stride, nxt.pad, gemm_dtype
-        if i == 0:
+        if blk.residual:
+            c2, sh = blk.conv2, blk.short
+            if (sh.k, sh.stride, sh.pad) != (conv.k, conv.stride, conv.pad) or (c2.k, c2.stride, c2.pad) != (3, 1, 1):
+                raise ValueError("fused ResNet blocks need the shortcut's geometry = conv1's and a (3, 1, 1) conv2")
+            geom = (conv.stride, conv.pad, L, m, R, row0, i == 0)
+            h = _ResBlock.apply(h, conv.weight, bn.weight, bn.bias, c2.weight, blk.bn2.weight, blk.bn2.bias,
+                                sh.weight, blk.bn_short.weight, blk.bn_short.bias, ch, geom, bn.eps, out_dtype,
+                                gemm_dtype)
+        elif i == 0:
             h = _FirstBlock.apply(h, conv.weight, bn.weight, bn.bias, ch, conv.stride, conv.pad, L, R, row0, bn.eps,
                                   out_dtype)
         else:

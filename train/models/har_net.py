@@ -196,9 +196,9 @@ class HarNet(nn.Module):
         return fake_quant_act(out) if self.qat else out
 
     def _fused_ok(self) -> bool:
-        """The fused layout covers training-mode CNN passes with batch-statistics BatchNorm;
-        everything else (eval, calibration, QAT, ResNet, multi-process BN) runs the cl path."""
-        if self.layout != "fused" or not self.training or self.qat or self.spec.arch != "cnn":
+        """The fused layout covers training-mode passes (CNN and ResNet) with batch-statistics
+        BatchNorm; everything else (eval, calibration, QAT, multi-process BN) runs the cl path."""
+        if self.layout != "fused" or not self.training or self.qat:
             return False
         return not _distributed() and all(b.bn1.collect is None for b in self.blocks)
 

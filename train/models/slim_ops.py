@@ -46,13 +46,17 @@ def fake_quant_shared(w: torch.Tensor, sign: torch.Tensor | None = None) -> torc
     """The shared int8 weight quantizer in the loop (quantization-aware training): per output
     channel of the FULL tensor, sign(gamma) folded in, Delta = max|W[o]| / 127, round, clamp to
     +-127 -- exactly what quantize/shared.py stores -- with a straight-through gradient."""
+    # in float64, as quantize/shared.py builds the pool: a value on a rounding tie in float32
+    # can land on the other side in float64, and QAT must train with the exported int8 values
     view = (-1,) + (1,) * (w.dim() - 1)
-    ws = w if sign is None else w * sign.view(view)
-    delta = (ws.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / 127.0).view(view)
-    wq = torch.clamp(torch.round(ws.detach() / delta), -127, 127) * delta
+    ws = w.detach().double()
     if sign is not None:
-        wq = wq * sign.view(view)
-    return w + (wq - w).detach()
+        ws = ws * sign.double().view(view)
+    delta = (ws.abs().flatten(1).amax(1).clamp_min(1e-12) / 127.0).view(view)
+    wq = torch.clamp(torch.round(ws / delta), -127, 127) * delta
+    if sign is not None:
+        wq = wq * sign.double().view(view)
+    return w + (wq.to(w.dtype) - w).detach()
 
 
 def fake_quant_act(x: torch.Tensor) -> torch.Tensor:
