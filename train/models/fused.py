@@ -99,7 +99,7 @@ def _accumulate(param: torch.Tensor, index, grad: torch.Tensor) -> None:
     ``torch.autograd.grad`` or DDP's gradient hooks -- those run the ``cl`` layout."""
     if param.grad is None:
         param.grad = torch.zeros_like(param)
-    param.grad[index] += grad
+    param.grad[index].add_(grad)        # in place on the view (`+=` on an index adds a copy back)
 
 
 def _accumulate_bn(gamma: torch.Tensor, beta: torch.Tensor, o: int, dgamma: torch.Tensor, dbeta: torch.Tensor) -> None:
