@@ -94,8 +94,10 @@ demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize 
 	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
 
 PRECISION ?= fp32
-train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (CNN; ~25 min on 2 cores, ~16 with PRECISION=bf16; resumable)
-	$(VENV)/bin/slimhar train --config hapt_uci_cnn --precision $(PRECISION) --out $(RUNS)/hapt_uci_cnn $$( [ -f $(RUNS)/hapt_uci_cnn/checkpoint.pt ] && echo --resume )
+MODEL     ?= cnn
+HAPT_RUN   = $(RUNS)/hapt_uci_$(MODEL)
+train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (MODEL=cnn|resnet; CNN ~25 min on 2 cores, ~16 with PRECISION=bf16; ResNet bf16 ~42; resumable)
+	$(VENV)/bin/slimhar train --config hapt_uci_$(MODEL) --precision $(PRECISION) --out $(HAPT_RUN) $$( [ -f $(HAPT_RUN)/checkpoint.pt ] && echo --resume )
 
 eval-hapt: setup ## evaluate the hapt-uci run: table, JSON and Pareto plot into docs/
 	$(VENV)/bin/slimhar eval $(RUNS)/hapt_uci_cnn/checkpoint.pt --json docs/assets/hapt_uci_cnn_test.json --plot docs/assets/hapt_uci_cnn_pareto.png

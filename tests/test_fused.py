@@ -212,3 +212,25 @@ def test_bench_train_cli_reports_fused_bf16():
                         "--warmup", "1", "--no-warm-shapes", "--precision", "bf16"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "layout fused, bf16" in r.stdout and "s/epoch" in r.stdout
+
+
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_fused_bn_calibration_matches_cl(arch):
+    """BN calibration through the fused kernels (their batch mean / variance merged per batch)
+    stores the statistics the cl modules do, in float32 GEMMs even for a bf16-trained model."""
+    from slimhar.train.bn_calib import calibrate
+    m = _model(arch=arch)
+    X = torch.randn(40, 1, 128, 9) * 2 + 0.5
+    stats = {}
+    for layout in ("cl", "fused"):
+        speed.configure(m, layout, "bf16" if layout == "fused" else "fp32")
+        calibrate(m, X, m.spec.subnets, 16)
+        stats[layout] = {k: v.clone() for k, v in m.state_dict().items() if "stat_" in k}
+    m.eval()
+    assert m._fused_ok() is False                        # eval with calibrated statistics: cl path
+    for k in stats["cl"]:
+        if k.endswith("stat_var"):
+            torch.testing.assert_close(stats["fused"][k], stats["cl"][k], rtol=2e-5, atol=1e-7, msg=k)
+        else:   # a mean near zero: compare on the scale of its channel's spread
+            std = stats["cl"][k.replace("stat_mean", "stat_var")].sqrt()
+            assert ((stats["fused"][k] - stats["cl"][k]).abs() <= 1e-5 * std + 1e-7).all(), k

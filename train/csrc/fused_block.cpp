@@ -248,6 +248,7 @@ struct Affine {
 
 struct Norm {
   at::Tensor mean, rstd;                 // float [o], saved for backward
+  at::Tensor var;                        // float [o], the biased batch variance (BN calibration)
   Affine bn;
 };
 
@@ -266,15 +267,18 @@ Norm ConvStats(int64_t rows, int64_t L, const at::Tensor& gamma, const at::Tenso
     }
   });
   auto mean = at::empty({o}, gamma.options()), rstd = at::empty({o}, gamma.options());
+  auto var = at::empty({o}, gamma.options());
   float* mp = Data<float>(mean);
   float* rp = Data<float>(rstd);
+  float* vp = Data<float>(var);
   for (int64_t c = 0; c < o; ++c) {
     const double mu = sums[c] / rows;
-    const double var = std::max(0.0, sums[o + c] / rows - mu * mu);
+    const double v = std::max(0.0, sums[o + c] / rows - mu * mu);
     mp[c] = static_cast<float>(mu);
-    rp[c] = static_cast<float>(1.0 / std::sqrt(var + eps));
+    vp[c] = static_cast<float>(v);
+    rp[c] = static_cast<float>(1.0 / std::sqrt(v + eps));
   }
-  return Norm{mean, rstd, Affine(mp, rp, gamma, beta)};
+  return Norm{mean, rstd, var, Affine(mp, rp, gamma, beta)};
 }
 
 // Pass 2: out rows [row0, row0 + L) = act(b, l, scratch, orow) (out.size(2) activations; scratch
@@ -324,7 +328,7 @@ std::vector<at::Tensor> Forward(const at::Tensor& z, int64_t L, int64_t m, const
   auto y = at::empty({B, L, o}, z.options());
   const Norm nm = ConvStats(B * L, L, gamma, beta, eps, ChunkSumRows<TZ>{Data<TZ>(z), Data<TZ>(y), L, n, m, o, 0});
   WriteBnRelu<TO>(L, nm.bn, out, row0, StoredRows<TZ>{Data<TZ>(y), L, out.size(2), o, 0});
-  return {y, nm.mean, nm.rstd};
+  return {y, nm.mean, nm.rstd, nm.var};
 }
 
 // The first conv's output is computed once, stored (in the dtype of `out`) and read back:
@@ -339,7 +343,7 @@ std::vector<at::Tensor> ForwardFirst(const FirstConvRows& conv, int64_t B, const
     return StoreRow(yp, L, o, b, l, conv(b, l, scratch));
   });
   WriteBnRelu<TO>(L, nm.bn, out, row0, StoredRows<TO>{yp, L, out.size(2), o, 0});
-  return {y, nm.mean, nm.rstd};
+  return {y, nm.mean, nm.rstd, nm.var};
 }
 
 // The ResNet block's end: y2 = the chunk sum of z2 (conv2), its batch statistics, then
@@ -366,7 +370,7 @@ std::vector<at::Tensor> ResidualForward(const at::Tensor& z2, int64_t L, int64_t
 #pragma GCC ivdep
     for (int64_t c = 0; c < o; ++c) Store(orow + c, std::max(0.0f, ResidualPre(a[c], sc[c], sh[c], v[c], ss[c], st[c])));
   });
-  return {y2, nm.mean, nm.rstd};
+  return {y2, nm.mean, nm.rstd, nm.var};
 }
 
 // ---- backward ----
@@ -790,8 +794,9 @@ void CheckGout(const at::Tensor& gout, int64_t B, int64_t o, int64_t row0) {
 
 }  // namespace
 
-// z [B, L + m - 1, m * o] chunk products -> (y [B, L, o], mean, rstd); out gets relu(bn(y)) of the
-// first out.size(2) channels.
+// z [B, L + m - 1, m * o] chunk products -> (y [B, L, o], mean, rstd, var); out gets
+// relu(bn(y)) of the first out.size(2) channels. var: the biased batch variance (for BN
+// calibration; the backward uses rstd).
 std::vector<at::Tensor> chunk_bn_relu_forward(const at::Tensor& z, int64_t L, int64_t m, const at::Tensor& gamma,
                                               const at::Tensor& beta, double eps, at::Tensor out, int64_t row0) {
   CheckAffine(gamma, beta);

@@ -17,8 +17,9 @@ normalization, master weights, the optimizer, the loss) in float32. That is mixe
 (as torch's autocast: tested to be as close to float32 as autocast is), not the same rounding;
 docs/results.md reports its speed and the accuracy of the full schedule trained with it.
 
-Only training-mode passes use this path; evaluation, BN calibration, QAT and multi-process
-training (global-batch BatchNorm) run the ``cl`` modules.
+Training-mode passes and BN calibration (the kernels' batch mean and variance merged per
+batch, float32 GEMMs) use this path; evaluation with calibrated statistics, QAT and
+multi-process training (global-batch BatchNorm) run the ``cl`` modules.
 """
 from __future__ import annotations
 
@@ -113,14 +114,16 @@ class _FusedBlock(torch.autograd.Function):
     weight / gamma / beta are the full parameters; the first o (out) and ci (in) are used."""
 
     @staticmethod
-    def forward(ctx, xbuf, weight, gamma, beta, o, s, L, m, R, row0, eps, out_dtype):
+    def forward(ctx, xbuf, weight, gamma, beta, o, s, L, m, R, row0, eps, out_dtype, rec=None):
         B, rows, ci = xbuf.shape
         n = rows // s
         g, b = gamma.detach()[:o], beta.detach()[:o]
         wc = chunk_weight(weight[:o, :ci], s, xbuf.dtype)
         z = (xbuf.reshape(B * n, s * ci) @ wc).reshape(B, n, m * o)
         out = torch.empty(B, R, o, dtype=out_dtype)
-        y, mean, rstd = extension().forward(z, L, m, g, b, eps, out, row0)
+        y, mean, rstd, var = extension().forward(z, L, m, g, b, eps, out, row0)
+        if rec is not None:
+            rec(mean, var, B * L)
         ctx.save_for_backward(xbuf, wc, y, mean, rstd)
         ctx.params = (weight, gamma, beta)
         ctx.geom = (s, m, row0, o)
@@ -140,7 +143,7 @@ class _FusedBlock(torch.autograd.Function):
         gx = (gz2 @ wc.t()).reshape(B, rows, ci) if ctx.needs_input_grad[0] else None
         accumulate_chunk_grad([(weight, o)], xbuf.reshape(B * n, s * ci).t() @ gz2, ci, s)
         _accumulate_bn(gamma, beta, o, dgamma, dbeta)
-        return gx, None, None, None, None, None, None, None, None, None, None, None
+        return (gx,) + (None,) * 12
 
 
 class _FirstBlock(torch.autograd.Function):
@@ -149,11 +152,13 @@ class _FirstBlock(torch.autograd.Function):
     weight gradient is accumulated there too. Full parameters in, the first o used."""
 
     @staticmethod
-    def forward(ctx, x, weight, gamma, beta, o, s, p, L, R, row0, eps, out_dtype):
+    def forward(ctx, x, weight, gamma, beta, o, s, p, L, R, row0, eps, out_dtype, rec=None):
         wt = weight.detach()[:o, 0].t().contiguous()      # [k, o]
         g, b = gamma.detach()[:o], beta.detach()[:o]
         out = torch.empty(x.shape[0], R, o, dtype=out_dtype)
-        y, mean, rstd = extension().first_forward(x, wt, s, p, L, g, b, eps, out, row0)
+        y, mean, rstd, var = extension().first_forward(x, wt, s, p, L, g, b, eps, out, row0)
+        if rec is not None:
+            rec(mean, var, x.shape[0] * L)
         ctx.save_for_backward(x, wt, y, mean, rstd)
         ctx.params = (weight, gamma, beta)
         ctx.geom = (o, s, p, row0)
@@ -168,7 +173,7 @@ class _FirstBlock(torch.autograd.Function):
                                                        beta.detach()[:o], gout.contiguous(), row0)
         _accumulate(weight, (slice(0, o), 0), gw)
         _accumulate_bn(gamma, beta, o, dgamma, dbeta)
-        return (None,) * 12
+        return (None,) * 13
 
 
 class _ResBlock(torch.autograd.Function):
@@ -186,7 +191,7 @@ class _ResBlock(torch.autograd.Function):
     accumulates their weight gradients there too (no gradient tensor of their output)."""
 
     @staticmethod
-    def forward(ctx, x, w1, g1, b1, w2, g2, b2, ws, gs, bs, o, geom, eps, out_dtype, gemm_dtype):
+    def forward(ctx, x, w1, g1, b1, w2, g2, b2, ws, gs, bs, o, geom, eps, out_dtype, gemm_dtype, rec=None):
         s, p, L, m, R, row0, first = geom
         ext = extension()
         B = x.shape[0]
@@ -195,19 +200,23 @@ class _ResBlock(torch.autograd.Function):
         abuf = torch.empty(B, L, o, dtype=gemm_dtype)             # conv2's input, not padded
         if first:
             wcat = torch.cat([w1.detach()[:o, 0], ws.detach()[:o, 0]]).t().contiguous()     # [k, 2o]
-            ycat, mean, rstd = ext.first_forward(x, wcat, s, p, L, gcat, bcat, eps, abuf, 0)
+            ycat, mean, rstd, var = ext.first_forward(x, wcat, s, p, L, gcat, bcat, eps, abuf, 0)
         else:
             ci, n = x.shape[2], x.shape[1] // s
             wcat = chunk_weight([w1[:o, :ci], ws[:o, :ci]], s, x.dtype)
             z = (x.reshape(B * n, s * ci) @ wcat).reshape(B, n, m * 2 * o)
-            ycat, mean, rstd = ext.forward(z, L, m, gcat, bcat, eps, abuf, 0)
+            ycat, mean, rstd, var = ext.forward(z, L, m, gcat, bcat, eps, abuf, 0)
         wc2 = chunk_weight(w2[:o, :o], 1, gemm_dtype)             # [o, 3o]
         # conv2 (kernel 3, pad 1) on the unpadded rows: the pad rows' products are zero, so the
         # chunk sum skips them instead of a GEMM computing them (2 of L + 2 rows: 1/3 at L = 4)
         z2 = (abuf.reshape(B * L, o) @ wc2).reshape(B, L, 3 * o)
         out = torch.empty(B, R, o, dtype=out_dtype)
-        y2, mean2, rstd2 = ext.residual_forward(z2, L, 3, 1, g2.detach()[:o], b2.detach()[:o], eps, ycat, o,
+        y2, mean2, rstd2, var2 = ext.residual_forward(z2, L, 3, 1, g2.detach()[:o], b2.detach()[:o], eps, ycat, o,
                                                 mean[o:], rstd[o:], gs.detach()[:o], bs.detach()[:o], out, row0)
+        if rec is not None:          # calibration: (bn1, bn2, bn_short) batch statistics
+            rec[0](mean[:o], var[:o], B * L)
+            rec[1](mean2, var2, B * L)
+            rec[2](mean[o:], var[o:], B * L)
         ctx.save_for_backward(x, wcat, ycat, mean, rstd, abuf, wc2, y2, mean2, rstd2)
         ctx.params = (w1, g1, b1, w2, g2, b2, ws, gs, bs)
         ctx.geom = (o, geom)
@@ -238,14 +247,14 @@ class _ResBlock(torch.autograd.Function):
             _accumulate_bn(g1, b1, o, dg1, db1)
             _accumulate(w1, (slice(0, o), 0), gw1)
             _accumulate(ws, (slice(0, o), 0), gws)
-            return (None,) * 15
+            return (None,) * 16
         dg1, db1 = ext.backward(ycat, 0, mean[:o], rstd[:o], aff(g1), aff(b1), ga, 0, gzc, m, 0)
         _accumulate_bn(g1, b1, o, dg1, db1)
         ci, n = x.shape[2], x.shape[1] // s
         gzf = gzc.reshape(B * n, m * 2 * o)
         gx = (gzf @ wcat.t()).reshape(B, n * s, ci) if ctx.needs_input_grad[0] else None
         accumulate_chunk_grad([(w1, o), (ws, o)], x.reshape(B * n, s * ci).t() @ gzf, ci, s)
-        return (gx,) + (None,) * 14
+        return (gx,) + (None,) * 15
 
 
 class _PoolRows(torch.autograd.Function):
@@ -299,9 +308,11 @@ def head(h: torch.Tensor, axes: int, rows: int, weight: torch.Tensor, bias: torc
     return _Head.apply(pooled, weight, bias, ch, rows, axes)
 
 
-def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -> torch.Tensor:
-    """Run CNN or ResNet blocks (training mode) on channels-last sequences x [B, T, 1]; returns
-    the last block's activations [B, L, ch] in float32."""
+def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype, calibrate: bool = False) -> torch.Tensor:
+    """Run CNN or ResNet blocks (batch-statistics BatchNorm) on channels-last sequences
+    x [B, T, 1]; returns the last block's activations [B, L, ch] in float32. calibrate: every
+    BatchNorm merges the batch's mean and variance, which the kernels compute anyway, into its
+    calibration sums (SlimBN.merge_batch_stats)."""
     B, T, _ = x.shape
     h, L = x.reshape(B, T).float().contiguous(), T
     for i, (blk, ch) in enumerate(zip(blocks, channels)):
@@ -318,13 +329,16 @@ def forward_blocks(blocks, x: torch.Tensor, channels, gemm_dtype: torch.dtype) -
             if (sh.k, sh.stride, sh.pad) != (conv.k, conv.stride, conv.pad) or (c2.k, c2.stride, c2.pad) != (3, 1, 1):
                 raise ValueError("fused ResNet blocks need the shortcut's geometry = conv1's and a (3, 1, 1) conv2")
             geom = (conv.stride, conv.pad, L, m, R, row0, i == 0)
+            rec = (bn.merge_batch_stats, blk.bn2.merge_batch_stats, blk.bn_short.merge_batch_stats) if calibrate else None
             h = _ResBlock.apply(h, conv.weight, bn.weight, bn.bias, c2.weight, blk.bn2.weight, blk.bn2.bias,
                                 sh.weight, blk.bn_short.weight, blk.bn_short.bias, ch, geom, bn.eps, out_dtype,
-                                gemm_dtype)
-        elif i == 0:
+                                gemm_dtype, rec)
+            continue
+        rec = bn.merge_batch_stats if calibrate else None
+        if i == 0:
             h = _FirstBlock.apply(h, conv.weight, bn.weight, bn.bias, ch, conv.stride, conv.pad, L, R, row0, bn.eps,
-                                  out_dtype)
+                                  out_dtype, rec)
         else:
             h = _FusedBlock.apply(h, conv.weight, bn.weight, bn.bias, ch, conv.stride, L, m, R, row0, bn.eps,
-                                  out_dtype)
+                                  out_dtype, rec)
     return h

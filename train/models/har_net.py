@@ -196,16 +196,26 @@ class HarNet(nn.Module):
         return fake_quant_act(out) if self.qat else out
 
     def _fused_ok(self) -> bool:
-        """The fused layout covers training-mode passes (CNN and ResNet) with batch-statistics
-        BatchNorm; everything else (eval, calibration, QAT, multi-process BN) runs the cl path."""
-        if self.layout != "fused" or not self.training or self.qat:
+        """The fused layout covers passes with batch-statistics BatchNorm: training-mode
+        passes (CNN and ResNet) and BN calibration (every BatchNorm collecting; its GEMMs run
+        in float32 whatever the training precision). Everything else (evaluation with the
+        calibrated statistics, QAT, multi-process BatchNorm) runs the cl path."""
+        if self.layout != "fused" or self.qat or _distributed():
             return False
-        return not _distributed() and all(b.bn1.collect is None for b in self.blocks)
+        calib = self._calibrating()
+        return calib is True or (self.training and calib is False)
+
+    def _calibrating(self) -> bool | None:
+        """True: every BatchNorm collects calibration statistics; False: none does; None: some."""
+        flags = {m.collect is not None for m in self.modules() if isinstance(m, SlimBN)}
+        return flags.pop() if len(flags) == 1 else None
 
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, c = x.shape
         h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)
-        h = forward_blocks(self.blocks, h, self.block_channels(), self.gemm_dtype)
+        calib = self._calibrating() is True
+        dtype = torch.float32 if calib else self.gemm_dtype
+        h = forward_blocks(self.blocks, h, self.block_channels(), dtype, calibrate=calib)
         return head(h, c, POOL_ROWS, self.fc.weight, self.fc.bias)
 
     def cost(self, width: float, resolution: int) -> dict:

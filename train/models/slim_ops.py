@@ -174,20 +174,9 @@ class SlimBN(nn.Module):
         c = x.shape[1]
         w, b = self.weight[:c], self.bias[:c]
         if self.collect is not None:
-            # exact statistics over all calibration batches: per-batch mean / variance merged
-            # in float64 (Chan et al.'s parallel update), no float64 copy of the activations
             dims = (0,) + tuple(range(2, x.dim()))
             var_b, mean_b = torch.var_mean(x.detach(), dim=dims, correction=0)
-            n_b = x.numel() // c
-            s = self.collect
-            if not s:
-                s.update(n=n_b, mean=mean_b.double(), m2=var_b.double() * n_b)
-            else:
-                n = s["n"] + n_b
-                delta = mean_b.double() - s["mean"]
-                s["mean"] = s["mean"] + delta * (n_b / n)
-                s["m2"] = s["m2"] + var_b.double() * n_b + delta * delta * (s["n"] * n_b / n)
-                s["n"] = n
+            self.merge_batch_stats(mean_b, var_b, x.numel() // c)
         if self.collect is None and self.training and _distributed():
             return _sync_batch_norm(x, w, b, self.eps)
         if self.training or self.collect is not None:
@@ -196,6 +185,22 @@ class SlimBN(nn.Module):
             raise RuntimeError("SlimBN in eval mode needs a calibrated grid subnet (model.set_subnet)")
         i = self.subnet_index
         return F.batch_norm(x, self.stat_mean[i, :c], self.stat_var[i, :c], w, b, False, 0.0, self.eps)
+
+    def merge_batch_stats(self, mean_b: torch.Tensor, var_b: torch.Tensor, n_b: int) -> None:
+        """Calibration: merge one batch's per-channel mean and biased variance (n_b values per
+        channel) into ``collect`` -- exact statistics over all calibration batches, merged in
+        float64 (Chan et al.'s parallel update) without a float64 copy of the activations.
+        Called by forward (cl layouts) or by the fused kernels, which compute the same two
+        statistics anyway."""
+        s = self.collect
+        if not s:
+            s.update(n=n_b, mean=mean_b.double(), m2=var_b.double() * n_b)
+        else:
+            n = s["n"] + n_b
+            delta = mean_b.double() - s["mean"]
+            s["mean"] = s["mean"] + delta * (n_b / n)
+            s["m2"] = s["m2"] + var_b.double() * n_b + delta * delta * (s["n"] * n_b / n)
+            s["n"] = n
 
 
 def _distributed() -> bool:
