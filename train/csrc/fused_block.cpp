@@ -195,31 +195,24 @@ struct FirstConvRows {
   const float* x;     // [B, T]
   const float* wt;    // [k, o]
   int64_t T, L, s, p, k, o;
+  // channels [c0, c0 + W) of one output row: W sums kept in registers across the taps
+  template <int W>
+  void Taps(const float* __restrict__ xr, int64_t j0, int64_t j1, int64_t c0, float* __restrict__ yr) const {
+    float acc[W] = {};
+    for (int64_t j = j0; j < j1; ++j) {
+      const float xv = xr[j];
+      const float* __restrict__ wj = wt + j * o + c0;
+      for (int c = 0; c < W; ++c) acc[c] += xv * wj[c];
+    }
+    for (int c = 0; c < W; ++c) yr[c0 + c] = acc[c];
+  }
   const float* operator()(int64_t b, int64_t l, float* scratch) const {
     const int64_t j0 = std::max<int64_t>(0, p - s * l), j1 = std::min<int64_t>(k, T + p - s * l);
     const float* __restrict__ xr = x + b * T + s * l - p;      // xr[j] valid for j in [j0, j1)
-    float* __restrict__ yr = scratch;
     int64_t c0 = 0;
-    // blocks of 16 channels accumulate in registers across the taps
-    for (; c0 + 16 <= o; c0 += 16) {
-      float acc[16] = {};
-      for (int64_t j = j0; j < j1; ++j) {
-        const float xv = xr[j];
-        const float* __restrict__ wj = wt + j * o + c0;
-        for (int c = 0; c < 16; ++c) acc[c] += xv * wj[c];
-      }
-      for (int c = 0; c < 16; ++c) yr[c0 + c] = acc[c];
-    }
-    for (; c0 < o; c0 += 4) {      // channel counts are multiples of 4 (make_divisible)
-      float acc[4] = {};
-      for (int64_t j = j0; j < j1; ++j) {
-        const float xv = xr[j];
-        const float* __restrict__ wj = wt + j * o + c0;
-        for (int c = 0; c < 4; ++c) acc[c] += xv * wj[c];
-      }
-      for (int c = 0; c < 4; ++c) yr[c0 + c] = acc[c];
-    }
-    return yr;
+    for (; c0 + 16 <= o; c0 += 16) Taps<16>(xr, j0, j1, c0, scratch);
+    for (; c0 < o; c0 += 4) Taps<4>(xr, j0, j1, c0, scratch);     // channels: multiples of 4 (make_divisible)
+    return scratch;
   }
 };
 

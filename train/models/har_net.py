@@ -172,8 +172,9 @@ class HarNet(nn.Module):
             raise ValueError(f"expected input [N, 1, T, {self.spec.axes}], got {list(x.shape)}")
         if self._sub is not None and not self.training and t != self._sub[1]:
             raise ValueError(f"subnet {self._sub} selected but input has T={t}")
-        if self._fused_ok():
-            return self._forward_fused(x)
+        mode = self._fused_mode()
+        if mode is not None:
+            return self._forward_fused(x, calibrate=mode == "calibrate")
         cl = self.layout in ("cl", "fused")
         if cl:
             h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)   # [N*C, T, 1] channels last
@@ -195,27 +196,26 @@ class HarNet(nn.Module):
         out = self.fc(h.reshape(n, -1))                                 # channel-major flatten
         return fake_quant_act(out) if self.qat else out
 
-    def _fused_ok(self) -> bool:
-        """The fused layout covers passes with batch-statistics BatchNorm: training-mode
-        passes (CNN and ResNet) and BN calibration (every BatchNorm collecting; its GEMMs run
-        in float32 whatever the training precision). Everything else (evaluation with the
+    def _fused_mode(self) -> str | None:
+        """The fused layout covers passes with batch-statistics BatchNorm: "train" (training-
+        mode passes, CNN and ResNet) and "calibrate" (every BatchNorm collecting; GEMMs in
+        float32 whatever the training precision). None: everything else (evaluation with the
         calibrated statistics, QAT, multi-process BatchNorm) runs the cl path."""
         if self.layout != "fused" or self.qat or _distributed():
-            return False
-        calib = self._calibrating()
-        return calib is True or (self.training and calib is False)
-
-    def _calibrating(self) -> bool | None:
-        """True: every BatchNorm collects calibration statistics; False: none does; None: some."""
+            return None
         flags = {m.collect is not None for m in self.modules() if isinstance(m, SlimBN)}
-        return flags.pop() if len(flags) == 1 else None
+        if flags == {True}:
+            return "calibrate"
+        return "train" if self.training and flags == {False} else None
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+    def _fused_ok(self) -> bool:
+        return self._fused_mode() is not None
+
+    def _forward_fused(self, x: torch.Tensor, calibrate: bool) -> torch.Tensor:
         n, _, t, c = x.shape
         h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)
-        calib = self._calibrating() is True
-        dtype = torch.float32 if calib else self.gemm_dtype
-        h = forward_blocks(self.blocks, h, self.block_channels(), dtype, calibrate=calib)
+        dtype = torch.float32 if calibrate else self.gemm_dtype
+        h = forward_blocks(self.blocks, h, self.block_channels(), dtype, calibrate=calibrate)
         return head(h, c, POOL_ROWS, self.fc.weight, self.fc.bias)
 
     def cost(self, width: float, resolution: int) -> dict:
