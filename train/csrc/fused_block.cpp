@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -466,15 +467,14 @@ struct ChunkGrad {
   int64_t L, n, m, P, off, o, shift;
   struct Writer {
     const ChunkGrad* g;
+    std::vector<TZ> conv;       // one row of dy in TZ (a per-part buffer: thread_local costs a call per row)
     // dy converted to TZ once, then copied to each piece
-    void Put(int64_t b, int64_t l, const float* __restrict__ dy) const {
+    void Put(int64_t b, int64_t l, const float* __restrict__ dy) {
       const int64_t o = g->o;
       const TZ* row;
       if constexpr (std::is_same_v<TZ, float>) {
         row = dy;
       } else {
-        thread_local std::vector<TZ> conv;
-        if (static_cast<int64_t>(conv.size()) < o) conv.resize(o);
         TZ* __restrict__ cv = conv.data();
 #pragma GCC ivdep
         for (int64_t c = 0; c < o; ++c) Store(cv + c, dy[c]);
@@ -486,7 +486,7 @@ struct ChunkGrad {
     }
     void Done() const {}
   };
-  Writer Part(int64_t) const { return Writer{this}; }
+  Writer Part(int64_t) const { return Writer{this, std::vector<TZ>(std::is_same_v<TZ, float> ? 0 : o)}; }
   void Zero(int64_t B) const {
     at::parallel_for(0, B, 64, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
@@ -605,15 +605,19 @@ struct FirstGrad {
   }
 };
 
-// fn(b, l, writer) over every row, one ForRowBlocks part (and writer) per thread.
-template <typename Sink, typename F>
-void ForRowsInto(int64_t B, int64_t L, Sink& sink, const F& fn) {
-  sink.Zero(B);
+// fn(b, l, scratch, writers...) over every row, one ForRowBlocks part per thread, each with its
+// own writer per sink and `floats` floats of scratch.
+template <typename F, typename... Sinks>
+void ForRowsInto(int64_t B, int64_t L, int64_t floats, const F& fn, Sinks&... sinks) {
+  (sinks.Zero(B), ...);
   ForRowBlocks(B * L, [&](int64_t part, int64_t r0, int64_t r1) {
-    auto writer = sink.Part(part);
-    RowPos pos(r0, L);
-    for (int64_t r = r0; r < r1; ++r, pos.Next()) fn(pos.b, pos.l, writer);
-    writer.Done();
+    std::vector<float> scratch(floats);
+    auto writers = std::make_tuple(sinks.Part(part)...);
+    std::apply([&](auto&... w) {
+      RowPos pos(r0, L);
+      for (int64_t r = r0; r < r1; ++r, pos.Next()) fn(pos.b, pos.l, scratch.data(), w...);
+      (w.Done(), ...);
+    }, writers);
   });
 }
 
@@ -626,12 +630,10 @@ std::vector<at::Tensor> BnReluBackward(int64_t B, int64_t L, const Src& src, con
   const int64_t Lw = std::min(L, R - row0);     // rows past Lw were never read: zero gradient
   const TG* gp = Data<TG>(gout);
   const GradNorm gn = GradStats(B, L, mean, rstd, gamma, beta, gp, R, row0, src);
-  ForRowsInto(B, L, sink, [&](int64_t b, int64_t l, auto& writer) {
-    thread_local std::vector<float> buf;
-    if (static_cast<int64_t>(buf.size()) < 2 * o) buf.resize(2 * o);
-    RowGrad(gn, o, src(b, l, buf.data()), l < Lw ? gp + (b * R + row0 + l) * o : nullptr, buf.data() + o);
-    writer.Put(b, l, buf.data() + o);
-  });
+  ForRowsInto(B, L, 2 * o, [&](int64_t b, int64_t l, float* buf, auto& writer) {
+    RowGrad(gn, o, src(b, l, buf), l < Lw ? gp + (b * R + row0 + l) * o : nullptr, buf + o);
+    writer.Put(b, l, buf + o);
+  }, sink);
   return {gn.dgamma, gn.dbeta};
 }
 
@@ -683,14 +685,11 @@ std::vector<at::Tensor> ResidualBackward(const at::Tensor& y2, const at::Tensor&
   const float* __restrict__ a0 = n2.y0.data();
   const float* __restrict__ va = ns.ya.data();
   const float* __restrict__ v0 = ns.y0.data();
-  d2.Zero(B);
-  ForRowsInto(B, L, ds, [&](int64_t b, int64_t l, auto& wr_s) {
-    thread_local std::vector<float> buf;
-    if (static_cast<int64_t>(buf.size()) < 4 * o) buf.resize(4 * o);
-    const float* __restrict__ a = main(b, l, buf.data());
-    const float* __restrict__ v = shortcut(b, l, buf.data() + o);
-    float* __restrict__ dya = buf.data() + 2 * o;
-    float* __restrict__ dyv = buf.data() + 3 * o;
+  ForRowsInto(B, L, 4 * o, [&](int64_t b, int64_t l, float* buf, auto& wr_2, auto& wr_s) {
+    const float* __restrict__ a = main(b, l, buf);
+    const float* __restrict__ v = shortcut(b, l, buf + o);
+    float* __restrict__ dya = buf + 2 * o;
+    float* __restrict__ dyv = buf + 3 * o;
     if (l < Lw) {
       const TG* __restrict__ gr = gp + (b * R + row0 + l) * o;
 #pragma GCC ivdep
@@ -708,9 +707,9 @@ std::vector<at::Tensor> ResidualBackward(const at::Tensor& y2, const at::Tensor&
         dyv[c] = va[c] * v[c] + v0[c];
       }
     }
-    d2.Part(0).Put(b, l, dya);       // chunk sinks: stateless writers
+    wr_2.Put(b, l, dya);
     wr_s.Put(b, l, dyv);
-  });
+  }, d2, ds);
   return {n2.dgamma, n2.dbeta, ns.dgamma, ns.dbeta};
 }
 
