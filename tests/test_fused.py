@@ -40,8 +40,7 @@ def _grads(m):
 def _dense_params(blk):
     """The (conv, BatchNorm) attribute names of a block: conv1/bn1, and for the ResNet also
     conv2/bn2 and the shortcut."""
-    names = [("conv1", "bn1")] + ([("conv2", "bn2"), ("short", "bn_short")] if blk.residual else [])
-    return names
+    return [("conv1", "bn1")] + ([("conv2", "bn2"), ("short", "bn_short")] if blk.residual else [])
 
 
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])

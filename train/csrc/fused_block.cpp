@@ -376,11 +376,12 @@ struct GradNorm {
   const float* mean;
   const float* rstd;
   Affine bn;
-  std::vector<float> k1, k2;
+  std::vector<float> k1, k2;      // mean(g), mean(g * xhat)
+  std::vector<float> ya, y0;      // the folded dy = scale * g + ya * y + y0 (Finish)
   at::Tensor dgamma, dbeta;
   GradNorm(const at::Tensor& mean_t, const at::Tensor& rstd_t, const at::Tensor& gamma, const at::Tensor& beta)
       : mean(Data<float>(mean_t)), rstd(Data<float>(rstd_t)), bn(mean, rstd, gamma, beta), k1(gamma.size(0)),
-        k2(gamma.size(0)), dgamma(at::empty({gamma.size(0)}, gamma.options())),
+        k2(gamma.size(0)), ya(gamma.size(0)), y0(gamma.size(0)), dgamma(at::empty({gamma.size(0)}, gamma.options())),
         dbeta(at::empty({gamma.size(0)}, gamma.options())) {}
   // From sum(g) and sum(g * xhat) over `rows` rows.
   void Finish(const double* sg, const double* sgx, int64_t rows) {
@@ -396,7 +397,6 @@ struct GradNorm {
       y0[c] = -bn.scale[c] * k1[c] - ya[c] * mean[c];
     }
   }
-  std::vector<float> ya = std::vector<float>(k1.size()), y0 = std::vector<float>(k1.size());
 };
 
 // Pass 1 (conv + BN + ReLU): g = dL/d(pre-ReLU) (zero for rows the next conv never read) and
@@ -899,8 +899,8 @@ void CheckResidualBackward(const at::Tensor& y2, const at::Tensor& mean2, const 
   CheckGout(gout, y2.size(0), o, row0);
 }
 
-// Gradient of residual_forward: conv2's chunk gradient into gz2 (z2's shape and dtype) and the shortcut's into channels [s_off, s_off + o) of the pieces of gzc
-// [B, L + m1 - 1, m1 * P]. Returns (dgamma2, dbeta2, dgamma_short, dbeta_short).
+// Gradient of residual_forward: conv2's chunk gradient into gz2 (z2's shape and dtype) and the
+// shortcut's into channels [s_off, s_off + o) of the pieces of gzc [B, L + m1 - 1, m1 * P]. Returns (dgamma2, dbeta2, dgamma_short, dbeta_short).
 std::vector<at::Tensor> residual_backward(const at::Tensor& y2, const at::Tensor& mean2, const at::Tensor& rstd2,
                                           const at::Tensor& g2, const at::Tensor& b2, const at::Tensor& ycat,
                                           int64_t s_off, const at::Tensor& mean_s, const at::Tensor& rstd_s,

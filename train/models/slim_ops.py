@@ -49,13 +49,12 @@ def fake_quant_shared(w: torch.Tensor, sign: torch.Tensor | None = None) -> torc
     # in float64, as quantize/shared.py builds the pool: a value on a rounding tie in float32
     # can land on the other side in float64, and QAT must train with the exported int8 values
     view = (-1,) + (1,) * (w.dim() - 1)
-    ws = w.detach().double()
-    if sign is not None:
-        ws = ws * sign.double().view(view)
+    sg = None if sign is None else sign.double().view(view)
+    ws = w.detach().double() if sg is None else w.detach().double() * sg
     delta = (ws.abs().flatten(1).amax(1).clamp_min(1e-12) / 127.0).view(view)
     wq = torch.clamp(torch.round(ws / delta), -127, 127) * delta
-    if sign is not None:
-        wq = wq * sign.double().view(view)
+    if sg is not None:
+        wq = wq * sg
     return w + (wq.to(w.dtype) - w).detach()
 
 
