@@ -107,7 +107,7 @@ quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converte
 	cp $(RUNS)/hapt_uci_cnn/int8/report.md docs/assets/hapt_uci_cnn_int8_report.md
 	cp $(RUNS)/hapt_uci_cnn/int8/int8_vs_float.png docs/assets/hapt_uci_cnn_int8_vs_float.png
 
-bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout and precision (+ BN calibration time)
+bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, every layout and precision (+ BN calibration time, where a step's time goes)
 	mkdir -p $(RUNS)
 	for run in "uci_cnn fused bf16" "uci_cnn fused fp32" "uci_cnn cl fp32" "uci_cnn nchw fp32" "uci_cnn seq fp32" \
 	           "uci_resnet fused bf16" "uci_resnet fused fp32" "uci_resnet cl fp32" "uci_resnet nchw fp32" "uci_resnet seq fp32"; do \
@@ -117,6 +117,7 @@ bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, 
 	done
 	for cfg in uci_cnn uci_resnet; do \
 	  $(VENV)/bin/slimhar bench train --config $$cfg --steps 3 --calib --json $(RUNS)/bench_$${cfg}_calib.json || exit 1; \
+	  $(VENV)/bin/slimhar bench train-costs --config $$cfg --json $(RUNS)/bench_$${cfg}_costs.json || exit 1; \
 	done
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline

@@ -335,6 +335,30 @@ def bench_train_cmd(config, steps, warmup, synthetic, windows, layout, precision
     _summary(rows, r, json_path, value_width=10)
 
 
+@bench.command("train-costs")
+@click.option("--config", "config", required=True, help="YAML file or bundled config name.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="bf16", show_default=True,
+              help="Of the kernel and weight-gradient probes (the fixed-cost probe runs float32).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@_user_errors
+def bench_train_costs_cmd(config, precision, json_path):
+    """Where a fused step's time goes: fixed cost per step, kernel time per pass by width,
+    weight-gradient GEMMs as trained vs with a transposed operand."""
+    from slimhar.train.config import load_config
+    from slimhar.train.cost_probes import probe_costs
+    try:
+        r = probe_costs(load_config(config), precision=precision)
+    except ValueError as e:
+        raise _UserError(str(e)) from None
+    click.echo(f"{r['config']} ({r['arch']}, batch {r['batch']}, {r['precision']})")
+    rows = [("fixed cost: 9-pass step on 1 window, fp32 (ms)", f"{r['fixed_step_ms']:.1f}")]
+    rows += [(f"fused kernels, one pass fwd+bwd, width {w:.2f} (ms)", f"{ms:.2f}")
+             for w, ms in r["kernel_ms_per_pass"].items()]
+    widths = ", ".join(f"{w:.2f}" for w in r["wgrad_widths"])
+    rows += [(f"weight-gradient GEMMs, widths {widths}: {k} (ms)", f"{ms:.2f}") for k, ms in r["wgrad_gemm_ms"].items()]
+    _summary(rows, r, json_path, value_width=8)
+
+
 @bench.command("engine")
 @click.option("--blob", "blob_path", type=click.Path(exists=True, dir_okay=False), default="runs/firmware/model.blob",
               show_default=True, help="The blob to measure (every subnet).")

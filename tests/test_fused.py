@@ -233,3 +233,30 @@ def test_fused_bn_calibration_matches_cl(arch):
         else:   # a mean near zero: compare on the scale of its channel's spread
             std = stats["cl"][k.replace("stat_mean", "stat_var")].sqrt()
             assert ((stats["fused"][k] - stats["cl"][k]).abs() <= 1e-5 * std + 1e-7).all(), k
+
+
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_cost_probe_wgrad_shapes_are_the_trained_ones(arch):
+    """The weight-gradient GEMMs `slimhar bench train-costs` times are the ones a fused pass
+    runs (recorded from the pass itself)."""
+    from slimhar.train.cost_probes import wgrad_shapes
+    m = _model(arch=arch)
+    speed.configure(m, "fused", "fp32")
+    m.set_width(0.5)
+    x = torch.randn(2, 1, 128, 9)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        m(x).sum().backward()
+    ran = {(a[0], a[1], b[1]) for e in prof.events() if e.name == "aten::mm"
+           for a, b in [e.input_shapes[:2]]}
+    expected = wgrad_shapes(m, 2, 0.5)
+    assert expected and set(expected) <= ran
+
+
+def test_bench_train_costs_cli():
+    r = subprocess.run([sys.executable, "-m", "slimhar", "bench", "train-costs", "--config", "basicmotions_cnn"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "fixed cost" in r.stdout and "width 1.00" in r.stdout and "X^T stored contiguously" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "slimhar", "bench", "train-costs", "--config", "unimib_cnn"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "no known shapes" in r.stderr
