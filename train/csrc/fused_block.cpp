@@ -135,58 +135,92 @@ std::vector<double> RowSums(int64_t rows, int64_t L, int64_t o, const AddRow& ad
 
 // A stored conv output: row (b, l) is y[(b * L + l) * ld + off + c], c < o (ld > o: channels
 // [off, off + o) of a wider tensor -- one branch of the ResNet's concatenated conv1 + shortcut
-// output). float, or bfloat16 (half the traffic of the passes that read it; converted to
-// float one row at a time into scratch).
+// output). float, or bfloat16 (half the traffic of the passes that read it). Readers get the
+// stored row and convert each element as they use it (Load): a conversion loop into a float
+// buffer first costs a loop and a buffer round trip per row, which at a few channels is most
+// of a row's time.
 template <typename TY>
 struct StoredRows {
   const TY* y;
   int64_t L, o, ld, off;
-  const float* operator()(int64_t b, int64_t l, float* scratch) const {
-    const TY* __restrict__ yr = y + (b * L + l) * ld + off;
-    if constexpr (std::is_same_v<TY, float>) {
-      return yr;
-    } else {
-      float* __restrict__ f = scratch;
-#pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) f[c] = Load(yr[c]);
-      return f;
-    }
-  }
+  const TY* operator()(int64_t b, int64_t l) const { return y + (b * L + l) * ld + off; }
 };
 
 template <typename TY>
 StoredRows<TY> Rows(const TY* y, int64_t L, int64_t o) { return StoredRows<TY>{y, L, o, o, 0}; }
 
-// Stores row (b, l) of a conv output computed in float (in scratch) into y; returns scratch.
-template <typename TY>
-inline const float* StoreRow(TY* y, int64_t L, int64_t o, int64_t b, int64_t l, const float* __restrict__ row) {
-  TY* __restrict__ yr = y + (b * L + l) * o;
-#pragma GCC ivdep
-  for (int64_t c = 0; c < o; ++c) Store(yr + c, row[c]);
-  return row;
-}
+// Computed conv outputs, pass 1 of the forward: Each(b, l, scratch, f) computes row (b, l),
+// stores it into y and calls f(c, value) for each channel in the same loop (the float value,
+// before y's rounding to bfloat16), so a row is one pass over its channels.
 
-// The shifted sum of chunk products (pass 1 of the forward), stored into y as it goes:
-// y[b, l] = sum_q z[b, l + q - shift, q-th block] over the rows that exist. shift = 0: z has
-// the padded input's n = L + m - 1 rows; shift = pad: the input was not padded (n = L + m - 1 -
-// 2 * shift rows; the missing rows would be zero products).
+// The shifted sum of chunk products: y[b, l] = sum_q z[b, l + q - shift, q-th block] over the
+// rows that exist. shift = 0: z has the padded input's n = L + m - 1 rows; shift = pad: the
+// input was not padded (n = L + m - 1 - 2 * shift rows; the missing rows would be zero
+// products). Rows with 2 or 3 pieces (every row of the kernel-6 stride-3 convs and the
+// interior rows of conv2) sum their pieces in one loop, in the order of the general case.
 template <typename TZ>
 struct ChunkSumRows {
   const TZ* z;
   TZ* y;
   int64_t L, n, m, o, shift;
-  const float* operator()(int64_t b, int64_t l, float* scratch) const {
-    float* __restrict__ yr = scratch;
+  const TZ* Piece(int64_t b, int64_t l, int64_t q) const { return z + (b * n + l + q - shift) * m * o + q * o; }
+  template <typename F>
+  void Each(int64_t b, int64_t l, float* scratch, const F& f) const {
     const int64_t q0 = std::max<int64_t>(0, shift - l), q1 = std::min<int64_t>(m, n + shift - l);
-    const TZ* __restrict__ z0 = z + (b * n + l + q0 - shift) * m * o + q0 * o;
+    TZ* __restrict__ yr = y + (b * L + l) * o;
+    const TZ* __restrict__ z0 = Piece(b, l, q0);
+    if (q1 - q0 == 3) {
+      const TZ* __restrict__ z1 = Piece(b, l, q0 + 1);
+      const TZ* __restrict__ z2 = Piece(b, l, q0 + 2);
 #pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) yr[c] = Load(z0[c]);
-    for (int64_t q = q0 + 1; q < q1; ++q) {
-      const TZ* __restrict__ zq = z + (b * n + l + q - shift) * m * o + q * o;
-#pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) yr[c] += Load(zq[c]);
+      for (int64_t c = 0; c < o; ++c) {
+        const float v = Load(z0[c]) + Load(z1[c]) + Load(z2[c]);
+        Store(yr + c, v);
+        f(c, v);
+      }
+      return;
     }
-    return StoreRow(y, L, o, b, l, yr);
+    if (q1 - q0 == 2) {
+      const TZ* __restrict__ z1 = Piece(b, l, q0 + 1);
+#pragma GCC ivdep
+      for (int64_t c = 0; c < o; ++c) {
+        const float v = Load(z0[c]) + Load(z1[c]);
+        Store(yr + c, v);
+        f(c, v);
+      }
+      return;
+    }
+    float* __restrict__ acc = scratch;
+#pragma GCC ivdep
+    for (int64_t c = 0; c < o; ++c) acc[c] = Load(z0[c]);
+    for (int64_t q = q0 + 1; q < q1; ++q) {
+      const TZ* __restrict__ zq = Piece(b, l, q);
+#pragma GCC ivdep
+      for (int64_t c = 0; c < o; ++c) acc[c] += Load(zq[c]);
+    }
+#pragma GCC ivdep
+    for (int64_t c = 0; c < o; ++c) {
+      Store(yr + c, acc[c]);
+      f(c, acc[c]);
+    }
+  }
+};
+
+// A conv output row computed into scratch by conv(b, l, scratch) (the first conv), stored into y.
+template <typename TY, typename Conv>
+struct StoredConvRows {
+  const Conv& conv;
+  TY* y;
+  int64_t L, o;
+  template <typename F>
+  void Each(int64_t b, int64_t l, float* scratch, const F& f) const {
+    const float* __restrict__ row = conv(b, l, scratch);
+    TY* __restrict__ yr = y + (b * L + l) * o;
+#pragma GCC ivdep
+    for (int64_t c = 0; c < o; ++c) {
+      Store(yr + c, row[c]);
+      f(c, row[c]);
+    }
   }
 };
 
@@ -251,14 +285,12 @@ template <typename Src>
 Norm ConvStats(int64_t rows, int64_t L, const at::Tensor& gamma, const at::Tensor& beta, double eps, const Src& src) {
   const int64_t o = gamma.size(0);
   const std::vector<double> sums = RowSums<2>(rows, L, o, [&](int64_t b, int64_t l, float* scratch, float* s) {
-    const float* __restrict__ yr = src(b, l, scratch);
     float* __restrict__ s1 = s;
     float* __restrict__ s2 = s + o;
-#pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) {
-      s1[c] += yr[c];
-      s2[c] += yr[c] * yr[c];
-    }
+    src.Each(b, l, scratch, [s1, s2](int64_t c, float v) {
+      s1[c] += v;
+      s2[c] += v * v;
+    });
   });
   auto mean = at::empty({o}, gamma.options()), rstd = at::empty({o}, gamma.options());
   auto var = at::empty({o}, gamma.options());
@@ -305,10 +337,10 @@ void WriteBnRelu(int64_t L, const Affine& bn, at::Tensor& out, int64_t row0, con
   const int64_t o = out.size(2);
   const float* __restrict__ sc = bn.scale.data();
   const float* __restrict__ sh = bn.shift.data();
-  WriteRows<TO>(L, out, row0, [&](int64_t b, int64_t l, float* scratch, TO* __restrict__ orow) {
-    const float* __restrict__ yr = src(b, l, scratch);
+  WriteRows<TO>(L, out, row0, [&](int64_t b, int64_t l, float*, TO* __restrict__ orow) {
+    const auto* __restrict__ yr = src(b, l);
 #pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) Store(orow + c, std::max(0.0f, BnPre(yr[c], sc[c], sh[c])));
+    for (int64_t c = 0; c < o; ++c) Store(orow + c, std::max(0.0f, BnPre(Load(yr[c]), sc[c], sh[c])));
   });
 }
 
@@ -333,9 +365,7 @@ std::vector<at::Tensor> ForwardFirst(const FirstConvRows& conv, int64_t B, const
   const int64_t L = conv.L, o = conv.o;
   auto y = at::empty({B, L, o}, out.options());
   TO* yp = Data<TO>(y);
-  const Norm nm = ConvStats(B * L, L, gamma, beta, eps, [&](int64_t b, int64_t l, float* scratch) {
-    return StoreRow(yp, L, o, b, l, conv(b, l, scratch));
-  });
+  const Norm nm = ConvStats(B * L, L, gamma, beta, eps, StoredConvRows<TO, FirstConvRows>{conv, yp, L, o});
   WriteBnRelu<TO>(L, nm.bn, out, row0, StoredRows<TO>{yp, L, out.size(2), o, 0});
   return {y, nm.mean, nm.rstd, nm.var};
 }
@@ -358,11 +388,12 @@ std::vector<at::Tensor> ResidualForward(const at::Tensor& z2, int64_t L, int64_t
   const float* __restrict__ sh = nm.bn.shift.data();
   const float* __restrict__ ss = sbn.scale.data();
   const float* __restrict__ st = sbn.shift.data();
-  WriteRows<TO>(L, out, row0, [&](int64_t b, int64_t l, float* scratch, TO* __restrict__ orow) {
-    const float* __restrict__ a = main(b, l, scratch);
-    const float* __restrict__ v = shortcut(b, l, scratch + o);
+  WriteRows<TO>(L, out, row0, [&](int64_t b, int64_t l, float*, TO* __restrict__ orow) {
+    const TZ* __restrict__ a = main(b, l);
+    const TZ* __restrict__ v = shortcut(b, l);
 #pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) Store(orow + c, std::max(0.0f, ResidualPre(a[c], sc[c], sh[c], v[c], ss[c], st[c])));
+    for (int64_t c = 0; c < o; ++c)
+      Store(orow + c, std::max(0.0f, ResidualPre(Load(a[c]), sc[c], sh[c], Load(v[c]), ss[c], st[c])));
   });
   return {y2, nm.mean, nm.rstd, nm.var};
 }
@@ -411,19 +442,20 @@ GradNorm GradStats(int64_t B, int64_t L, const at::Tensor& mean, const at::Tenso
   const float* __restrict__ sh = gn.bn.shift.data();
   const float* __restrict__ mp = gn.mean;
   const float* __restrict__ rp = gn.rstd;
-  const std::vector<double> sums = RowSums<2>(rows, L, o, [&](int64_t b, int64_t l, float* scratch, float* s) {
+  const std::vector<double> sums = RowSums<2>(rows, L, o, [&](int64_t b, int64_t l, float*, float* s) {
     if (l >= Lw) return;
-    const float* __restrict__ yr = src(b, l, scratch);
+    const auto* __restrict__ yr = src(b, l);
     const TG* __restrict__ gr = gp + (b * R + row0 + l) * o;
     float* __restrict__ sg = s;
     float* __restrict__ sgx = s + o;
 #pragma GCC ivdep
     for (int64_t c = 0; c < o; ++c) {
-      const float pre = BnPre(yr[c], sc[c], sh[c]);
+      const float y = Load(yr[c]);
+      const float pre = BnPre(y, sc[c], sh[c]);
       const float gv = Load(gr[c]);          // unconditional load: lets the loop vectorize
       const float g = pre > 0.0f ? gv : 0.0f;
       sg[c] += g;
-      sgx[c] += g * ((yr[c] - mp[c]) * rp[c]);
+      sgx[c] += g * ((y - mp[c]) * rp[c]);
     }
   });
   gn.Finish(sums.data(), sums.data() + o, rows);
@@ -432,8 +464,8 @@ GradNorm GradStats(int64_t B, int64_t L, const at::Tensor& mean, const at::Tenso
 
 // dy of one row (folded: scale * g + ya * y + y0, g = the incoming gradient where the ReLU
 // passed it); gr == nullptr: g = 0 (rows the next conv never read).
-template <typename TG>
-inline void RowGrad(const GradNorm& gn, int64_t o, const float* __restrict__ yr, const TG* __restrict__ gr,
+template <typename TY, typename TG>
+inline void RowGrad(const GradNorm& gn, int64_t o, const TY* __restrict__ yr, const TG* __restrict__ gr,
                     float* __restrict__ dst) {
   const float* __restrict__ sc = gn.bn.scale.data();
   const float* __restrict__ sh = gn.bn.shift.data();
@@ -441,15 +473,16 @@ inline void RowGrad(const GradNorm& gn, int64_t o, const float* __restrict__ yr,
   const float* __restrict__ y0 = gn.y0.data();
   if (gr == nullptr) {
 #pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) dst[c] = ya[c] * yr[c] + y0[c];
+    for (int64_t c = 0; c < o; ++c) dst[c] = ya[c] * Load(yr[c]) + y0[c];
     return;
   }
 #pragma GCC ivdep
   for (int64_t c = 0; c < o; ++c) {
-    const float pre = BnPre(yr[c], sc[c], sh[c]);
+    const float y = Load(yr[c]);
+    const float pre = BnPre(y, sc[c], sh[c]);
     const float gv = Load(gr[c]);
     const float g = pre > 0.0f ? gv : 0.0f;
-    dst[c] = sc[c] * g + ya[c] * yr[c] + y0[c];
+    dst[c] = sc[c] * g + ya[c] * y + y0[c];
   }
 }
 
@@ -630,9 +663,9 @@ std::vector<at::Tensor> BnReluBackward(int64_t B, int64_t L, const Src& src, con
   const int64_t Lw = std::min(L, R - row0);     // rows past Lw were never read: zero gradient
   const TG* gp = Data<TG>(gout);
   const GradNorm gn = GradStats(B, L, mean, rstd, gamma, beta, gp, R, row0, src);
-  ForRowsInto(B, L, 2 * o, [&](int64_t b, int64_t l, float* buf, auto& writer) {
-    RowGrad(gn, o, src(b, l, buf), l < Lw ? gp + (b * R + row0 + l) * o : nullptr, buf + o);
-    writer.Put(b, l, buf + o);
+  ForRowsInto(B, L, o, [&](int64_t b, int64_t l, float* buf, auto& writer) {
+    RowGrad(gn, o, src(b, l), l < Lw ? gp + (b * R + row0 + l) * o : nullptr, buf);
+    writer.Put(b, l, buf);
   }, sink);
   return {gn.dgamma, gn.dbeta};
 }
@@ -661,22 +694,23 @@ std::vector<at::Tensor> ResidualBackward(const at::Tensor& y2, const at::Tensor&
   const float* __restrict__ r2 = n2.rstd;
   const float* __restrict__ ms = ns.mean;
   const float* __restrict__ rs = ns.rstd;
-  const std::vector<double> sums = RowSums<3>(rows, L, o, [&](int64_t b, int64_t l, float* scratch, float* s) {
+  const std::vector<double> sums = RowSums<3>(rows, L, o, [&](int64_t b, int64_t l, float*, float* s) {
     if (l >= Lw) return;
-    const float* __restrict__ a = main(b, l, scratch);
-    const float* __restrict__ v = shortcut(b, l, scratch + o);
+    const TZ* __restrict__ ar = main(b, l);
+    const TZ* __restrict__ vr = shortcut(b, l);
     const TG* __restrict__ gr = gp + (b * R + row0 + l) * o;
     float* __restrict__ sg = s;
     float* __restrict__ sa = s + o;
     float* __restrict__ sv = s + 2 * o;
 #pragma GCC ivdep
     for (int64_t c = 0; c < o; ++c) {
-      const float pre = ResidualPre(a[c], sc[c], sh[c], v[c], ss[c], st[c]);
+      const float a = Load(ar[c]), v = Load(vr[c]);
+      const float pre = ResidualPre(a, sc[c], sh[c], v, ss[c], st[c]);
       const float gv = Load(gr[c]);
       const float g = pre > 0.0f ? gv : 0.0f;
       sg[c] += g;
-      sa[c] += g * ((a[c] - m2[c]) * r2[c]);
-      sv[c] += g * ((v[c] - ms[c]) * rs[c]);
+      sa[c] += g * ((a - m2[c]) * r2[c]);
+      sv[c] += g * ((v - ms[c]) * rs[c]);
     }
   });
   n2.Finish(sums.data(), sums.data() + o, rows);
@@ -685,26 +719,27 @@ std::vector<at::Tensor> ResidualBackward(const at::Tensor& y2, const at::Tensor&
   const float* __restrict__ a0 = n2.y0.data();
   const float* __restrict__ va = ns.ya.data();
   const float* __restrict__ v0 = ns.y0.data();
-  ForRowsInto(B, L, 4 * o, [&](int64_t b, int64_t l, float* buf, auto& wr_2, auto& wr_s) {
-    const float* __restrict__ a = main(b, l, buf);
-    const float* __restrict__ v = shortcut(b, l, buf + o);
-    float* __restrict__ dya = buf + 2 * o;
-    float* __restrict__ dyv = buf + 3 * o;
+  ForRowsInto(B, L, 2 * o, [&](int64_t b, int64_t l, float* buf, auto& wr_2, auto& wr_s) {
+    const TZ* __restrict__ ar = main(b, l);
+    const TZ* __restrict__ vr = shortcut(b, l);
+    float* __restrict__ dya = buf;
+    float* __restrict__ dyv = buf + o;
     if (l < Lw) {
       const TG* __restrict__ gr = gp + (b * R + row0 + l) * o;
 #pragma GCC ivdep
       for (int64_t c = 0; c < o; ++c) {
-        const float pre = ResidualPre(a[c], sc[c], sh[c], v[c], ss[c], st[c]);
+        const float a = Load(ar[c]), v = Load(vr[c]);
+        const float pre = ResidualPre(a, sc[c], sh[c], v, ss[c], st[c]);
         const float gv = Load(gr[c]);
         const float g = pre > 0.0f ? gv : 0.0f;
-        dya[c] = sc[c] * g + aa[c] * a[c] + a0[c];
-        dyv[c] = ss[c] * g + va[c] * v[c] + v0[c];
+        dya[c] = sc[c] * g + aa[c] * a + a0[c];
+        dyv[c] = ss[c] * g + va[c] * v + v0[c];
       }
     } else {
 #pragma GCC ivdep
       for (int64_t c = 0; c < o; ++c) {
-        dya[c] = aa[c] * a[c] + a0[c];
-        dyv[c] = va[c] * v[c] + v0[c];
+        dya[c] = aa[c] * Load(ar[c]) + a0[c];
+        dyv[c] = va[c] * Load(vr[c]) + v0[c];
       }
     }
     wr_2.Put(b, l, dya);
