@@ -500,26 +500,20 @@ struct ChunkGrad {
   int64_t L, n, m, P, off, o, shift;
   struct Writer {
     const ChunkGrad* g;
-    std::vector<TZ> conv;       // one row of dy in TZ (a per-part buffer: thread_local costs a call per row)
-    // dy converted to TZ once, then copied to each piece
+    // dy stored (converted) into each piece by a loop of its own: a memcpy call per piece from
+    // a converted row costs more than the conversion at a few channels
     void Put(int64_t b, int64_t l, const float* __restrict__ dy) {
       const int64_t o = g->o;
-      const TZ* row;
-      if constexpr (std::is_same_v<TZ, float>) {
-        row = dy;
-      } else {
-        TZ* __restrict__ cv = conv.data();
-#pragma GCC ivdep
-        for (int64_t c = 0; c < o; ++c) Store(cv + c, dy[c]);
-        row = cv;
-      }
       const int64_t q0 = std::max<int64_t>(0, g->shift - l), q1 = std::min<int64_t>(g->m, g->n + g->shift - l);
-      for (int64_t q = q0; q < q1; ++q)
-        std::memcpy(g->gz + (b * g->n + l + q - g->shift) * g->m * g->P + q * g->P + g->off, row, o * sizeof(TZ));
+      for (int64_t q = q0; q < q1; ++q) {
+        TZ* __restrict__ dst = g->gz + (b * g->n + l + q - g->shift) * g->m * g->P + q * g->P + g->off;
+#pragma GCC ivdep
+        for (int64_t c = 0; c < o; ++c) Store(dst + c, dy[c]);
+      }
     }
     void Done() const {}
   };
-  Writer Part(int64_t) const { return Writer{this, std::vector<TZ>(std::is_same_v<TZ, float> ? 0 : o)}; }
+  Writer Part(int64_t) const { return Writer{this}; }
   void Zero(int64_t B) const {
     at::parallel_for(0, B, 64, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
@@ -569,7 +563,18 @@ void AccumulateTaps(int rows, const float* xb, const float* dyb, int64_t o, doub
         d[j * o + c0 + 8 + c] += acc[j][1][c];
       }
   }
-  for (; c0 < o; ++c0) {          // the remaining (< 16) channels
+  if (c0 + 8 <= o) {              // 8 more channels
+    F8 acc[K];
+    for (int j = 0; j < K; ++j) acc[j] = F8{};
+    for (int r = 0; r < rows; ++r) {
+      const F8 d0 = LoadF8(dyb + r * o + c0);
+      for (int j = 0; j < K; ++j) acc[j] += xb[r * K + j] * d0;
+    }
+    for (int j = 0; j < K; ++j)
+      for (int c = 0; c < 8; ++c) d[j * o + c0 + c] += acc[j][c];
+    c0 += 8;
+  }
+  for (; c0 < o; ++c0) {          // the remaining (< 8) channels
     float acc[K] = {};
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < K; ++j) acc[j] += xb[r * K + j] * dyb[r * o + c0];
