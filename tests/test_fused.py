@@ -206,6 +206,58 @@ def test_speed_settings():
     assert not cnn._fused_ok()
 
 
+_CACHE_SCRIPT = r"""
+import os, torch
+from slimhar.train import speed
+from slimhar.train.models import build_model
+from slimhar.train.models.fused import extension
+ext = extension()
+assert ext.cpu_cache_stats() == [0, 0, 0, 0, 0]                    # nothing installed yet
+m = build_model("cnn", 128, 9, 6, [0.5, 1.0], [128])
+speed.configure(m, "fused", "fp32")
+installed = ext.cpu_cache_stats()[1]
+if os.environ.get("SLIMHAR_CPU_CACHE_MB") == "0":
+    assert installed == 0
+    raise SystemExit(0)
+assert installed == speed.CPU_CACHE_MB << 20
+assert not ext.install_cpu_cache(8 << 20)                           # installed once; now a cap of 8 MiB
+x = torch.arange(300_000, dtype=torch.float32)                      # 1.2 MB: a cached size class
+p, hits = x.data_ptr(), ext.cpu_cache_stats()[2]
+del x
+y = torch.zeros(300_000)                                             # same class: the same block back
+assert y.data_ptr() == p and ext.cpu_cache_stats()[2] == hits + 1
+assert torch.equal(y, torch.zeros(300_000))                          # and zeros() still zeroes it
+y.copy_(torch.arange(300_000, dtype=torch.float32))
+assert y[-1].item() == 299_999.0
+blocks = [torch.empty(1 << 20, dtype=torch.uint8) for _ in range(20)] # 20 MiB live, then freed
+del blocks
+cached, cap = ext.cpu_cache_stats()[:2]
+assert 0 < cached <= cap == 8 << 20, (cached, cap)                  # kept up to the cap, the rest freed
+small = [torch.ones(100) for _ in range(50)]                         # small blocks: the old allocator's
+raw = torch.UntypedStorage(1000)                                     # a bare storage
+del small, raw
+ext.cpu_cache_trim()
+assert ext.cpu_cache_stats()[0] == 0
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("env", [None, "0"])
+def test_cpu_cache_reuses_blocks_within_its_cap(env):
+    """The caching CPU allocator the fused layout installs (train/csrc/cpu_cache.cpp), in a
+    fresh process: a freed block comes back for the next request of its size class, contents
+    are what torch writes, at most the cap stays cached, small and raw allocations still work,
+    and SLIMHAR_CPU_CACHE_MB=0 leaves torch's allocator alone."""
+    import os
+    env_vars = dict(os.environ)
+    env_vars.pop("SLIMHAR_CPU_CACHE_MB", None)
+    if env is not None:
+        env_vars["SLIMHAR_CPU_CACHE_MB"] = env
+    r = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], capture_output=True, text=True, env=env_vars)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert env == "0" or r.stdout.strip().endswith("ok")
+
+
 def test_bench_train_cli_reports_fused_bf16():
     r = subprocess.run([sys.executable, "-m", "slimhar", "bench", "train", "--config", "basicmotions_cnn", "--steps", "2",
                         "--warmup", "1", "--no-warm-shapes", "--precision", "bf16"], capture_output=True, text=True)

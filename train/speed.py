@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import warnings
 
 import torch
@@ -61,7 +62,28 @@ def configure(model, layout: str = "auto", precision: str = "fp32", device: torc
     model.gemm_dtype = PRECISIONS[precision]
     if chosen == "fused":
         keep_freed_memory()
+        cache_cpu_allocations()
     return chosen
+
+
+CPU_CACHE_MB = 1024
+
+
+@functools.lru_cache(maxsize=1)
+def cache_cpu_allocations() -> bool:
+    """Install the fused extension's caching CPU allocator (train/csrc/cpu_cache.cpp) for
+    blocks of 64 KiB and more, keeping at most SLIMHAR_CPU_CACHE_MB (default 1024) MiB of
+    freed blocks for reuse; SLIMHAR_CPU_CACHE_MB=0 leaves torch's allocator alone. A step
+    frees and re-allocates the same buffers nine passes over at sizes that change with every
+    drawn width; glibc's best-fit search over its fragmented bins and cold blocks cost a
+    ResNet step ~8 % (docs/results.md). Process-wide, like keep_freed_memory; the only
+    visible change is that memory profilers see the cached blocks as in use."""
+    mb = int(os.environ.get("SLIMHAR_CPU_CACHE_MB", CPU_CACHE_MB))
+    if mb <= 0:
+        return False
+    from .models import fused
+    fused.extension().install_cpu_cache(mb << 20)
+    return True
 
 
 @functools.lru_cache(maxsize=1)

@@ -1062,6 +1062,11 @@ at::Tensor pool_rows_backward(const at::Tensor& gpooled, const at::Tensor& h, in
   return gh;
 }
 
+// train/csrc/cpu_cache.cpp
+bool install_cpu_cache(int64_t cap_bytes);
+std::vector<int64_t> cpu_cache_stats();
+void cpu_cache_trim();
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("forward", &chunk_bn_relu_forward, "chunk sum + BatchNorm (batch statistics) + ReLU, forward");
   mod.def("backward", &chunk_bn_relu_backward, "gradient of forward, written into (columns of) a chunk-product gradient");
@@ -1072,4 +1077,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("residual_backward_first", &residual_backward_first, "residual_backward of the first block (1-channel shortcut)");
   mod.def("pool_forward", &pool_rows_forward, "adaptive max pool over time");
   mod.def("pool_backward", &pool_rows_backward, "gradient of pool_forward (to the first arg-max)");
+  mod.def("install_cpu_cache", &install_cpu_cache, "caching CPU allocator for large blocks (cap in bytes)");
+  mod.def("cpu_cache_stats", &cpu_cache_stats, "(cached bytes, cap, hits, misses, live blocks)");
+  mod.def("cpu_cache_trim", &cpu_cache_trim, "free every cached block");
 }

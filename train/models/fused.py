@@ -29,7 +29,9 @@ from pathlib import Path
 
 import torch
 
-_SRC = Path(__file__).resolve().parent.parent / "csrc" / "fused_block.cpp"
+_CSRC = Path(__file__).resolve().parent.parent / "csrc"
+_SRC = _CSRC / "fused_block.cpp"
+_SOURCES = (_SRC, _CSRC / "cpu_cache.cpp")      # one extension: the kernels and the CPU cache
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,7 +45,7 @@ def extension():
     if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
         flags.append("-march=native")
     try:
-        return cpp_extension.load(name="slimhar_fused_block", sources=[str(_SRC)], extra_cflags=flags,
+        return cpp_extension.load(name="slimhar_fused_block", sources=[str(p) for p in _SOURCES], extra_cflags=flags,
                                   extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as e:       # noqa: BLE001 - re-raised with what to do
         raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}): {e}. "
