@@ -131,7 +131,7 @@ std::vector<double> RowSums(int64_t rows, int64_t L, int64_t o, const AddRow& ad
   return total;
 }
 
-// ---- conv output row sources: src(b, l, scratch) -> the o floats of output row (b, l) ----
+// ---- conv output rows: stored ones (src(b, l) -> the stored row) and computed ones (Each) ----
 
 // A stored conv output: row (b, l) is y[(b * L + l) * ld + off + c], c < o (ld > o: channels
 // [off, off + o) of a wider tensor -- one branch of the ResNet's concatenated conv1 + shortcut
