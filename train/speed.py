@@ -75,10 +75,14 @@ def cache_cpu_allocations() -> bool:
     blocks of 64 KiB and more, keeping at most SLIMHAR_CPU_CACHE_MB (default 1024) MiB of
     freed blocks for reuse; SLIMHAR_CPU_CACHE_MB=0 leaves torch's allocator alone. A step
     frees and re-allocates the same buffers nine passes over at sizes that change with every
-    drawn width; glibc's best-fit search over its fragmented bins and cold blocks cost a
-    ResNet step ~8 % (docs/results.md). Process-wide, like keep_freed_memory; the only
-    visible change is that memory profilers see the cached blocks as in use."""
-    mb = int(os.environ.get("SLIMHAR_CPU_CACHE_MB", CPU_CACHE_MB))
+    drawn width; glibc's best-fit search over its fragmented bins cost a ResNet step ~5 %
+    (docs/results.md). Process-wide, like keep_freed_memory; the only visible change is that
+    memory profilers see the cached blocks as in use."""
+    value = os.environ.get("SLIMHAR_CPU_CACHE_MB", str(CPU_CACHE_MB))
+    try:
+        mb = int(value)
+    except ValueError:
+        raise SpeedError(f"SLIMHAR_CPU_CACHE_MB={value!r}: a whole number of MiB (0 = off)") from None
     if mb <= 0:
         return False
     from .models import fused

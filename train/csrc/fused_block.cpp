@@ -168,40 +168,32 @@ struct ChunkSumRows {
   void Each(int64_t b, int64_t l, float* scratch, const F& f) const {
     const int64_t q0 = std::max<int64_t>(0, shift - l), q1 = std::min<int64_t>(m, n + shift - l);
     TZ* __restrict__ yr = y + (b * L + l) * o;
+    const auto emit = [&](const auto& value) {      // one loop: value(c) -> y and f
+#pragma GCC ivdep
+      for (int64_t c = 0; c < o; ++c) {
+        const float v = value(c);
+        Store(yr + c, v);
+        f(c, v);
+      }
+    };
     const TZ* __restrict__ z0 = Piece(b, l, q0);
     if (q1 - q0 == 3) {
       const TZ* __restrict__ z1 = Piece(b, l, q0 + 1);
       const TZ* __restrict__ z2 = Piece(b, l, q0 + 2);
-#pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) {
-        const float v = Load(z0[c]) + Load(z1[c]) + Load(z2[c]);
-        Store(yr + c, v);
-        f(c, v);
-      }
-      return;
-    }
-    if (q1 - q0 == 2) {
+      emit([=](int64_t c) { return Load(z0[c]) + Load(z1[c]) + Load(z2[c]); });
+    } else if (q1 - q0 == 2) {
       const TZ* __restrict__ z1 = Piece(b, l, q0 + 1);
+      emit([=](int64_t c) { return Load(z0[c]) + Load(z1[c]); });
+    } else {
+      float* __restrict__ acc = scratch;
 #pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) {
-        const float v = Load(z0[c]) + Load(z1[c]);
-        Store(yr + c, v);
-        f(c, v);
+      for (int64_t c = 0; c < o; ++c) acc[c] = Load(z0[c]);
+      for (int64_t q = q0 + 1; q < q1; ++q) {
+        const TZ* __restrict__ zq = Piece(b, l, q);
+#pragma GCC ivdep
+        for (int64_t c = 0; c < o; ++c) acc[c] += Load(zq[c]);
       }
-      return;
-    }
-    float* __restrict__ acc = scratch;
-#pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) acc[c] = Load(z0[c]);
-    for (int64_t q = q0 + 1; q < q1; ++q) {
-      const TZ* __restrict__ zq = Piece(b, l, q);
-#pragma GCC ivdep
-      for (int64_t c = 0; c < o; ++c) acc[c] += Load(zq[c]);
-    }
-#pragma GCC ivdep
-    for (int64_t c = 0; c < o; ++c) {
-      Store(yr + c, acc[c]);
-      f(c, acc[c]);
+      emit([=](int64_t c) { return acc[c]; });
     }
   }
 };
@@ -940,7 +932,8 @@ void CheckResidualBackward(const at::Tensor& y2, const at::Tensor& mean2, const 
 }
 
 // Gradient of residual_forward: conv2's chunk gradient into gz2 (z2's shape and dtype) and the
-// shortcut's into channels [s_off, s_off + o) of the pieces of gzc [B, L + m1 - 1, m1 * P]. Returns (dgamma2, dbeta2, dgamma_short, dbeta_short).
+// shortcut's into channels [s_off, s_off + o) of the pieces of gzc [B, L + m1 - 1, m1 * P].
+// Returns (dgamma2, dbeta2, dgamma_short, dbeta_short).
 std::vector<at::Tensor> residual_backward(const at::Tensor& y2, const at::Tensor& mean2, const at::Tensor& rstd2,
                                           const at::Tensor& g2, const at::Tensor& b2, const at::Tensor& ycat,
                                           int64_t s_off, const at::Tensor& mean_s, const at::Tensor& rstd_s,
