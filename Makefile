@@ -16,7 +16,7 @@ PIO_STAMP := .pio-core/.slimhar-ready
 SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
 FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
+.PHONY: help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -118,6 +118,14 @@ bench-train: setup ## seconds per step / epoch, CNN and ResNet, UCI-HAR shapes, 
 	for cfg in uci_cnn uci_resnet; do \
 	  $(VENV)/bin/slimhar bench train --config $$cfg --steps 3 --calib --json $(RUNS)/bench_$${cfg}_calib.json || exit 1; \
 	  $(VENV)/bin/slimhar bench train-costs --config $$cfg --json $(RUNS)/bench_$${cfg}_costs.json || exit 1; \
+	done
+
+bench-paper: setup ## the paper's own code vs slimhar, alternately in one run (PAPER_CODE=checkout of the authors' Collaborative_HAR repository)
+	@if [ -z "$(PAPER_CODE)" ]; then echo "bench-paper: set PAPER_CODE=/path/to/Collaborative_HAR (a checkout of the paper's code)"; exit 2; fi
+	mkdir -p $(RUNS)
+	for cfg in uci_cnn uci_resnet; do \
+	  $(VENV)/bin/slimhar bench paper-code --repo $(PAPER_CODE) --config $$cfg --rounds 3 \
+	    --json $(RUNS)/bench_paper_$${cfg}.json || exit 1; \
 	done
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -333,6 +334,55 @@ def bench_train_cmd(config, steps, warmup, synthetic, windows, layout, precision
         rows.append((f"BN calibration, {r['bn_calibration_subnets']} subnets x {r['bn_calibration_windows']} windows (s)",
                      f"{r['bn_calibration_s']:.1f}"))
     _summary(rows, r, json_path, value_width=10)
+
+
+@bench.command("paper-code")
+@click.option("--repo", "repo", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A checkout of the paper's own repository (Collaborative_HAR: train.py, models/, utils/, apps/).")
+@click.option("--config", "config", required=True, help="YAML file or bundled config name (uci_cnn, uci_resnet).")
+@click.option("--rounds", type=int, default=3, show_default=True,
+              help="Alternations of the paper's code and slimhar, each in a fresh process.")
+@click.option("--epochs", type=int, default=1, show_default=True, help="Whole epochs of the paper's code per round.")
+@click.option("--steps", type=int, default=40, show_default=True, help="Timed slimhar steps per round and precision.")
+@click.option("--precision", "precisions", type=click.Choice(["bf16", "fp32"]), multiple=True,
+              help="slimhar precisions to time (default: both).")
+@click.option("--calib/--no-calib", default=False, show_default=True,
+              help="Also time both sides' BN calibration of every subnet, each round.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@_user_errors
+def bench_paper_code_cmd(repo, config, rounds, epochs, steps, precisions, calib, json_path):
+    """The paper's own training code and slimhar, timed alternately in one run: the speed-up
+    as a ratio of two measurements minutes apart. Runs the checkout's train() on synthetic
+    windows with its CUDA calls removed (train/paper_code.py says exactly what is adapted)."""
+    from slimhar.train.paper_code import PaperCodeError, compare
+    if rounds < 1 or epochs < 1 or steps < 1:
+        raise _UserError("--rounds, --epochs and --steps must be at least 1")
+    try:
+        r = compare(repo.resolve(), config, rounds=rounds, epochs=epochs, precisions=precisions or ("bf16", "fp32"),
+                    steps=steps, calib=calib, progress=lambda m: click.echo(m, err=True))
+    except PaperCodeError as e:
+        raise _UserError(str(e)) from None
+    precs = precisions or ("bf16", "fp32")
+    click.echo(f"{r['config']} ({r['arch']}) against the paper's code (app {r['paper_app']}), s/epoch "
+               f"(7352 windows):")
+    head = "  round  paper code  " + "  ".join(f"slimhar {p}  speed-up" for p in precs)
+    click.echo(head)
+    for i, row in enumerate(r["rounds"], 1):
+        cells = "  ".join(f"{row[f'slimhar_{p}_s_per_epoch']:12.1f}  {row[f'speedup_{p}']:7.2f}x" for p in precs)
+        click.echo(f"  {i:5d}  {row['paper_s_per_epoch']:10.1f}  {cells}")
+    if calib:
+        click.echo(f"BN calibration of {r['rounds'][0]['calib_subnets']} subnets, s (paper: its ComputeBN, "
+                   f"{r['rounds'][0]['paper_calib_windows']} windows each; slimhar: "
+                   f"{r['rounds'][0]['slimhar_calib_windows']} windows each):")
+        for i, row in enumerate(r["rounds"], 1):
+            click.echo(f"  {i:5d}  paper {row['paper_calib_s']:6.1f}  slimhar {row['slimhar_calib_s']:6.1f}  "
+                       f"{row['paper_calib_s'] / row['slimhar_calib_s']:5.2f}x")
+    rows = [(f"speed-up {p} (median, min-max over rounds)",
+             f"{r[f'speedup_{p}']['median']:.2f}x ({r[f'speedup_{p}']['min']:.2f}-{r[f'speedup_{p}']['max']:.2f})")
+            for p in precs]
+    if any(row["torchvision_standins"] for row in r["rounds"]):
+        rows.append(("torchvision", "absent: stand-ins for the names the paper's utils import"))
+    _summary(rows, r, json_path)
 
 
 @bench.command("train-costs")
