@@ -357,14 +357,14 @@ def bench_paper_code_cmd(repo, config, rounds, epochs, steps, precisions, calib,
     from slimhar.train.paper_code import PaperCodeError, compare
     if rounds < 1 or epochs < 1 or steps < 1:
         raise _UserError("--rounds, --epochs and --steps must be at least 1")
+    precs = precisions or ("bf16", "fp32")
     try:
-        r = compare(repo.resolve(), config, rounds=rounds, epochs=epochs, precisions=precisions or ("bf16", "fp32"),
-                    steps=steps, calib=calib, progress=lambda m: click.echo(m, err=True))
+        r = compare(repo.resolve(), config, rounds=rounds, epochs=epochs, precisions=precs, steps=steps, calib=calib,
+                    progress=lambda m: click.echo(m, err=True))
     except PaperCodeError as e:
         raise _UserError(str(e)) from None
-    precs = precisions or ("bf16", "fp32")
     click.echo(f"{r['config']} ({r['arch']}) against the paper's code (app {r['paper_app']}), s/epoch "
-               f"(7352 windows):")
+               f"({r['windows']} windows):")
     head = "  round  paper code  " + "  ".join(f"slimhar {p}  speed-up" for p in precs)
     click.echo(head)
     for i, row in enumerate(r["rounds"], 1):

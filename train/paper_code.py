@@ -105,7 +105,7 @@ def run_epochs(repo: Path, app: str, window: int, axes: int, classes: int, windo
     torch.nn.Module.cuda = lambda self, *a, **k: self
     with tempfile.TemporaryDirectory() as tmp:
         write_synthetic(Path(tmp), windows, window, axes, classes, seed)
-        argv, cwd = sys.argv, os.getcwd()
+        argv = sys.argv
         os.chdir(repo)                                      # its config reads apps/<app>.yml relative to here
         sys.path.insert(0, str(repo))
         try:
@@ -151,7 +151,6 @@ def run_epochs(repo: Path, app: str, window: int, axes: int, classes: int, windo
                     n += 1
             res["bn_calibration_s"] = time.perf_counter() - t0
             res["bn_calibration_subnets"] = n
-        os.chdir(cwd)
     return res
 
 
@@ -177,7 +176,7 @@ def compare(repo: Path, config: str, rounds: int = 3, epochs: int = 1, precision
     app = paper_app(cfg)
     check_checkout(repo, app)
     window, axes, classes, windows = SHAPES[cfg["dataset"]["name"]]
-    out = {"config": cfg["name"], "arch": cfg["model"], "paper_app": app, "rounds": []}
+    out = {"config": cfg["name"], "arch": cfg["model"], "paper_app": app, "windows": windows, "rounds": []}
     for i in range(rounds):
         if progress:
             progress(f"round {i + 1}/{rounds}: the paper's code, {epochs} epoch(s)")
@@ -190,8 +189,8 @@ def compare(repo: Path, config: str, rounds: int = 3, epochs: int = 1, precision
             if progress:
                 progress(f"round {i + 1}/{rounds}: slimhar, BN calibration")
             c = _subprocess_json(["-m", "slimhar", "bench", "train", "--config", config, "--steps", "3", "--calib"])
-            row.update(paper_calib_s=p["bn_calibration_s"], paper_calib_windows=9 * p["batch"],   # ComputeBN: batches 0-8
-
+            row.update(paper_calib_s=p["bn_calibration_s"],
+                       paper_calib_windows=9 * p["batch"],          # its ComputeBN runs batches 0-8
                        slimhar_calib_s=c["bn_calibration_s"], slimhar_calib_windows=c["bn_calibration_windows"],
                        calib_subnets=c["bn_calibration_subnets"])
         for prec in precisions:
