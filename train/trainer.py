@@ -103,6 +103,16 @@ def setup_distributed(device: str) -> tuple[torch.device, int, int]:
     return dev, dist.get_rank(), dist.get_world_size()
 
 
+def teardown_distributed(world: int) -> None:
+    """Leave the process group (when there is one) once every rank is done: a rank that
+    destroys gloo's group while a peer is still working can abort the peer ("terminate called
+    without an active exception")."""
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: bool = True,
           log=print, device: str = "cpu") -> dict:
     """Single process, or one rank of a torchrun job (DistributedDataParallel; every rank
@@ -194,10 +204,7 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
                            "run_seconds": time.perf_counter() - t_run}) + "\n")
     logf.close()
     summary = summarize(model, Xval, yval)
-    if world > 1:
-        import torch.distributed as dist
-        dist.barrier()
-        dist.destroy_process_group()
+    teardown_distributed(world)
     return {"rank": rank, "world": world,"checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
             "bn_calibration_seconds": cal_s, "val_summary": summary}
 

@@ -6,7 +6,7 @@ import torch
 
 from slimhar.train.collab import collab_step, draw_subnets
 from slimhar.train.config import load_config
-from slimhar.train.trainer import load_data, new_model, normalization, setup_distributed, to_input
+from slimhar.train.trainer import load_data, new_model, normalization, setup_distributed, teardown_distributed, to_input
 
 cfg = load_config("basicmotions_cnn")
 data = load_data(cfg)
@@ -24,5 +24,4 @@ local = torch.tensor_split(torch.arange(16), world)[rank]
 collab_step(model, opt, X[local], y[local], 1.0, draws, ddp=ddp, loss_scale=len(local) * world / 16)
 if rank == 0:
     torch.save({n: p.grad.clone() for n, p in model.named_parameters()}, sys.argv[1])
-if world > 1:
-    torch.distributed.destroy_process_group()
+teardown_distributed(world)
