@@ -14,6 +14,7 @@ from slimhar.train import speed, trainer
 from slimhar.train.bn_calib import calibrate
 from slimhar.train.config import load_config
 from slimhar.train.evaluate import accuracy
+from slimhar.train.models.slim_ops import SlimBN
 
 PROBE = Path(__file__).parent / "helpers" / "ddp_grad_probe.py"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -90,7 +91,7 @@ def test_nproc_2_calibration_and_evaluation_equal_one_process(runs):
     mean, std = ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"]
     Xtr = trainer.to_input(data.train.X, mean, std)
     for b in model.modules():          # forget the stored statistics: recomputed below
-        if hasattr(b, "stat_mean"):
+        if isinstance(b, SlimBN):
             b.stat_mean.zero_()
             b.stat_var.fill_(1.0)
     calibrate(model, trainer.calib_set(cfg, Xtr), model.spec.subnets, int(cfg["batch_size"]))
