@@ -37,23 +37,17 @@ BASE = [sys.executable, "-m", "slimhar", "train", "--config", "basicmotions_cnn"
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two epochs in one process and in two (`--nproc 2`), plus a two-process run killed
-    cleanly after epoch 1 and resumed with `--nproc 2 --resume` to epoch 2. Multi-process
-    training runs the cl layout (global-batch BatchNorm); the single process is pinned to it
-    too, so the comparisons are of the distribution alone (fused vs cl is tests/test_fused.py's)."""
+    """Two epochs in one process and in two (`--nproc 2`), plus a two-process run that stops
+    after epoch 1 and is resumed with `--nproc 2 --resume` to epoch 2. Multi-process training
+    runs the cl layout (global-batch BatchNorm); the single process is pinned to it too, so
+    the comparisons are of the distribution alone (fused vs cl is tests/test_fused.py's)."""
     d = tmp_path_factory.mktemp("ddp")
-    todo = {"one": ["--epochs", "2"], "two": ["--epochs", "2", "--nproc", "2"]}
-    for name, extra in todo.items():
-        p = subprocess.run(BASE + extra + ["--out", str(d / name)], capture_output=True, text=True)
-        assert p.returncode == 0, (name, p.stderr[-3000:])
-    for extra in (["--epochs", "1"], ["--epochs", "2", "--resume"]):
-        p = subprocess.run(BASE + extra + ["--nproc", "2", "--out", str(d / "resumed")], capture_output=True, text=True)
-        assert p.returncode == 0, (extra, p.stderr[-3000:])
+    for out, extra in (("one", ["--epochs", "2"]), ("two", ["--epochs", "2", "--nproc", "2"]),
+                       ("resumed", ["--epochs", "1", "--nproc", "2"]),
+                       ("resumed", ["--epochs", "2", "--nproc", "2", "--resume"])):
+        p = subprocess.run(BASE + extra + ["--out", str(d / out)], capture_output=True, text=True)
+        assert p.returncode == 0, (out, extra, p.stderr[-3000:])
     return d
-
-
-def _ck(run_dir: Path) -> dict:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)
 
 
 def test_nproc_2_training_matches_one_process(runs):
@@ -62,7 +56,7 @@ def test_nproc_2_training_matches_one_process(runs):
     running RMS, so float-noise differences in near-zero gradients can move such an element by
     up to ~lr per step -- hence atol = 2 * lr * steps and a tight check on the median."""
     cfg = load_config("basicmotions_cnn")
-    a, b = _ck(runs / "one"), _ck(runs / "two")
+    a, b = ckpt.load(runs / "one" / "checkpoint.pt"), ckpt.load(runs / "two" / "checkpoint.pt")
     for ha, hb in zip(a["history"], b["history"]):
         assert abs(ha["loss"] - hb["loss"]) < 1e-5 and ha["train_acc"] == hb["train_acc"]
     steps = 2 * 2                          # 32 training windows / batch 16, 2 epochs
@@ -111,7 +105,7 @@ def test_nproc_2_resume_equals_uninterrupted_run(runs):
     """A two-process run stopped after epoch 1 and resumed with `--nproc 2 --resume` ends with
     the checkpoint of the uninterrupted two-process run: same weights, statistics, optimizer
     state and history (the same two gloo processes sum in the same order)."""
-    a, b = _ck(runs / "resumed"), _ck(runs / "two")
+    a, b = ckpt.load(runs / "resumed" / "checkpoint.pt"), ckpt.load(runs / "two" / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == 2 and a["history"] == b["history"]
     for k, v in b["model"].items():
         assert torch.equal(a["model"][k], v), k

@@ -205,7 +205,7 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
     logf.close()
     summary = summarize(model, Xval, yval)
     teardown_distributed(world)
-    return {"rank": rank, "world": world,"checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
+    return {"rank": rank, "world": world, "checkpoint": str(path), "epochs": int(cfg["epochs"]), "history": history,
             "bn_calibration_seconds": cal_s, "val_summary": summary}
 
 
