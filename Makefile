@@ -76,7 +76,7 @@ firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -
 test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, a 1-minute fuzz run
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=12000
+	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=20000
 
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
@@ -141,27 +141,32 @@ bench-engine: setup $(FW_BLOB) ## the firmware engine in QEMU: instructions/MAC 
 engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantize-hapt) vs TFLM: 1000 test windows per subnet on the host, 16 in QEMU (DSP, portable)
 	$(VENV)/bin/slimhar blob check-engine $(RUNS)/hapt_uci_cnn/int8/model.blob --kinds host,dsp,portable --host-windows 1000 --qemu-windows 16
 
-FUZZ_BIN := build/fuzz/fuzz_engine
-FUZZ_SRCS := firmware/fuzz/fuzz_engine.cpp firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
+# One libFuzzer target per reader (firmware/fuzz/): the blob reader, the flatbuffer reader,
+# Prepare, and Prepare + Invoke; each built with clang 14, ASan and UBSan.
+FUZZ_TARGETS := blob flatbuffer prepare invoke
+FUZZ_LIB_SRCS := firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 1800
-# FUZZ_RUNS=N: N inputs from a fixed seed instead of a time limit (make test: 12000, ~1 min)
-FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
+# FUZZ_RUNS=N: N inputs per target from a fixed seed instead of FUZZ_SECONDS split over the targets (make test: 20000)
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$$(( $(FUZZ_SECONDS) / 4 )))
 
-$(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
+build/fuzz/fuzz_%: firmware/fuzz/fuzz_%.cpp firmware/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
 	mkdir -p build/fuzz
 	clang++-14 -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Ifirmware/lib/slimhar_blob/src -Ifirmware/lib/slimhar_engine/src $(FUZZ_SRCS) -o $@
+	  -Ifirmware/lib/slimhar_blob/src -Ifirmware/lib/slimhar_engine/src $< $(FUZZ_LIB_SRCS) -o $@
 
-fuzz-build: $(FUZZ_BIN) ## the libFuzzer harness of the blob / flatbuffer reader, Prepare and the kernels (ASan + UBSan)
+fuzz-build: $(FUZZ_BINS) ## the libFuzzer targets: blob reader, flatbuffer reader, Prepare, Prepare + Invoke (ASan + UBSan)
 
-fuzz: $(FUZZ_BIN) $(FW_BLOB) ## fuzz for FUZZ_SECONDS (default 1800) or FUZZ_RUNS inputs under ASan/UBSan, then replay the blob inputs on the DSP kernels in QEMU
-	rm -rf build/fuzz/seeds && mkdir -p build/fuzz/seeds build/fuzz/corpus
-	cp $(FW_BLOB) build/fuzz/seeds/blob
-	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w010_t60 -o build/fuzz/seeds/w010_t60.tflite > /dev/null
-	$(VENV)/bin/slimhar blob unpack $(FW_BLOB) --subnet w025_t80 -o build/fuzz/seeds/w025_t80.tflite > /dev/null
-	set -o pipefail; $(FUZZ_BIN) build/fuzz/corpus build/fuzz/seeds $(FUZZ_LIMIT) -rss_limit_mb=2048 \
-	  -print_final_stats=1 -artifact_prefix=build/fuzz/ 2>&1 | tail -8
-	$(PY) -m slimhar.tools.engine_check replay build/fuzz/corpus --kind dsp
+fuzz: $(FUZZ_BINS) $(FW_BLOB) ## fuzz every target for FUZZ_SECONDS in all (default 1800) or FUZZ_RUNS inputs each, then replay the blob inputs on the DSP kernels in QEMU
+	rm -rf build/fuzz/seeds && mkdir -p build/fuzz/seeds
+	$(PY) -m slimhar.tools.fuzz_seeds $(FW_BLOB) build/fuzz/seeds
+	set -o pipefail; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus_$$t; \
+	  echo "fuzz_$$t:"; \
+	  build/fuzz/fuzz_$$t build/fuzz/corpus_$$t build/fuzz/seeds $(FUZZ_LIMIT) -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/$$t- 2>&1 | grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|Done|==|SUMMARY)" || exit 1; \
+	done
+	$(PY) -m slimhar.tools.engine_check replay build/fuzz/corpus_invoke --kind dsp
 
 clean: ## remove build and run outputs (keeps .venv, .pio-venv)
 	rm -rf $(RUNS) .pytest_cache build *.egg-info .pio

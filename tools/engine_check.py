@@ -38,13 +38,14 @@ class EngineCheckError(RuntimeError):
 @dataclass
 class Record:
     subnet: int
-    status: int
+    status: int                    # the record's: Prepare's, or why it was not run (wrong input size, arena)
     outputs: np.ndarray            # int8 [n_windows, output_size]
     arena_bytes: int
     scratch_bytes: int
     macs: int
     prepare_instructions: int
     invoke_instructions: int       # sum over the windows
+    prepare_status: int = 0        # what Prepare returned
     op_kinds: list[str] = field(default_factory=list)
     op_instructions: list[int] = field(default_factory=list)   # first window, per op
 
@@ -89,7 +90,7 @@ def write_inputs(path: Path, records: list[tuple[int, np.ndarray]]) -> None:
     with open(path, "wb") as f:
         f.write(b"SHEI" + struct.pack("<I", len(records)))
         for subnet, xq in records:
-            xq = np.ascontiguousarray(xq, np.int8).reshape(len(xq), -1)
+            xq = np.ascontiguousarray(xq, np.int8).reshape(len(xq), -1 if len(xq) else 0)
             f.write(struct.pack("<III", subnet, xq.shape[0], xq.shape[1]))
             f.write(xq.tobytes())
 
@@ -104,7 +105,7 @@ def read_outputs(path: Path) -> Result:
     res = Result(flavour, plan_bytes, switch / 1000.0)
     at = 40
     for _ in range(n):
-        subnet, status, nw, osz, arena, scratch, macs, _r, prep, n_ops = struct.unpack_from("<IIIIIIIIQI", b, at)
+        subnet, status, nw, osz, arena, scratch, macs, pstatus, prep, n_ops = struct.unpack_from("<IIIIIIIIQI", b, at)
         at += 48
         kinds, instr = [], []
         for _k in range(n_ops):
@@ -116,7 +117,7 @@ def read_outputs(path: Path) -> Result:
         at += nw * osz
         (inv,) = struct.unpack_from("<Q", b, at)
         at += 8
-        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, kinds, instr))
+        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, pstatus, kinds, instr))
     return res
 
 
@@ -132,7 +133,8 @@ def _command(kind: str, program: Path) -> list[str]:
 
 def run(kind: str, program: Path, blob_path: Path, records: list[tuple[int, np.ndarray]],
         timeout: float = 600) -> Result:
-    """Run the built program on `records` [(subnet, int8 inputs)]; QEMU for dsp / portable."""
+    """Run the built program on `records` [(subnet, int8 inputs)]; QEMU for dsp / portable.
+    `blob_path` may also be a standalone .tflite (run as subnet 0)."""
     with tempfile.TemporaryDirectory(prefix="slimhar-check-") as td:
         td = Path(td)
         shutil.copyfile(blob_path, td / "model.blob")

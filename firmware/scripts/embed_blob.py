@@ -20,5 +20,9 @@ out = os.path.join(env.subst("$BUILD_DIR"), "slimhar_generated")
 py = os.path.join(proj, ".venv", "bin", "python")
 subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar", "blob", "export-c", path,
                        "-o", out, "--symbol", "slimhar_model"], stdout=subprocess.DEVNULL)
+# TFLM's outputs for this blob (the oracle), compared bit for bit by firmware/test/test_engine;
+# regenerated only when the blob changes. Unreferenced by the firmware, so the linker drops it.
+subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar.tools.golden", path, out,
+                       "slimhar_golden"], stdout=subprocess.DEVNULL)
 env.Append(CPPPATH=[out])
 env.BuildSources(os.path.join("$BUILD_DIR", "slimhar_generated_obj"), out)

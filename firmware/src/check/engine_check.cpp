@@ -2,14 +2,17 @@
 // on the emulated board, instruction counts) to another file. The engine tests and
 // `slimhar bench engine` drive it, on the host and in QEMU (files over semihosting).
 //
-//   engine_check <model.blob> <inputs.bin> <outputs.bin>
+//   engine_check <model.blob | model.tflite> <inputs.bin> <outputs.bin>
+//
+// A standalone .tflite (weights in its own buffers, e.g. from `slimhar blob unpack`) is run as
+// subnet 0 through PrepareModel; a blob's subnets through PrepareSubnet.
 //
 // inputs.bin  : "SHEI" u32 n_records, then per record: u32 subnet, u32 n_windows, u32 input_size,
 //               n_windows x input_size int8 (already quantized with the subnet's input params)
 // outputs.bin : "SHEO" u32 version=1, u32 n_records, char[16] kernel flavour,
 //               u32 sizeof(Plan), u64 switch instructions (x1000 switches);
 //               per record: u32 subnet, u32 status, u32 n_windows, u32 output_size,
-//               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 reserved,
+//               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 prepare status,
 //               u64 prepare instructions, u32 n_ops, n_ops x (u32 op kind, u32 reserved,
 //               u64 instructions of the op in the first window), then n_windows x output_size
 //               int8, then u64 invoke instructions (sum over windows)
@@ -83,8 +86,11 @@ int main(int argc, char** argv) {
   if (n <= 0 || uint32_t(n) > kMaxBlob || !hostio::Read(fb, g_blob, size_t(n))) return Fail("cannot read the blob");
   hostio::Close(fb);
   slimhar::Blob blob;
-  const slimhar::BlobStatus bs = blob.Open(g_blob, size_t(n));
-  if (bs != slimhar::BlobStatus::kOk) return Fail(slimhar::StatusName(bs));
+  const bool standalone = n >= 8 && std::memcmp(g_blob + 4, "TFL3", 4) == 0;
+  if (!standalone) {
+    const slimhar::BlobStatus bs = blob.Open(g_blob, size_t(n));
+    if (bs != slimhar::BlobStatus::kOk) return Fail(slimhar::StatusName(bs));
+  }
 
   hostio::File fi = hostio::Open(args[2], false), fo = hostio::Open(args[3], true);
   if (fi == -1 || fo == -1) return Fail("cannot open the input or output file");
@@ -93,7 +99,7 @@ int main(int argc, char** argv) {
   const uint32_t n_rec = GetU32(h + 4);
 
   slimhar::QuantStore store{g_mult, g_shift, kQuant};
-  const uint64_t sw = SwitchCost(blob);  // between the first and last subnet
+  const uint64_t sw = standalone ? 0 : SwitchCost(blob);  // between the first and last subnet
   std::memset(h, 0, sizeof(h));
   std::memcpy(h, "SHEO", 4);
   PutU32(h + 4, 1);
@@ -108,8 +114,11 @@ int main(int argc, char** argv) {
     const uint32_t subnet = GetU32(h), n_win = GetU32(h + 4), in_size = GetU32(h + 8);
     store.used = 0;
     const uint64_t t0 = hostio::Instructions();
-    slimhar::EngineStatus st = slimhar::PrepareSubnet(blob, subnet, &g_plan, &store);
+    slimhar::EngineStatus st = standalone ? (subnet == 0 ? slimhar::PrepareModel(g_blob, uint32_t(n), &g_plan, &store)
+                                                         : slimhar::EngineStatus::kBadArgs)
+                                          : slimhar::PrepareSubnet(blob, subnet, &g_plan, &store);
     const uint64_t t_prep = hostio::Instructions() - t0;
+    const slimhar::EngineStatus prepared = st;
     if (st == slimhar::EngineStatus::kOk && g_plan.input_size != in_size) st = slimhar::EngineStatus::kBadArgs;
     if (st == slimhar::EngineStatus::kOk && g_plan.arena_total() > kArena) st = slimhar::EngineStatus::kArenaTooSmall;
     const bool ok = st == slimhar::EngineStatus::kOk;
@@ -124,6 +133,7 @@ int main(int argc, char** argv) {
     PutU32(rh + 16, ok ? g_plan.arena_bytes : 0);
     PutU32(rh + 20, ok ? g_plan.scratch_bytes : 0);
     PutU32(rh + 24, ok ? g_plan.macs : 0);
+    PutU32(rh + 28, uint32_t(prepared));
     PutU64(rh + 32, t_prep);
     PutU32(rh + 40, ok && n_win ? g_plan.n_ops : 0);
     // invoke instructions are only known at the end: write them in a trailer per record

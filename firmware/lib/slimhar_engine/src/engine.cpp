@@ -8,7 +8,7 @@ const char* KernelFlavour() { return SLIMHAR_KERNELS_DSP ? "dsp" : "portable"; }
 
 EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size, OpHook hook, void* ctx) {
   if (arena == nullptr || plan.n_ops == 0) return EngineStatus::kBadArgs;
-  if (arena_size < plan.arena_total() || (reinterpret_cast<uintptr_t>(arena) % kArenaAlign) != 0)
+  if (uint64_t(arena_size) < plan.arena_total() || (reinterpret_cast<uintptr_t>(arena) % kArenaAlign) != 0)
     return EngineStatus::kArenaTooSmall;
   void* scratch = arena + plan.arena_bytes;  // arena_bytes is a multiple of kArenaAlign
   for (uint32_t k = 0; k < plan.n_ops; ++k) {

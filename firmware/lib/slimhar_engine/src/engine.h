@@ -32,6 +32,10 @@ const char* EngineStatusName(EngineStatus s);
 constexpr uint32_t kMaxOps = 24;       // a ResNet subnet has 20 ops
 constexpr uint32_t kMaxTensors = 96;   // tensors in one subgraph
 constexpr uint32_t kArenaAlign = 16;
+// The most arena + scratch one plan may need. Far above any Cortex-M's RAM, far below 2^32:
+// Prepare refuses larger plans, so every offset and size a kernel derives from a plan fits
+// 32 bits without wrapping. Sizes are computed in 64 bits until they have been checked.
+constexpr uint32_t kMaxArenaBytes = 1u << 24;
 
 enum class OpKind : uint8_t { kPad, kConv, kAdd, kGather, kMaximum, kReshape, kFullyConnected };
 
@@ -58,7 +62,7 @@ struct OpPlan {
   uint16_t pad_before[3];        // PAD along H, W, C (the amounts after follow from the shapes)
   int32_t in_zp[2], out_zp, act_min, act_max;
   WeightView w;
-  const uint8_t* bias;           // int32 little-endian, one per output channel (conv, fc)
+  const uint8_t* bias;           // int32 little-endian, one per output channel (conv, fc); null: none
   const int32_t* mult;           // per output channel (conv, fc)
   const int8_t* shift;
   int32_t add_mult[3];           // ADD: input 1, input 2, output
@@ -76,7 +80,7 @@ struct Plan {
   float input_scale = 0, output_scale = 0;
   int32_t input_zp = 0, output_zp = 0;
   uint32_t macs = 0;
-  uint32_t arena_total() const { return arena_bytes + scratch_bytes; }
+  uint64_t arena_total() const { return uint64_t(arena_bytes) + scratch_bytes; }  // <= kMaxArenaBytes
 };
 
 // Where Prepare puts per-channel multipliers and shifts: caller-owned, shared by many plans.

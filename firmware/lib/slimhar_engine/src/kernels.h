@@ -22,15 +22,14 @@ void Add(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out);
 void Gather(const OpPlan& p, const int8_t* in, int8_t* out);
 void Maximum(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out);
 
-// `scratch` holds ScratchBytes(plan) bytes, 16-byte aligned (unused by the portable flavour).
+// `scratch` holds Plan::scratch_bytes, 16-byte aligned (scratch.h; unused by the portable flavour).
 void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch);
 void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch);
 
-// Scratch one op of this flavour needs (0 for the portable flavour).
-uint32_t OpScratchBytes(const OpPlan& p);
-
-// Bias of output channel o (int32 little-endian, possibly unaligned inside the flatbuffer).
+// Bias of output channel o (int32 little-endian, possibly unaligned inside the flatbuffer); a
+// layer without a bias tensor (TFLite allows it for CONV_2D and FULLY_CONNECTED) adds 0.
 inline int32_t Bias(const OpPlan& p, uint32_t o) {
+  if (p.bias == nullptr) return 0;
   const uint8_t* b = p.bias + 4 * o;
   return int32_t(uint32_t(b[0]) | (uint32_t(b[1]) << 8) | (uint32_t(b[2]) << 16) | (uint32_t(b[3]) << 24));
 }

@@ -13,6 +13,7 @@
 
 #include "kernels.h"
 #include "quant_math.h"
+#include "scratch.h"
 
 #if SLIMHAR_KERNELS_DSP
 #include <arm_acle.h>
@@ -20,9 +21,6 @@
 namespace slimhar {
 namespace kernels {
 namespace {
-
-inline uint32_t Up4(uint32_t v) { return (v + 3u) & ~3u; }
-inline uint32_t Up16(uint32_t v) { return (v + 15u) & ~15u; }
 
 inline uint32_t Pack(int32_t lo, int32_t hi) { return (uint32_t(lo) & 0xFFFFu) | (uint32_t(hi) << 16); }
 
@@ -66,17 +64,17 @@ inline void Widen(const int8_t* src, uint32_t n, uint32_t n4, int32_t off, uint3
 // another. The taps of output (y, x) -- kernel rows y*stride .. y*stride+kh-1 of column x -- are
 // then ONE contiguous run of kh * I4 values, matching the weights' [kh][I4] layout, so a whole
 // dot product is one straight loop.
+// Sizes come from scratch.h (Prepare bounded them: they fit 32 bits).
 struct ConvGeom {
   uint32_t I4, words_per_pos, rows;
 };
 inline ConvGeom Geom(const OpPlan& p) {
   ConvGeom g;
-  g.I4 = Up4(p.in_c);
+  g.I4 = uint32_t(Up4(p.in_c));
   g.words_per_pos = g.I4 / 2;
-  g.rows = uint32_t(p.in_h) + p.pad_top + p.pad_bottom;
+  g.rows = uint32_t(DspConvRows(p));
   return g;
 }
-inline uint32_t InWords(const OpPlan& p) { const ConvGeom g = Geom(p); return g.rows * p.in_w * g.words_per_pos; }
 
 // Two output channels' weights, interleaved per channel group: a0 a1 b0 b1 | a0 a1 b0 b1 ...
 void WidenWeights(const OpPlan& p, uint32_t oa, uint32_t ob, uint32_t I4, uint32_t* wq) {
@@ -177,7 +175,7 @@ inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, 
 struct ChannelRequant {
   int32_t bias, mult, left, right, mask, half, zp, lo, hi;
   ChannelRequant(const OpPlan& p, uint32_t o) {
-    std::memcpy(&bias, p.bias + 4 * o, 4);
+    bias = Bias(p, o);
     mult = p.mult[o];
     const int32_t sh = p.shift[o];
     left = sh > 0 ? sh : 0;
@@ -199,19 +197,6 @@ struct ChannelRequant {
 };
 
 }  // namespace
-
-uint32_t OpScratchBytes(const OpPlan& p) {
-  if (p.kind == OpKind::kConv && p.in_c == 1 && p.kh <= 16) {
-    const uint32_t rows = Up4(uint32_t(p.in_h) + p.pad_top + p.pad_bottom + 2);
-    return Up16(2 * p.in_w * rows) + Up16(4 * p.out_c * ((p.kh + 1u) / 2u));
-  }
-  if (p.kind == OpKind::kConv) {
-    const ConvGeom g = Geom(p);
-    return Up16(4 * InWords(p)) + Up16(4 * 2 * p.kh * (g.I4 / 2));
-  }
-  if (p.kind == OpKind::kFullyConnected) return Up16(4 * p.w.segs * (Up4(p.w.seg_len) / 2));
-  return 0;
-}
 
 // Channel-outer, so that the channel's weight words and its requantization constants stay in
 // registers across all positions. kKw: patch words known at compile time (0: use kw).
@@ -245,7 +230,7 @@ void OneChannelOutputs(const OpPlan& p, const int16_t* xt, uint32_t rows, const 
 // Weights are widened once for all channels; per position the patch stays in registers.
 void ConvOneChannel(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
   const uint32_t W = p.in_w, O = p.out_c, kw = (p.kh + 1u) / 2u;   // words per patch
-  const uint32_t rows = Up4(uint32_t(p.in_h) + p.pad_top + p.pad_bottom + 2);
+  const uint32_t rows = uint32_t(DspOneChannelRows(p));
   int16_t* xt = static_cast<int16_t*>(scratch);                    // [W][rows]
   uint32_t* wt = reinterpret_cast<uint32_t*>(xt + W * rows);        // [O][kw]
   const int32_t off = -p.in_zp[0];
@@ -272,14 +257,14 @@ void ConvOneChannel(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
 }
 
 void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
-  if (p.in_c == 1 && p.kh <= 16) {
+  if (DspOneChannelConv(p)) {
     ConvOneChannel(p, in, out, scratch);
     return;
   }
   const ConvGeom g = Geom(p);
   const uint32_t W = p.in_w, I = p.in_c, O = p.out_c, P = uint32_t(p.out_h) * W;
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  uint32_t* wq = xq + Up16(4 * InWords(p)) / 4;
+  uint32_t* wq = xq + uint32_t(DspConvInBytes(p)) / 4;
   // widen the input once, column-major; SAME-padding rows are zeros (a skipped tap adds nothing)
   const uint32_t col_words = g.rows * g.words_per_pos;
   for (uint32_t x = 0; x < W; ++x) {
@@ -321,7 +306,7 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
 
 void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
   const WeightView& w = p.w;
-  const uint32_t L4 = Up4(w.seg_len), wps = L4 / 2;
+  const uint32_t L4 = uint32_t(Up4(w.seg_len)), wps = L4 / 2;
   uint32_t* xq = static_cast<uint32_t*>(scratch);
   for (uint32_t s = 0; s < w.segs; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, -p.in_zp[0], xq + s * wps);
   const uint32_t full = w.seg_len / 4;

@@ -6,8 +6,6 @@
 namespace slimhar {
 namespace kernels {
 
-uint32_t OpScratchBytes(const OpPlan&) { return 0; }
-
 void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void*) {
   const int32_t in_off = -p.in_zp[0];
   const uint32_t W = p.in_w, I = p.in_c, O = p.out_c;

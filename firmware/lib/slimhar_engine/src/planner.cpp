@@ -2,7 +2,7 @@
 
 namespace slimhar {
 namespace {
-inline uint32_t AlignUp(uint32_t v) { return (v + kArenaAlign - 1) & ~(kArenaAlign - 1); }
+inline uint64_t AlignUp(uint64_t v) { return (v + kArenaAlign - 1) & ~uint64_t(kArenaAlign - 1); }
 }  // namespace
 
 void Lifetimes::Reset(uint32_t n_tensors, uint32_t) {
@@ -34,7 +34,7 @@ bool Lifetimes::Alias(uint32_t out, uint32_t in, uint32_t op) {
   return true;
 }
 
-uint32_t Lifetimes::Plan(uint32_t* offsets) const {
+uint64_t Lifetimes::Plan(uint32_t* offsets) const {
   // placement order: larger first; ties by first use, then creation order
   uint16_t order[kMaxTensors];
   for (uint32_t i = 0; i < n_bufs_; ++i) order[i] = uint16_t(i);
@@ -50,13 +50,13 @@ uint32_t Lifetimes::Plan(uint32_t* offsets) const {
     }
     order[j] = b;
   }
-  uint32_t off[kMaxTensors];
+  uint64_t off[kMaxTensors];
   bool placed[kMaxTensors] = {};
-  uint32_t arena = 0;
+  uint64_t arena = 0;
   for (uint32_t i = 0; i < n_bufs_; ++i) {
     const uint16_t b = order[i];
     // lowest aligned offset that clears every placed buffer alive at the same time
-    uint32_t at = 0;
+    uint64_t at = 0;
     bool moved = true;
     while (moved) {
       moved = false;
@@ -72,7 +72,7 @@ uint32_t Lifetimes::Plan(uint32_t* offsets) const {
     placed[b] = true;
     if (AlignUp(at + size_[b]) > arena) arena = AlignUp(at + size_[b]);
   }
-  for (uint32_t t = 0; t < n_tensors_; ++t) offsets[t] = buf_of_[t] >= 0 ? off[buf_of_[t]] : 0;
+  for (uint32_t t = 0; t < n_tensors_; ++t) offsets[t] = buf_of_[t] >= 0 ? uint32_t(off[buf_of_[t]]) : 0;
   return arena;
 }
 

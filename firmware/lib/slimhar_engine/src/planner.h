@@ -16,8 +16,9 @@ class Lifetimes {
   bool Define(uint32_t tensor, uint32_t op, uint32_t bytes);  // written by op (the input: op 0)
   bool Use(uint32_t tensor, uint32_t op);                     // read by op; must be defined
   bool Alias(uint32_t out, uint32_t in, uint32_t op);         // out is a view of in
-  // offsets[tensor] for every planned tensor; returns the arena bytes (a multiple of kArenaAlign)
-  uint32_t Plan(uint32_t* offsets) const;
+  // offsets[tensor] for every planned tensor; returns the arena bytes (a multiple of kArenaAlign),
+  // computed in 64 bits; offsets are exact whenever the result is <= kMaxArenaBytes
+  uint64_t Plan(uint32_t* offsets) const;
 
  private:
   uint32_t n_tensors_ = 0, n_bufs_ = 0;

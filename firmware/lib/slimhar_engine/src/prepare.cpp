@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "fb_reader.h"
 #include "planner.h"
+#include "kernels.h"
 #include "quant_math.h"
 #include "scratch.h"
 
@@ -17,7 +18,28 @@ enum : int32_t { kOpAdd = 0, kOpConv = 3, kOpFc = 9, kOpReshape = 22, kOpPad = 3
 enum : int8_t { kTypeInt32 = 2, kTypeInt8 = 9 };
 enum : int8_t { kActNone = 0, kActRelu = 1 };
 enum : int8_t { kPadSame = 0, kPadValid = 1 };
+// BuiltinOptions union tags (schema.fbs) of the ops above
+enum : uint8_t { kOptNone = 0, kOptConv = 1, kOptFc = 8, kOptAdd = 11, kOptReshape = 17, kOptPad = 22, kOptGather = 23,
+                 kOptMaximum = 39 };
 constexpr uint32_t kMaxDot = 1u << 16;  // products per output of a conv / fc
+
+// What the engine runs of each TFLite op: its options union tag and input counts. An input past
+// min_in may be -1 (an optional input TFLite leaves out): the bias of CONV_2D and
+// FULLY_CONNECTED, as TFLM allows. PAD takes exactly 2 (a third, constant-values input pads
+// with another value than the output zero point: not run). RESHAPE's optional second input is
+// its constant shape.
+struct OpSpec {
+  int32_t code;
+  OpKind kind;
+  uint8_t options;
+  uint8_t min_in, max_in;
+};
+constexpr OpSpec kOpSpecs[] = {
+    {kOpConv, OpKind::kConv, kOptConv, 2, 3},          {kOpFc, OpKind::kFullyConnected, kOptFc, 2, 3},
+    {kOpAdd, OpKind::kAdd, kOptAdd, 2, 2},             {kOpPad, OpKind::kPad, kOptPad, 2, 2},
+    {kOpGather, OpKind::kGather, kOptGather, 2, 2},    {kOpMaximum, OpKind::kMaximum, kOptMaximum, 2, 2},
+    {kOpReshape, OpKind::kReshape, kOptReshape, 1, 2},
+};
 
 struct TensorInfo {
   int8_t type = -1;
@@ -25,6 +47,7 @@ struct TensorInfo {
   int32_t dims[4] = {0, 0, 0, 0};
   uint32_t elems = 0;
   uint32_t n_scale = 0;
+  int32_t q_dim = 0;              // quantized_dimension of a per-axis quantization
   fb::Vec scale, zp;
   const uint8_t* data = nullptr;  // constant bytes in the flatbuffer
   uint32_t data_size = 0;
@@ -90,6 +113,7 @@ EngineStatus ReadTensor(const Ctx& c, int32_t idx, TensorInfo* t) {
     NEED(fb::Vector(c.b, qt, 3, 8, &t->zp), EngineStatus::kBadModel);
     t->n_scale = t->scale.len;
     NEED(t->zp.len == t->n_scale, EngineStatus::kBadTensor);
+    NEED(fb::Scalar<int32_t>(c.b, qt, 6, 0, &t->q_dim), EngineStatus::kBadModel);
   }
   if (c.blob) {
     for (uint32_t j = 0; j < c.sub.n_refs; ++j) {
@@ -110,7 +134,7 @@ bool IsConst(const TensorInfo& t) { return t.pool || t.data != nullptr; }
 // An int8 activation with per-tensor quantization.
 EngineStatus ActQuant(const Ctx& c, const TensorInfo& t, float* scale, int32_t* zp) {
   NEED(t.type == kTypeInt8 && !IsConst(t), EngineStatus::kUnsupported);
-  NEED(t.n_scale >= 1, EngineStatus::kBadTensor);
+  NEED(t.n_scale == 1, EngineStatus::kBadTensor);  // per-tensor: TFLM's int8 kernels take one scale
   const float s = fb::VecF32(c.b, t.scale, 0);
   const int64_t z = fb::VecI64(c.b, t.zp, 0);
   NEED(s > 0.0f && s < 1e30f && z >= -128 && z <= 127, EngineStatus::kBadTensor);
@@ -175,13 +199,17 @@ EngineStatus BindWeights(const Ctx& c, const TensorInfo& w, WeightView* v) {
 
 // Per-channel weight scales + int32 bias; the multipliers TFLM computes in Prepare:
 // real[o] = (double(s_in) * double(s_w[o])) / double(s_out).
-EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo& bias, float s_in, float s_out,
+// `bias` null: the layer has none (an optional input in TFLite), it adds 0.
+EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* bias, float s_in, float s_out,
                           OpPlan* op, QuantStore* store) {
   const uint32_t n = uint32_t(w.dims[0]);
   NEED(w.n_scale == n || w.n_scale == 1, EngineStatus::kBadTensor);
+  NEED(w.n_scale == 1 || w.q_dim == 0, EngineStatus::kUnsupported);  // per output channel: axis 0
   for (uint32_t o = 0; o < w.zp.len; ++o) NEED(fb::VecI64(c.b, w.zp, o) == 0, EngineStatus::kUnsupported);
-  NEED(bias.type == kTypeInt32 && bias.rank == 1 && uint32_t(bias.dims[0]) == n, EngineStatus::kBadTensor);
-  NEED(bias.data != nullptr && bias.data_size == 4 * n, EngineStatus::kBadTensor);
+  if (bias) {
+    NEED(bias->type == kTypeInt32 && bias->rank == 1 && uint32_t(bias->dims[0]) == n, EngineStatus::kBadTensor);
+    NEED(bias->data != nullptr && bias->data_size == 4 * n, EngineStatus::kBadTensor);
+  }
   NEED(store->used <= store->capacity && n <= store->capacity - store->used, EngineStatus::kTooLarge);
   int32_t* m = store->mult + store->used;
   int8_t* sh = store->shift + store->used;
@@ -196,13 +224,13 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo& b
   store->used += n;
   op->mult = m;
   op->shift = sh;
-  op->bias = bias.data;
+  op->bias = bias ? bias->data : nullptr;
   return EngineStatus::kOk;
 }
 
-EngineStatus PrepareConv(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo& out, OpPlan* op,
-                         QuantStore* store) {
-  const TensorInfo &x = in[0], &w = in[1], &b = in[2];
+EngineStatus PrepareConv(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo* bias,
+                         const TensorInfo& out, OpPlan* op, QuantStore* store) {
+  const TensorInfo &x = in[0], &w = in[1];
   int8_t padding = 0, act = 0;
   int32_t stride_w = 1, stride_h = 1, dil_w = 1, dil_h = 1;
   NEED(opt != nullptr, EngineStatus::kBadModel);
@@ -235,7 +263,7 @@ EngineStatus PrepareConv(const Ctx& c, const fb::Table* opt, const TensorInfo* i
   // at most 2^16 products of |int8| x |int8 - zp| <= 127 x 255 per output: the int32
   // accumulator cannot overflow
   NEED(uint32_t(kh) * uint32_t(x.dims[3]) <= kMaxDot, EngineStatus::kTooLarge);
-  TRY(BindChannels(c, w, b, s_in, s_out, op, store));
+  TRY(BindChannels(c, w, bias, s_in, s_out, op, store));
   op->kh = uint8_t(kh);
   op->stride = uint8_t(stride_h);
   op->pad_top = uint8_t(pad_total / 2);
@@ -243,9 +271,9 @@ EngineStatus PrepareConv(const Ctx& c, const fb::Table* opt, const TensorInfo* i
   return EngineStatus::kOk;
 }
 
-EngineStatus PrepareFc(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo& out, OpPlan* op,
-                       QuantStore* store) {
-  const TensorInfo &x = in[0], &w = in[1], &b = in[2];
+EngineStatus PrepareFc(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo* bias,
+                       const TensorInfo& out, OpPlan* op, QuantStore* store) {
+  const TensorInfo &x = in[0], &w = in[1];
   int8_t act = 0, fmt = 0;
   if (opt) {
     NEED(fb::Scalar<int8_t>(c.b, *opt, 0, 0, &act) && fb::Scalar<int8_t>(c.b, *opt, 1, 0, &fmt),
@@ -260,7 +288,7 @@ EngineStatus PrepareFc(const Ctx& c, const fb::Table* opt, const TensorInfo* in,
   TRY(BindWeights(c, w, &op->w));
   NEED(uint32_t(op->w.segs) * op->w.seg_len == x.elems, EngineStatus::kBadRef);
   NEED(x.elems <= kMaxDot, EngineStatus::kTooLarge);
-  TRY(BindChannels(c, w, b, s_in, s_out, op, store));
+  TRY(BindChannels(c, w, bias, s_in, s_out, op, store));
   return EngineStatus::kOk;
 }
 
@@ -332,7 +360,7 @@ EngineStatus PrepareGather(const Ctx& c, const fb::Table* opt, const TensorInfo*
   op->index = idx.data;
   op->n_index = uint16_t(idx.elems);
   // the kernel walks [outer, axis, inner]: keep the geometry in in_h/in_w/in_c for it
-  uint32_t outer = 1, inner = 1;
+  uint64_t outer = 1, inner = 1;
   for (int32_t d = 0; d < axis; ++d) outer *= uint32_t(x.dims[d]);
   for (uint32_t d = uint32_t(axis) + 1; d < x.rank; ++d) inner *= uint32_t(x.dims[d]);
   NEED(outer <= 65535 && inner <= 65535, EngineStatus::kTooLarge);
@@ -352,8 +380,18 @@ EngineStatus PrepareMaximum(const Ctx& c, const TensorInfo* in, const TensorInfo
   return EngineStatus::kOk;
 }
 
-EngineStatus PrepareReshape(const Ctx& c, const TensorInfo* in, const TensorInfo& out, OpPlan* op) {
+EngineStatus PrepareReshape(const Ctx& c, const TensorInfo* in, bool has_shape, const TensorInfo& out, OpPlan* op) {
   NEED(in[0].elems == out.elems, EngineStatus::kBadTensor);
+  if (has_shape) {  // a constant new shape that agrees with the output tensor (-1: inferred)
+    const TensorInfo& sh = in[1];
+    NEED(sh.type == kTypeInt32 && sh.rank == 1 && sh.data != nullptr && sh.data_size == 4 * sh.elems,
+         EngineStatus::kUnsupported);
+    NEED(sh.elems == out.rank, EngineStatus::kBadTensor);
+    for (uint32_t d = 0; d < out.rank; ++d) {
+      const int32_t v = int32_t(fb::Rd32(sh.data + 4 * d));
+      NEED(v == out.dims[d] || v == -1, EngineStatus::kBadTensor);
+    }
+  }
   float s1, s2;
   TRY(ActQuant(c, in[0], &s1, &op->in_zp[0]));
   TRY(ActQuant(c, out, &s2, &op->out_zp));
@@ -408,6 +446,7 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   plan->output_size = tout.elems;
   plan->macs = 0;
   plan->n_ops = c.ops.len;
+  uint64_t macs = 0, dsp_scratch = 0;
 
   static_assert(kMaxTensors <= 256, "tensor indices are kept in uint8_t");
   uint8_t op_in[kMaxOps][2] = {}, op_out[kMaxOps] = {};  // activation tensors of each op, for the offsets
@@ -431,39 +470,45 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
     NEED(fb::SubTable(c.b, ot, 4, &opt, &has_opt), EngineStatus::kBadModel);
     const fb::Table* o = has_opt ? &opt : nullptr;
 
-    uint32_t n_in;
-    switch (code) {
-      case kOpConv: op->kind = OpKind::kConv; n_in = 3; break;
-      case kOpFc: op->kind = OpKind::kFullyConnected; n_in = 3; break;
-      case kOpAdd: op->kind = OpKind::kAdd; n_in = 2; break;
-      case kOpPad: op->kind = OpKind::kPad; n_in = 2; break;
-      case kOpGather: op->kind = OpKind::kGather; n_in = 2; break;
-      case kOpMaximum: op->kind = OpKind::kMaximum; n_in = 2; break;
-      case kOpReshape: op->kind = OpKind::kReshape; n_in = 1; break;
-      default: return EngineStatus::kUnsupported;
-    }
-    NEED(ins.len >= n_in && ins.len <= 4 && outs.len == 1, EngineStatus::kUnsupported);
+    const OpSpec* spec = nullptr;
+    for (const OpSpec& sp : kOpSpecs)
+      if (sp.code == code) spec = &sp;
+    NEED(spec != nullptr, EngineStatus::kUnsupported);
+    op->kind = spec->kind;
+    // the options table must be the union member this op reads (absent: the schema's defaults)
+    uint8_t opt_type = kOptNone;
+    NEED(fb::Scalar<uint8_t>(c.b, ot, 3, kOptNone, &opt_type), EngineStatus::kBadModel);
+    NEED(opt_type == spec->options || (opt_type == kOptNone && !has_opt), EngineStatus::kBadModel);
+    NEED(ins.len >= spec->min_in && ins.len <= spec->max_in && outs.len == 1, EngineStatus::kUnsupported);
     TensorInfo t[3], y;
     int32_t ti[3] = {-1, -1, -1};
-    for (uint32_t i = 0; i < n_in; ++i) {
+    bool present[3] = {false, false, false};
+    for (uint32_t i = 0; i < ins.len; ++i) {
       ti[i] = fb::VecI32(c.b, ins, i);
+      if (ti[i] == -1 && i >= spec->min_in) continue;  // an optional input left out
       TRY(ReadTensor(c, ti[i], &t[i]));
+      present[i] = true;
     }
     const int32_t yi = fb::VecI32(c.b, outs, 0);
     TRY(ReadTensor(c, yi, &y));
     NEED(!IsConst(y), EngineStatus::kBadModel);
+    const TensorInfo* bias = present[2] ? &t[2] : nullptr;
     switch (op->kind) {
-      case OpKind::kConv: TRY(PrepareConv(c, o, t, y, op, store)); break;
-      case OpKind::kFullyConnected: TRY(PrepareFc(c, o, t, y, op, store)); break;
+      case OpKind::kConv: TRY(PrepareConv(c, o, t, bias, y, op, store)); break;
+      case OpKind::kFullyConnected: TRY(PrepareFc(c, o, t, bias, y, op, store)); break;
       case OpKind::kAdd: TRY(PrepareAdd(c, o, t, y, op)); break;
       case OpKind::kPad: TRY(PreparePad(c, t, y, op)); break;
       case OpKind::kGather: TRY(PrepareGather(c, o, t, y, op)); break;
       case OpKind::kMaximum: TRY(PrepareMaximum(c, t, y, op)); break;
-      case OpKind::kReshape: TRY(PrepareReshape(c, t, y, op)); break;
+      case OpKind::kReshape: TRY(PrepareReshape(c, t, present[1], y, op)); break;
     }
     FillGeometry(t[0], y, op);
-    if (op->kind == OpKind::kConv || op->kind == OpKind::kFullyConnected)
-      plan->macs += y.elems * uint32_t(op->w.segs) * op->w.seg_len;
+    if (op->kind == OpKind::kConv || op->kind == OpKind::kFullyConnected) {
+      macs += uint64_t(y.elems) * op->w.segs * op->w.seg_len;
+      NEED(macs <= 0xFFFFFFFFu, EngineStatus::kTooLarge);
+    }
+    const uint64_t scratch = kernels::DspScratchBytes(*op);  // bounded for every flavour (scratch.h)
+    if (scratch > dsp_scratch) dsp_scratch = scratch;
     // activations this op reads must exist already (graph order); constants are not planned
     op->n_in = (op->kind == OpKind::kAdd || op->kind == OpKind::kMaximum) ? 2 : 1;
     for (uint32_t i = 0; i < op->n_in; ++i) {
@@ -479,7 +524,10 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   }
   NEED(life.Use(uint32_t(out_t), c.ops.len), EngineStatus::kBadModel);  // the output outlives the ops
   uint32_t offsets[kMaxTensors];
-  plan->arena_bytes = life.Plan(offsets);
+  const uint64_t arena = life.Plan(offsets);
+  NEED(arena <= kMaxArenaBytes && dsp_scratch <= kMaxArenaBytes - arena, EngineStatus::kTooLarge);
+  plan->arena_bytes = uint32_t(arena);
+  plan->macs = uint32_t(macs);
   for (uint32_t k = 0; k < c.ops.len; ++k) {
     OpPlan* op = &plan->ops[k];
     for (uint32_t i = 0; i < op->n_in; ++i) op->in_off[i] = offsets[op_in[k][i]];
@@ -487,7 +535,7 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   }
   plan->input_off = offsets[in_t];
   plan->output_off = offsets[out_t];
-  plan->scratch_bytes = ScratchBytes(*plan);
+  plan->scratch_bytes = SLIMHAR_KERNELS_DSP ? uint32_t(dsp_scratch) : 0;
   return EngineStatus::kOk;
 }
 

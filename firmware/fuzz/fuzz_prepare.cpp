@@ -1,0 +1,35 @@
+// libFuzzer target: Prepare alone -- a blob's subnets (PrepareSubnet) or a standalone TFLite
+// flatbuffer (PrepareModel) -- with every accepted plan checked against what the kernels of
+// both flavours will touch (fuzz_common.h: CheckPlan). No kernel runs, so it is fast.
+#include "fuzz_common.h"
+
+namespace {
+int32_t g_mult[4096];
+int8_t g_shift[4096];
+slimhar::Plan g_plan;
+
+void Prepared(slimhar::EngineStatus st, const slimhar::QuantStore& store) {
+  if (st == slimhar::EngineStatus::kOk) {
+    fuzz::CheckPlan(g_plan);
+  } else if (g_plan.n_ops != 0 || store.used != 0) {
+    __builtin_trap();  // a refused prepare leaves no half-made plan and gives its multipliers back
+  }
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (fuzz::IsBlob(data, size)) {
+    std::vector<uint8_t> b = fuzz::BlobCopy(data, size);
+    slimhar::Blob blob;
+    if (blob.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) return 0;
+    for (uint32_t i = 0; i < blob.subnet_count() && i < 16; ++i) {
+      slimhar::QuantStore store{g_mult, g_shift, 4096};
+      Prepared(slimhar::PrepareSubnet(blob, i, &g_plan, &store), store);
+    }
+    return 0;
+  }
+  std::vector<uint8_t> m(data, data + size);
+  slimhar::QuantStore store{g_mult, g_shift, 4096};
+  Prepared(slimhar::PrepareModel(m.data(), uint32_t(m.size()), &g_plan, &store), store);
+  return 0;
+}
