@@ -73,10 +73,10 @@ firmware-run: setup $(FW_BLOB) ## run the firmware in QEMU: prepares and times e
 firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -e host -e mps2_an386)
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 
-test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, a 1-minute fuzz run
+test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, 100,000 fuzz inputs per target
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=20000
+	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=100000
 
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
@@ -147,7 +147,7 @@ FUZZ_TARGETS := blob flatbuffer prepare invoke
 FUZZ_LIB_SRCS := firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 1800
-# FUZZ_RUNS=N: N inputs per target from a fixed seed instead of FUZZ_SECONDS split over the targets (make test: 20000)
+# FUZZ_RUNS=N: N inputs per target from a fixed seed instead of FUZZ_SECONDS split over the targets (make test: 100000)
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$$(( $(FUZZ_SECONDS) / 4 )))
 
 build/fuzz/fuzz_%: firmware/fuzz/fuzz_%.cpp firmware/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt

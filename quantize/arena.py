@@ -1,6 +1,6 @@
 """The firmware engine's memory plan, computed on the host from a blob: the activation arena
 (firmware/lib/slimhar_engine/src/planner.cpp) and the DSP kernels' scratch
-(kernels_dsp.cpp: OpScratchBytes), so that `slimhar blob export-c` can size the firmware's one
+(scratch.h: DspScratchBytes), so that `slimhar blob export-c` can size the firmware's one
 static arena at build time. Mirrors the C++ exactly; tests/test_engine.py checks every subnet
 against what the engine itself reports.
 """

@@ -54,6 +54,39 @@ static void DamagedCopies() {
   b = good;
   b.push_back(0);
   Check("padded_is_size_mismatch", OpenCopy(b) == BlobStatus::kSizeMismatch);
+  // one field of the header, the subnet table or a reference made absurd, the CRC made right
+  const uint32_t table = Rd32(good.data() + 24), n_pool = Rd32(good.data() + 28);
+  const uint32_t ref0 = Rd32(good.data() + table + 44);   // subnet 0's references
+  struct Case {
+    const char* name;
+    uint32_t at, value, bytes;
+    BlobStatus want;
+  };
+  const uint32_t w2 = 0x40000000u;  // 2.0f: a width above 1
+  const Case cases[] = {
+      {"bad_header_size", 10, 63, 2, BlobStatus::kBadHeaderSize},
+      {"zero_subnets", 20, 0, 4, BlobStatus::kBadCounts},
+      {"too_many_pool_tensors", 28, 300, 4, BlobStatus::kBadCounts},
+      {"zero_axes", 58, 0, 2, BlobStatus::kBadShape},
+      {"unknown_arch", 62, 5, 1, BlobStatus::kBadShape},
+      {"window_too_long", 56, 9000, 2, BlobStatus::kBadShape},
+      {"subnet_width_above_1", table, w2, 4, BlobStatus::kBadSubnet},
+      {"subnet_resolution_above_window", table + 4, 9000, 2, BlobStatus::kBadSubnet},
+      {"subnet_classes_differ", table + 6, 99, 2, BlobStatus::kBadSubnet},
+      {"subnet_too_many_refs", table + 48, 65, 4, BlobStatus::kBadSubnet},
+      {"subnet_model_misaligned", table + 36, Rd32(good.data() + table + 36) + 4, 4, BlobStatus::kMisaligned},
+      {"subnet_model_out_of_bounds", table + 40, uint32_t(good.size()), 4, BlobStatus::kOutOfBounds},
+      {"ref_to_missing_pool_tensor", ref0 + 2, n_pool, 2, BlobStatus::kBadRef},
+      {"ref_slice_wider_than_tensor", ref0 + 4, 60000, 2, BlobStatus::kBadRef},
+      {"ref_slice_empty", ref0 + 6, 0, 2, BlobStatus::kBadRef},
+  };
+  for (const Case& c : cases) {
+    b = good;
+    for (uint32_t k = 0; k < c.bytes; ++k) b[c.at + k] = uint8_t(c.value >> (8 * k));
+    ReCrc(b);
+    const BlobStatus st = OpenCopy(b);
+    Check(c.name, st == c.want, slimhar::StatusName(st));
+  }
   // every single-byte truncation point of the header region: never kOk, never a crash
   bool all_refused = true;
   for (size_t n = 0; n < 256; ++n) all_refused &= (Blob().Open(good.data(), n) != BlobStatus::kOk);
