@@ -481,5 +481,7 @@ def data_info(name, data_dir, seed, as_json):
     click.echo(d.notes)
 
 
+from slimhar import cli_device  # noqa: E402,F401  (registers the policy / device groups)
+
 if __name__ == "__main__":
     main()
