@@ -18,7 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   slimhar::Blob blob;
   if (blob.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) return 0;
   uint32_t s = 0;
-  for (uint32_t c = 0; c < blob.axes(); ++c) s += uint32_t(blob.norm_mean(c) + blob.norm_std(c));
+  for (uint32_t c = 0; c < blob.axes(); ++c) {  // any float bits at all: read them as bits
+    const float f[2] = {blob.norm_mean(c), blob.norm_std(c)};
+    s += Touch(f, sizeof(f));
+  }
   for (uint32_t i = 0; i < blob.pool_count(); ++i) {
     slimhar::PoolTensor p;
     if (!blob.GetPoolTensor(i, &p)) __builtin_trap();
