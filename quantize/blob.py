@@ -292,6 +292,9 @@ def export_c(data: bytes, out_dir, symbol: str = "slimhar_blob", source: str = "
          f"#define {symbol.upper()}_SCRATCH_BYTES {mem['scratch_bytes']}u\n"
          f"#define {symbol.upper()}_MAX_CHANNELS {mem['channels']}u\n"
          f"#define {symbol.upper()}_TOTAL_CHANNELS {mem['channels_total']}u\n"
+         f"#define {symbol.upper()}_WINDOW {b.window}u\n#define {symbol.upper()}_AXES {b.axes}u\n"
+         "/* the model's sensor rate in millihertz (from the blob's metadata; 0: not recorded) */\n"
+         f"#define {symbol.upper()}_SAMPLE_RATE_MHZ {round(1000 * float(b.meta.get('dataset', {}).get('sample_rate_hz', 0)))}u\n"
          f"extern const uint8_t {symbol}[{symbol.upper()}_SIZE];\n"
          "#ifdef __cplusplus\n}\n#endif\n#endif\n")
     rows = [", ".join(f"0x{v:02x}" for v in data[i:i + 16]) for i in range(0, len(data), 16)]

@@ -5,11 +5,16 @@
 #include <cstdint>
 
 namespace hal {
-void Init();                           // clocks, console
-void Write(const char* s);             // console text
-void WriteU(uint32_t v);               // decimal
-void CycleCounterStart();
-uint64_t Cycles();                     // core cycles since start (QEMU -icount: instructions)
+void Init();                           // clocks, console, the clock below, watchdog
+void WriteLine(const char* s);         // one console line (the board adds CR LF)
+bool ReadChar(char* c);                // a received byte, if any (never blocks)
+uint64_t Cycles();                     // core clock since Init (QEMU -icount: instructions)
+uint32_t CyclesPerUs();                // to turn Cycles() into microseconds
+const char* ClockName();               // "cycles" or "instructions"
+void Sleep();                          // until the next interrupt (WFI)
+void WatchdogFeed();
+void SetLoad(uint32_t pct);            // emulation: busy-loop pct % of every timer period (0: off)
+void Fault();                          // a deliberate bus fault: the fault handler's own test
 const char* BoardName();
 }  // namespace hal
 

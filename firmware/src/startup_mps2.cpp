@@ -10,12 +10,16 @@ void __libc_init_array();
 int main();
 void Reset_Handler();
 void Default_Handler() { for (;;) { } }
+// the board (board_mps2.cpp) overrides these; test programs keep the spinning default
+void NMI_Handler() __attribute__((weak, alias("Default_Handler")));
+void HardFault_Handler() __attribute__((weak, alias("Default_Handler")));
+void SysTick_Handler() __attribute__((weak, alias("Default_Handler")));
 }
 
 __attribute__((section(".isr_vector"), used)) void (*const g_vectors[16])() = {
-    reinterpret_cast<void (*)()>(&_estack), Reset_Handler, Default_Handler, Default_Handler,
+    reinterpret_cast<void (*)()>(&_estack), Reset_Handler, NMI_Handler, HardFault_Handler,
     Default_Handler, Default_Handler, Default_Handler, nullptr, nullptr, nullptr, nullptr,
-    Default_Handler, Default_Handler, nullptr, Default_Handler, Default_Handler,
+    Default_Handler, Default_Handler, nullptr, Default_Handler, SysTick_Handler,
 };
 
 extern "C" void SemihostExit(int code) {

@@ -1,0 +1,231 @@
+"""The host side of the firmware's serial protocol (docs/serial-protocol.md): a client for a
+board on a serial port or the emulated board in QEMU, and the launcher of that emulator.
+
+    with Qemu(elf) as q:                       # QEMU mps2-an386, UART on a local TCP port
+        dev = Device(q.url)                    # or Device("/dev/ttyACM0", baud=115200)
+        dev.wait_ready()
+        print(dev.info()["blob"])
+
+Every command line the device takes ends with "m-ready"; `command` sends one line and returns
+the lines before that, and raises DeviceError on an "e-[...]" reply (or returns them, with
+check=False). pyserial opens both ``socket://HOST:PORT`` and ``/dev/tty...``.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+READY = "m-ready"
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def kv(line: str) -> dict:
+    """'info subnet i=3 name=w010_t60 front=1' -> {'i': '3', 'name': 'w010_t60', 'front': '1'}"""
+    return dict(p.split("=", 1) for p in line.split() if "=" in p)
+
+
+def feed_line(seq: int, values) -> str:
+    """One `feed` line: the sequence number, the values as float32 round-trip decimals, and the
+    CRC-32 of the text before ' *'."""
+    import numpy as np
+    body = f"feed {seq} " + " ".join(repr(float(np.float32(v))) if v != 0 else "0" for v in values)
+    return f"{body} *{zlib.crc32(body.encode()):08x}"
+
+
+class Device:
+    def __init__(self, url: str, baud: int = 115200, timeout: float = 30.0):
+        import serial
+        try:
+            self.port = serial.serial_for_url(url, baudrate=baud, timeout=0.2)
+        except (serial.SerialException, ValueError) as e:
+            raise DeviceError(f"cannot open {url}: {e}") from None
+        self.url, self.timeout = url, timeout
+        self.boot: list[str] = []      # lines before the first m-ready
+        self._buf = b""
+
+    def close(self):
+        self.port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def readline(self, timeout: float | None = None) -> str:
+        end = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while b"\n" not in self._buf:
+            if time.monotonic() > end:
+                raise DeviceError(f"{self.url}: no reply in {self.timeout if timeout is None else timeout:.0f} s"
+                                  + (f" (partial: {self._buf[-200:]!r})" if self._buf else ""))
+            self._buf += self.port.read(self.port.in_waiting or 1)
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace").rstrip("\r")
+
+    def wait_ready(self, timeout: float = 120.0) -> list[str]:
+        """Boot output up to the first m-ready (nothing may be sent before it)."""
+        end = time.monotonic() + timeout
+        while True:
+            line = self.readline(max(1.0, end - time.monotonic()))
+            if line.startswith("fault:") or line.startswith("e-["):
+                self.boot.append(line)
+                raise DeviceError(f"{self.url}: device reported {line!r} while booting")
+            if line == READY:
+                return self.boot
+            self.boot.append(line)
+
+    def write_line(self, line: str) -> None:
+        self.port.write(line.encode() + b"\n")
+
+    def command(self, line: str, check: bool = True, timeout: float | None = None) -> list[str]:
+        self.write_line(line)
+        out = []
+        while True:
+            r = self.readline(timeout)
+            if r == READY:
+                break
+            if r.startswith("fault:"):
+                raise DeviceError(f"{self.url}: {r}")
+            out.append(r)
+        errs = [r for r in out if r.startswith("e-[")]
+        if check and errs:
+            raise DeviceError(f"{line.split()[0] if line.split() else line!r}: {errs[0]}")
+        return out
+
+    # -- slimhar commands ---------------------------------------------------------------------
+    def info(self) -> dict:
+        rows = self.command("info")
+        d: dict = {"subnets": []}
+        for r in rows:
+            if r.startswith("info subnet "):
+                d["subnets"].append(kv(r))
+            elif r.startswith("info "):
+                d[r.split()[1].split("=")[0] if "=" not in r.split()[1] else "device"] = kv(r)
+        return d
+
+    def stats(self) -> dict:
+        return kv(next(r for r in self.command("stats") if r.startswith("m-stats")))
+
+    def feed(self, seq: int, samples) -> list[str]:
+        """samples [n, axes] (n <= 8): one feed line; returns result lines ('r ...') it completed."""
+        return [r for r in self.command(feed_line(seq, [v for s in samples for v in s])) if r.startswith("r ")]
+
+    def stream(self, X, samples_per_line: int = 4, rate_hz: float | None = None, progress=None) -> list[dict]:
+        """A whole recording [N, axes] through `feed`, paced at rate_hz when given (the sensor
+        rate), with streaming on; returns every result as a dict."""
+        results = []
+        seq = 0
+        t0 = time.monotonic()
+        for i in range(0, len(X), samples_per_line):
+            if rate_hz:
+                wait = t0 + i / rate_hz - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            for r in self.feed(seq, X[i:i + samples_per_line]):
+                results.append(kv(r))
+            seq += 1
+            if progress:
+                progress(min(i + samples_per_line, len(X)))
+        return results
+
+
+# -- the emulated board -----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Qemu:
+    """qemu-system-arm -M mps2-an386 -icount shift=0 with UART0 on a local TCP port that waits for
+    its first client (so the boot output reaches it): the emulated board as a serial device."""
+    elf: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Qemu":
+        if shutil.which("qemu-system-arm") is None:
+            raise DeviceError("qemu-system-arm not found (make setup installs it)")
+        if not Path(self.elf).exists():
+            raise DeviceError(f"{self.elf}: no firmware ELF (pio run -e mps2_an386)")
+        self.port = self.port or free_port()
+        self.proc = subprocess.Popen(
+            ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-icount", "shift=0",
+             "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on", "-kernel", str(self.elf)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # QEMU says it is waiting before it listens for real: wait for that line, then connect
+        line = self.proc.stdout.readline()
+        self.log.append(line.rstrip())
+        if "waiting for connection" not in line:
+            self.__exit__()
+            raise DeviceError(f"QEMU did not start: {line.strip() or 'exit ' + str(self.proc.poll())}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def build_firmware(blob: Path | None = None, project: Path = REPO) -> Path:
+    """pio run -e mps2_an386 (with SLIMHAR_BLOB=blob when given); returns the ELF."""
+    import os
+    from slimhar.tools.engine_check import pio
+    cmd, env = pio(project)
+    if blob is not None:
+        env["SLIMHAR_BLOB"] = str(Path(blob).resolve())
+    r = subprocess.run(cmd + ["run", "-e", "mps2_an386"], cwd=project, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise DeviceError(f"pio run -e mps2_an386 failed:\n{r.stdout[-3000:]}{r.stderr[-1500:]}")
+    _ = os
+    return project / ".pio" / "build" / "mps2_an386" / "firmware.elf"
+
+
+RESULT_FIELDS = re.compile(r"^r seq=\d+")
+
+
+# -- the host reference of the device's input pipeline ------------------------------------------
+def reference_inputs(blob, subnet: int, X, hop: int | None = None):
+    """What the firmware feeds subnet `subnet` for a stream X [N, axes]: every window of the last
+    `window` samples, one per hop (default window / 2), resized with torch's nearest-exact rule,
+    normalized and quantized -- the same float32 operations in the same order
+    (firmware/lib/slimhar_app/src/pipeline.cpp; float32 throughout, no fused multiply-add,
+    round half to even). Returns [(end sample, int8 [T', axes])]."""
+    import numpy as np
+    from slimhar.quantize.tflite_io import read_model
+    from slimhar.train.models.har_net import resize_index
+    s = blob.subnets[subnet]
+    win = blob.window
+    hop = hop or max(1, win // 2)
+    t = read_model(blob.model_bytes(s)).subgraphs[0]
+    q = t.tensors[t.inputs[0]].quantization
+    scale, zp = np.float32(q.scale[0]), int(q.zeroPoint[0])
+    idx = resize_index(win, s.resolution).numpy()
+    X = np.asarray(X, np.float32)
+    mean, std = blob.norm_mean.astype(np.float32), blob.norm_std.astype(np.float32)
+    out = []
+    for end in range(win, len(X) + 1, hop):
+        x = (X[end - win:end][idx] - mean) / std                 # float32 - float32, / float32
+        qv = np.round(x / scale) + np.float32(zp)                 # half to even, as the device's nearbyint
+        out.append((end, np.clip(qv, -128, 127).astype(np.int8)))
+    return out
