@@ -24,3 +24,20 @@ def exported(request, tmp_path_factory):
     res = train(cfg, d / "run", progress=False, log=lambda *_: None)
     rep = quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
     return {"dir": d / "q", "report": rep, "ckpt": ckpt.load(res["checkpoint"]), "cfg": cfg}
+
+
+@pytest.fixture(scope="session")
+def hapt_blob(tmp_path_factory):
+    """A 1-epoch hapt-uci CNN on a 3 x 3 grid: the UCI-HAR geometry (128 x 9, 6 classes); shared
+    by the engine and device tests."""
+    from slimhar.quantize.export import quantize_checkpoint
+    from slimhar.train.config import load_config
+    from slimhar.train.trainer import train
+    cfg = load_config("hapt_uci_cnn")
+    cfg["epochs"] = 1
+    cfg["widths"] = [0.1, 0.55, 1.0]
+    cfg["resolutions"] = [128, 112, 96]
+    d = tmp_path_factory.mktemp("hapt")
+    res = train(cfg, d / "run", progress=False, log=lambda *_: None)
+    quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
+    return d / "q" / "model.blob", cfg

@@ -26,21 +26,6 @@ def programs():
     return {kind: ec.build(kind) for kind in ("host", "dsp", "portable")}
 
 
-@pytest.fixture(scope="session")
-def hapt_blob(tmp_path_factory):
-    """A 1-epoch hapt-uci CNN on a 3 x 3 grid: the UCI-HAR geometry (128 x 9, 6 classes)."""
-    from slimhar.quantize.export import quantize_checkpoint
-    from slimhar.train.trainer import train
-    cfg = load_config("hapt_uci_cnn")
-    cfg["epochs"] = 1
-    cfg["widths"] = [0.1, 0.55, 1.0]
-    cfg["resolutions"] = [128, 112, 96]
-    d = tmp_path_factory.mktemp("hapt")
-    res = train(cfg, d / "run", progress=False, log=lambda *_: None)
-    quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
-    return d / "q" / "model.blob", cfg
-
-
 def _windows(blob: Blob, cfg: dict, n: int) -> np.ndarray:
     X = load_data(cfg).test.X[:n]
     return ((X - blob.norm_mean) / blob.norm_std).astype(np.float32)

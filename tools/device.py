@@ -35,10 +35,10 @@ def kv(line: str) -> dict:
 
 
 def feed_line(seq: int, values) -> str:
-    """One `feed` line: the sequence number, the values as float32 round-trip decimals, and the
-    CRC-32 of the text before ' *'."""
+    """One `feed` line: the sequence number, the values as the shortest decimals that round-trip
+    to the same float32, and the CRC-32 of the text before ' *'."""
     import numpy as np
-    body = f"feed {seq} " + " ".join(repr(float(np.float32(v))) if v != 0 else "0" for v in values)
+    body = f"feed {seq} " + " ".join(str(np.float32(v)) for v in values)
     return f"{body} *{zlib.crc32(body.encode()):08x}"
 
 
@@ -51,6 +51,7 @@ class Device:
             raise DeviceError(f"cannot open {url}: {e}") from None
         self.url, self.timeout = url, timeout
         self.boot: list[str] = []      # lines before the first m-ready
+        self.seq = 0                   # the next feed line's sequence number
         self._buf = b""
 
     def close(self):
@@ -116,24 +117,28 @@ class Device:
     def stats(self) -> dict:
         return kv(next(r for r in self.command("stats") if r.startswith("m-stats")))
 
-    def feed(self, seq: int, samples) -> list[str]:
-        """samples [n, axes] (n <= 8): one feed line; returns result lines ('r ...') it completed."""
-        return [r for r in self.command(feed_line(seq, [v for s in samples for v in s])) if r.startswith("r ")]
+    def feed(self, samples) -> list[dict]:
+        """samples [n, axes] (n <= 8): one feed line with the next sequence number; returns the
+        results ('r ...' lines, as dicts) of the windows it completed."""
+        out = self.command(feed_line(self.seq, [v for s in samples for v in s]))
+        self.seq += 1
+        return [kv(r) for r in out if r.startswith("r ")]
+
+    def feed_reset(self) -> None:
+        self.command("feed reset")
+        self.seq = 0
 
     def stream(self, X, samples_per_line: int = 4, rate_hz: float | None = None, progress=None) -> list[dict]:
-        """A whole recording [N, axes] through `feed`, paced at rate_hz when given (the sensor
-        rate), with streaming on; returns every result as a dict."""
+        """A recording [N, axes] through `feed`, paced at rate_hz when given (the sensor rate);
+        returns the results of the windows it completed (streaming must be on to get any)."""
         results = []
-        seq = 0
         t0 = time.monotonic()
         for i in range(0, len(X), samples_per_line):
             if rate_hz:
                 wait = t0 + i / rate_hz - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-            for r in self.feed(seq, X[i:i + samples_per_line]):
-                results.append(kv(r))
-            seq += 1
+            results += self.feed(X[i:i + samples_per_line])
             if progress:
                 progress(min(i + samples_per_line, len(X)))
         return results
@@ -149,7 +154,9 @@ def free_port() -> int:
 @dataclass
 class Qemu:
     """qemu-system-arm -M mps2-an386 -icount shift=0 with UART0 on a local TCP port that waits for
-    its first client (so the boot output reaches it): the emulated board as a serial device."""
+    its first client (so the boot output reaches it): the emulated board as a serial device.
+    nodelay=on: QEMU writes the UART byte by byte, and with Nagle on its socket every reply
+    waited ~40 ms for the client's delayed ACK (0.7 ms a command with it off)."""
     elf: Path
     port: int = 0
     proc: subprocess.Popen | None = None
@@ -167,7 +174,7 @@ class Qemu:
         self.port = self.port or free_port()
         self.proc = subprocess.Popen(
             ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-icount", "shift=0",
-             "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on", "-kernel", str(self.elf)],
+             "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on", "-kernel", str(self.elf)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # QEMU says it is waiting before it listens for real: wait for that line, then connect
         line = self.proc.stdout.readline()

@@ -86,10 +86,11 @@ const char* BoardName() { return "mps2-an386 (QEMU)"; }
 extern "C" void SysTick_Handler() {
   ++hal::g_wraps;
   const uint32_t pct = hal::g_load_pct;
-  if (pct) {  // the load generator: stay busy until pct % of this period has passed
-    const uint32_t until = hal::kPeriod - 1 - (hal::kPeriod * pct) / 100;
-    while (hal::kSyst[2] > until) {
-    }
+  if (pct) {
+    // the load generator: pct % of this period's 100,000 instructions, as a counted loop of two
+    // instructions an iteration (under -icount time is instructions, so the share is exact)
+    uint32_t n = pct * (hal::kPeriod * hal::kInstructionsPerTick / 100) / 2;
+    asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc");
   }
 }
 

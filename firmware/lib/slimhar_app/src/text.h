@@ -44,7 +44,7 @@ void Split(const char* line, uint32_t size, Tokens* t);
 // reported once.
 class LineReader {
  public:
-  static constexpr uint32_t kCap = 1024;
+  static constexpr uint32_t kCap = 2048;  // a feed line of 8 samples x 16 axes fits
   enum Event { kNone, kLine, kOverlong };
   Event Push(char c);
   const char* line() const { return buf_; }
