@@ -79,3 +79,176 @@ def policy_simulate(blob_path, traces, latency_path, clock_mhz, plot_dir, json_p
             click.echo(f"  plot: {r['plot']}")
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=1))
+
+
+# -- device -----------------------------------------------------------------------------------
+@main.group()
+def device():
+    """Talk to the firmware over its serial protocol: a board (--port) or the emulated one (--qemu)."""
+
+
+def _target(fn):
+    fn = click.option("--port", default=None, help="Serial port of a flashed board (/dev/ttyACM0) or a socket:// URL.")(fn)
+    fn = click.option("--baud", type=int, default=115200, show_default=True)(fn)
+    fn = click.option("--qemu", is_flag=True, help="Build the firmware and run it in QEMU (mps2-an386, -icount).")(fn)
+    fn = click.option("--blob", "blob_path", type=click.Path(exists=True, dir_okay=False), default=None,
+                      help="With --qemu: the blob to embed (default: the firmware's, runs/firmware/model.blob).")(fn)
+    return fn
+
+
+class _Connection:
+    def __init__(self, port, baud, qemu, blob_path):
+        if bool(port) == bool(qemu):
+            raise _UserError("give exactly one of --port PORT and --qemu")
+        self.port, self.baud, self.qemu, self.blob_path = port, baud, qemu, blob_path
+        self.q = None
+
+    def __enter__(self):
+        from slimhar.tools import device as dv
+        try:
+            url = self.port
+            if self.qemu:
+                click.echo("building the firmware (pio run -e mps2_an386) ...", err=True)
+                elf = dv.build_firmware(Path(self.blob_path) if self.blob_path else None)
+                self.q = dv.Qemu(elf).__enter__()
+                url = self.q.url
+            self.dev = dv.Device(url, self.baud)
+            self.dev.wait_ready()
+        except dv.DeviceError as e:
+            self.__exit__()
+            raise _UserError(str(e)) from None
+        return self.dev
+
+    def __exit__(self, *exc):
+        if getattr(self, "dev", None):
+            self.dev.close()
+        if self.q:
+            self.q.__exit__()
+
+
+def _device_errors(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        from slimhar.tools.device import DeviceError
+        try:
+            return fn(*a, **kw)
+        except DeviceError as e:
+            raise _UserError(str(e)) from None
+    return wrapper
+
+
+@device.command("info")
+@_target
+@_user_errors
+@_device_errors
+def device_info(port, baud, qemu, blob_path):
+    """Firmware, board, the embedded blob and its subnet table with latencies measured on the core."""
+    with _Connection(port, baud, qemu, blob_path) as dev:
+        info = dev.info()
+    d, b, p = info["device"], info["blob"], info["policy"]
+    click.echo(f"firmware {d['firmware']} (protocol {d['protocol']}) on {d['board']}, {d['kernels']} kernels; "
+               f"latency in {d['clock']} / {d['per_us']} per us")
+    click.echo(f"blob: {b['subnets']} subnets, window {b['window']} x {b['axes']} axes, {b['classes']} classes, "
+               f"{int(b['rate_mhz']) / 1000:g} Hz, hop {b['hop']} samples ({int(b['hop_us']) / 1000:g} ms)")
+    click.echo(f"{'i':>3}  {'subnet':<10} {'MACs':>10} {'val acc %':>9} {'latency ms':>10} {'front':>5}")
+    for r in info["subnets"]:
+        click.echo(f"{r['i']:>3}  {r['name']:<10} {int(r['macs']):>10,} {int(r['acc_bp']) / 100:>9.2f} "
+                   f"{int(r['latency_us']) / 1000:>10.2f} {'*' if r['front'] == '1' else '':>5}")
+    click.echo(f"policy: {p['mode']}, budget {p['budget_permille']} permille of the hop = {int(p['budget_us']) / 1000:g} ms, "
+               f"battery {p['battery']} %, load {p['load']} %")
+
+
+@device.command("stream")
+@_target
+@click.option("--recording", default="hapt-uci:0", show_default=True,
+              help="hapt-uci:K (the K-th held-out recording, preprocessed) or a .npy of samples [N, axes].")
+@click.option("--samples", type=int, default=2000, show_default=True, help="How many samples to stream (0: all).")
+@click.option("--rate", type=float, default=None, help="Pace at this many samples a second (default: as fast as it takes them).")
+@click.option("--subnet", type=int, default=None, help="Force one subnet (default: the policy chooses).")
+@click.option("--budget", default=None, help="Duty-cycle budget: PERMILLE of each hop, or Nms.")
+@click.option("--battery", type=int, default=None, help="Battery level (%%).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@_user_errors
+@_device_errors
+def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet, budget, battery, json_path):
+    """Stream a recording through `feed`; print every window's result and a summary."""
+    import numpy as np
+    from slimhar.tools import device as dv
+    if recording.startswith("hapt-uci"):
+        k = int(recording.split(":")[1]) if ":" in recording else 0
+        _, X, _ = dv.held_out_recording(k, 500, samples or None)
+    else:
+        try:
+            X = np.load(recording).astype(np.float32)
+        except (OSError, ValueError) as e:
+            raise _UserError(f"{recording}: not a .npy of samples ({e})") from None
+        if X.ndim != 2:
+            raise _UserError(f"{recording}: samples must be [N, axes], got shape {list(X.shape)}")
+        X = X[:samples or None]
+    with _Connection(port, baud, qemu, blob_path) as dev:
+        axes = int(dev.info()["blob"]["axes"])
+        if X.shape[1] != axes:
+            raise _UserError(f"{recording}: {X.shape[1]} channels, the device's model takes {axes}")
+        if subnet is not None:
+            dev.command(f"subnet set {subnet}")
+        if budget is not None:
+            dev.command(f"budget set {budget}")
+        if battery is not None:
+            dev.command(f"battery set {battery}")
+        dev.command("stream on")
+        from tqdm import tqdm
+        with tqdm(total=len(X), unit="sample", desc="feed", leave=False) as bar:
+            last = [0]
+
+            def step(n):
+                bar.update(n - last[0])
+                last[0] = n
+            res = dev.stream(X, samples_per_line=8 if rate is None else 4, rate_hz=rate, progress=step)
+        st = dev.stats()
+    for r in res:
+        if r.get("skipped"):
+            click.echo(f"window {r['seq']:>4}  end {r['end']:>6}  skipped ({r['flags']})")
+        else:
+            click.echo(f"window {r['seq']:>4}  end {r['end']:>6}  {r['name']:<10} class {r['class']}  "
+                       f"{int(r['latency_us']) / 1000:8.2f} ms of {int(r['budget_us']) / 1000:g}  {r['flags']}")
+    click.echo(f"\n{len(X)} samples -> {st['windows']} windows: {st['ran']} ran, {st['skipped']} skipped, "
+               f"{st['drops']} dropped, {st['over_budget']} over budget, {st['switches']} switches, "
+               f"{st['errors']} errors; per subnet {st['per_subnet']}")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"results": res, "stats": st}, indent=1))
+
+
+@device.command("bench")
+@_target
+@click.option("--runs", type=int, default=5, show_default=True)
+@click.option("--warmup", type=int, default=1, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+@_user_errors
+@_device_errors
+def device_bench(port, baud, qemu, blob_path, runs, warmup, json_path):
+    """Every subnet timed on the device through MLPerf Tiny's own commands (db load / db / infer)."""
+    import numpy as np
+    with _Connection(port, baud, qemu, blob_path) as dev:
+        info = dev.info()
+        axes = int(info["blob"]["axes"])
+        rows = []
+        for r in info["subnets"]:
+            dev.command(f"subnet set {r['i']}")
+            data = np.zeros(int(r["t"]) * axes, np.int8).tobytes()
+            dev.command(f"db load {len(data)}%")
+            for i in range(0, len(data), 31):
+                dev.command(f"db {data[i:i + 31].hex()}%")
+            out = dev.command(f"infer {runs} {warmup}%")
+            laps = [int(x.split("-")[-1]) for x in out if x.startswith("m-lap-us-")]
+            per = next((int(x.split("-")[-1]) for x in out if "-per-run-" in x), 0)
+            rows.append(dict(subnet=int(r["i"]), name=r["name"], macs=int(r["macs"]), us=(laps[1] - laps[0]) / runs,
+                             per_run=per, clock=info["device"]["clock"]))
+        dev.command("subnet auto")
+    clock = rows[0]["clock"] if rows else "cycles"
+    click.echo(f"{'subnet':<10} {'MACs':>10} {'us / inference':>15} {clock + ' / run':>18} {clock + ' / MAC':>18}")
+    for x in rows:
+        click.echo(f"{x['name']:<10} {x['macs']:>10,} {x['us']:>15.1f} {x['per_run']:>18,} {x['per_run'] / x['macs']:>18.3f}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(rows, indent=1))

@@ -49,13 +49,8 @@ def dev(elf):
 
 
 def _recording(n: int = 1000) -> np.ndarray:
-    """n samples of the first held-out (test-subject) hapt-uci recording, preprocessed into the
-    model's 9 channels, float32 [n, 9]."""
-    from slimhar.train.data import hapt
-    for subject, sig, _lab in hapt.read_recordings():
-        if subject in hapt.TEST_SUBJECTS and len(sig) >= n + 500:
-            return hapt.preprocess(sig).astype(np.float32)[500:500 + n]
-    raise AssertionError("no test-subject recording long enough")
+    """n samples of the first held-out (test-subject) hapt-uci recording, float32 [n, 9]."""
+    return dv.held_out_recording(0, 500, n)[1]
 
 
 def test_boots_ready_and_info_is_the_blob(dev, front_blob):

@@ -110,8 +110,9 @@ class Device:
         for r in rows:
             if r.startswith("info subnet "):
                 d["subnets"].append(kv(r))
-            elif r.startswith("info "):
-                d[r.split()[1].split("=")[0] if "=" not in r.split()[1] else "device"] = kv(r)
+            elif r.startswith("info "):   # "info firmware=..." is the device line; "info blob ...", "info policy ..."
+                word = r.split()[1]
+                d["device" if "=" in word else word] = kv(r)
         return d
 
     def stats(self) -> dict:
@@ -236,3 +237,18 @@ def reference_inputs(blob, subnet: int, X, hop: int | None = None):
         qv = np.round(x / scale) + np.float32(zp)                 # half to even, as the device's nearbyint
         out.append((end, np.clip(qv, -128, 127).astype(np.int8)))
     return out
+
+
+def held_out_recording(index: int = 0, start: int = 500, n: int | None = None):
+    """A held-out (test-subject) hapt-uci recording, preprocessed into the hapt-uci models' 9
+    channels (float32 [n, 9]) -- real inertial data that ships in a registry package. Returns
+    (subject, samples, per-sample labels)."""
+    import numpy as np
+    from slimhar.train.data import hapt
+    recs = [r for r in hapt.read_recordings() if r[0] in hapt.TEST_SUBJECTS]
+    if not 0 <= index < len(recs):
+        raise DeviceError(f"hapt-uci has {len(recs)} held-out recordings, not index {index}")
+    subject, sig, lab = recs[index]
+    X = hapt.preprocess(sig).astype(np.float32)
+    end = len(X) if n is None else min(len(X), start + n)
+    return subject, X[start:end], lab[start:end]

@@ -80,7 +80,7 @@ void Fault() {
   *bad = 1;  // no memory there: a bus fault, escalated to HardFault
 }
 
-const char* BoardName() { return "mps2-an386 (QEMU)"; }
+const char* BoardName() { return "mps2-an386-qemu"; }  // one word: replies are key=value
 }  // namespace hal
 
 extern "C" void SysTick_Handler() {
