@@ -67,7 +67,7 @@ $(FW_BLOB): | setup-venv
 firmware-build: setup $(FW_BLOB) ## build the emulated-board firmware offline (pio run -e mps2_an386)
 	$(PIO_VENV)/bin/pio run -e mps2_an386
 
-firmware-run: setup $(FW_BLOB) ## run the firmware in QEMU: prepares and times every subnet of the embedded blob
+firmware-run: setup $(FW_BLOB) ## the firmware in QEMU with its serial console on this terminal (type `help`; Ctrl-A X quits)
 	$(PIO_VENV)/bin/pio run -e mps2_an386 -t upload
 
 firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -e host -e mps2_an386)
@@ -81,7 +81,7 @@ test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
 
-demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize all into one int8 blob, verify in TFLM, run it on the emulated Cortex-M4F
+demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize all into one int8 blob, verify in TFLM, run it on the emulated Cortex-M4F: info, a stream of the held-out windows under the policy, policy traces
 	rm -rf $(RUNS)/demo
 	$(VENV)/bin/slimhar data info basicmotions
 	$(VENV)/bin/slimhar train --config basicmotions_cnn --out $(RUNS)/demo
@@ -89,8 +89,11 @@ demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize 
 	$(VENV)/bin/slimhar quantize $(RUNS)/demo/checkpoint.pt --out $(RUNS)/demo/int8
 	$(VENV)/bin/slimhar blob verify $(RUNS)/demo/int8/model.blob
 	$(VENV)/bin/slimhar blob check-engine $(RUNS)/demo/int8/model.blob --kinds host,dsp --qemu-windows 4
-	set -o pipefail; SLIMHAR_BLOB=$(CURDIR)/$(RUNS)/demo/int8/model.blob $(PIO_VENV)/bin/pio run -e mps2_an386 -t upload \
-	  | grep -E "^(slimhar:|subnet )"
+	$(VENV)/bin/slimhar device info --qemu --blob $(RUNS)/demo/int8/model.blob
+	$(VENV)/bin/slimhar device stream --qemu --blob $(RUNS)/demo/int8/model.blob --recording basicmotions --samples 0 \
+	  --budget 2 --json $(RUNS)/demo/stream.json | tail -12
+	$(VENV)/bin/slimhar policy simulate --blob $(RUNS)/demo/int8/model.blob --trace budget_steps --trace load_steps \
+	  --trace battery_drain --plot $(RUNS)/demo
 	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
 
 PRECISION ?= fp32

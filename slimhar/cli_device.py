@@ -163,7 +163,8 @@ def device_info(port, baud, qemu, blob_path):
 @device.command("stream")
 @_target
 @click.option("--recording", default="hapt-uci:0", show_default=True,
-              help="hapt-uci:K (the K-th held-out recording, preprocessed) or a .npy of samples [N, axes].")
+              help="hapt-uci:K (the K-th held-out recording, preprocessed), basicmotions (its test windows one "
+                   "after another), or a .npy of samples [N, axes].")
 @click.option("--samples", type=int, default=2000, show_default=True, help="How many samples to stream (0: all).")
 @click.option("--rate", type=float, default=None, help="Pace at this many samples a second (default: as fast as it takes them).")
 @click.option("--subnet", type=int, default=None, help="Force one subnet (default: the policy chooses).")
@@ -177,8 +178,16 @@ def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet,
     import numpy as np
     from slimhar.tools import device as dv
     if recording.startswith("hapt-uci"):
-        k = int(recording.split(":")[1]) if ":" in recording else 0
+        try:
+            k = int(recording.split(":")[1]) if ":" in recording else 0
+        except ValueError:
+            raise _UserError(f"--recording {recording!r}: hapt-uci:K with K a number") from None
         _, X, _ = dv.held_out_recording(k, 500, samples or None)
+    elif recording == "basicmotions":
+        from slimhar.train.config import load_config
+        from slimhar.train.trainer import load_data
+        T = load_data(load_config("basicmotions_cnn")).test.X
+        X = T.reshape(-1, T.shape[2]).astype(np.float32)[:samples or None]
     else:
         try:
             X = np.load(recording).astype(np.float32)

@@ -41,8 +41,9 @@ if not any(f.startswith("-O") for f in env.get("BUILD_FLAGS", [])):
 elf = env.BuildProgram()
 binf = env.ElfToBin("$BUILD_DIR/${PROGNAME}", elf)
 AlwaysBuild(env.Alias("size", elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE")))
-# `pio run -t upload` runs the ELF in QEMU; -icount makes timers count instructions (deterministic)
-qemu = ("timeout 120 qemu-system-arm -M %s -nographic -monitor none -serial stdio "
+# `pio run -t upload` runs the ELF in QEMU with its UART on this terminal (Ctrl-A X quits);
+# -icount makes timers count instructions (deterministic)
+qemu = ("qemu-system-arm -M %s -nographic -monitor none -serial stdio "
         "-semihosting-config enable=on,target=native -icount shift=0 -kernel $SOURCE"
         % board.get("build.qemu_machine", "mps2-an386"))
 AlwaysBuild(env.Alias("upload", elf, env.VerboseAction(qemu, "Running $SOURCE in QEMU")))
