@@ -203,3 +203,28 @@ def test_fault_is_reported_and_the_device_restarts(dev):
         boot.append(r)
     assert boot[0].startswith("slimhar: firmware") and boot[-1] == "m-init-done"
     assert dev.command("name") == ["m-name-dut-[slimhar]"]
+
+
+def test_device_cli(front_blob, tmp_path):
+    """`slimhar device info / stream / bench --qemu` end to end, and one-line errors for a bad target."""
+    import json
+    import subprocess
+    import sys
+    run = lambda *a: subprocess.run([sys.executable, "-m", "slimhar", "device", *a], capture_output=True, text=True, cwd=REPO)
+    r = run("info", "--qemu", "--blob", str(front_blob[0]))
+    assert r.returncode == 0, r.stderr
+    assert "protocol 1" in r.stdout and "w100_t128" in r.stdout and "policy: auto" in r.stdout
+    r = run("stream", "--qemu", "--blob", str(front_blob[0]), "--samples", "320", "--json", str(tmp_path / "s.json"))
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert len(res["results"]) == 4 and res["stats"]["drops"] == "0"
+    assert "320 samples -> 4 windows: 4 ran" in r.stdout
+    r = run("bench", "--qemu", "--blob", str(front_blob[0]), "--runs", "1", "--warmup", "0", "--json", str(tmp_path / "b.json"))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert len(rows) == len(Blob.open(front_blob[0]).subnets) and all(x["per_run"] > x["macs"] / 2 for x in rows)
+    for args, msg in ((["info"], "give exactly one of --port PORT and --qemu"),
+                      (["info", "--port", "/dev/nonexistent-tty"], "cannot open /dev/nonexistent-tty"),
+                      (["stream", "--qemu", "--recording", "hapt-uci:x"], "hapt-uci:K with K a number")):
+        r = run(*args)
+        assert r.returncode == 1 and msg in r.stderr and r.stderr.count("\n") <= 2, (args, r.stderr)
