@@ -38,6 +38,29 @@ def _tensor(shape, dtype, scale=None, zp=None, buffer=0, qdim=0):
     return t
 
 
+def _model(buffers: list, tensors: list, op, builtin: int, version: int, inputs: list[int], outputs: list[int]) -> bytes:
+    """A one-op, one-subgraph TFLite model (buffer 0 the empty sentinel) packed to bytes."""
+    m = fb.ModelT()
+    m.version = 3
+    m.buffers = [fb.BufferT()]
+    for data in buffers:
+        b = fb.BufferT()
+        if data is not None:
+            b.data = np.frombuffer(data, np.uint8)
+        m.buffers.append(b)
+    sg = fb.SubGraphT()
+    sg.tensors, sg.operators, sg.inputs, sg.outputs = tensors, [op], inputs, outputs
+    op.opcodeIndex = 0
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = builtin
+    code.version = version
+    m.operatorCodes = [code]
+    m.subgraphs = [sg]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def conv_model(x_shape, w: np.ndarray, bias: np.ndarray | None, *, stride=1, padding=fb.Padding.SAME,
                act=fb.ActivationFunctionType.RELU, bias_slot=True, w_qdim=0, x_scales=1, options_type=None,
                extra_inputs=0) -> bytes:
@@ -46,22 +69,14 @@ def conv_model(x_shape, w: np.ndarray, bias: np.ndarray | None, *, stride=1, pad
     optional input); bias_slot=False leaves the input list at 2."""
     O, kh, H = w.shape[0], w.shape[1], x_shape[1]
     ho = -(-H // stride) if padding == fb.Padding.SAME else (H - kh) // stride + 1
-    m = fb.ModelT()
-    m.version = 3
-    m.buffers = [fb.BufferT(), fb.BufferT(), fb.BufferT()]
-    m.buffers[1].data = np.frombuffer(np.ascontiguousarray(w, np.int8).tobytes(), np.uint8)
-    if bias is not None:
-        m.buffers[2].data = np.frombuffer(np.ascontiguousarray(bias, "<i4").tobytes(), np.uint8)
     w_scale = [0.01 + 0.001 * o for o in range(O)]
-    sg = fb.SubGraphT()
-    sg.tensors = [
+    tensors = [
         _tensor(x_shape, fb.TensorType.INT8, [0.05] * x_scales, [3] * x_scales),
         _tensor(w.shape, fb.TensorType.INT8, w_scale, [0] * O, buffer=1, qdim=w_qdim),
         _tensor([O], fb.TensorType.INT32, [0.05 * s for s in w_scale], [0] * O, buffer=2),
         _tensor([1, ho, x_shape[2], O], fb.TensorType.INT8, [0.1], [-5]),
     ]
     op = fb.OperatorT()
-    op.opcodeIndex = 0
     op.inputs = [0, 1] + ([2 if bias is not None else -1] if bias_slot else []) + [0] * extra_inputs
     op.outputs = [3]
     o = fb.Conv2DOptionsT()
@@ -70,45 +85,23 @@ def conv_model(x_shape, w: np.ndarray, bias: np.ndarray | None, *, stride=1, pad
     o.fusedActivationFunction = act
     op.builtinOptionsType = fb.BuiltinOptions.Conv2DOptions if options_type is None else options_type
     op.builtinOptions = o
-    sg.operators = [op]
-    sg.inputs, sg.outputs = [0], [3]
-    code = fb.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CONV_2D
-    code.version = 3
-    m.operatorCodes = [code]
-    m.subgraphs = [sg]
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    bias_bytes = None if bias is None else np.ascontiguousarray(bias, "<i4").tobytes()
+    return _model([np.ascontiguousarray(w, np.int8).tobytes(), bias_bytes], tensors, op, fb.BuiltinOperator.CONV_2D, 3,
+                  [0], [3])
 
 
 def pad_model(constant_values: bool) -> bytes:
     """One PAD of [1, 8, 3, 4] by one row each side; with a third input (constant values) when asked."""
-    m = fb.ModelT()
-    m.version = 3
-    m.buffers = [fb.BufferT(), fb.BufferT(), fb.BufferT()]
-    m.buffers[1].data = np.frombuffer(np.array([[0, 0], [1, 1], [0, 0], [0, 0]], "<i4").tobytes(), np.uint8)
-    m.buffers[2].data = np.frombuffer(np.array([7], np.int8).tobytes(), np.uint8)
-    sg = fb.SubGraphT()
-    sg.tensors = [_tensor([1, 8, 3, 4], fb.TensorType.INT8, [0.05], [3]),
-                  _tensor([4, 2], fb.TensorType.INT32, buffer=1),
-                  _tensor([1, 10, 3, 4], fb.TensorType.INT8, [0.05], [3]),
-                  _tensor([1], fb.TensorType.INT8, [0.05], [3], buffer=2)]
+    tensors = [_tensor([1, 8, 3, 4], fb.TensorType.INT8, [0.05], [3]),
+               _tensor([4, 2], fb.TensorType.INT32, buffer=1),
+               _tensor([1, 10, 3, 4], fb.TensorType.INT8, [0.05], [3]),
+               _tensor([1], fb.TensorType.INT8, [0.05], [3], buffer=2)]
     op = fb.OperatorT()
-    op.opcodeIndex = 0
     op.inputs = [0, 1, 3] if constant_values else [0, 1]
     op.outputs = [2]
     op.builtinOptionsType, op.builtinOptions = fb.BuiltinOptions.PadOptions, fb.PadOptionsT()
-    sg.operators = [op]
-    sg.inputs, sg.outputs = [0], [2]
-    code = fb.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.PAD
-    code.version = 2
-    m.operatorCodes = [code]
-    m.subgraphs = [sg]
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return _model([np.array([[0, 0], [1, 1], [0, 0], [0, 0]], "<i4").tobytes(), np.array([7], np.int8).tobytes()],
+                  tensors, op, fb.BuiltinOperator.PAD, 2, [0], [2])
 
 
 def _engine(programs, tmp_path, model: bytes, xq: np.ndarray | None = None) -> dict:

@@ -28,6 +28,14 @@ inline std::vector<uint8_t> BlobCopy(const uint8_t* data, size_t size) {
   return b;
 }
 
+// The input as a blob, its CRC fixed (BlobCopy), opened over *storage; false if it is no blob or
+// the reader refuses it.
+inline bool OpenBlob(const uint8_t* data, size_t size, std::vector<uint8_t>* storage, slimhar::Blob* blob) {
+  if (!IsBlob(data, size)) return false;
+  *storage = BlobCopy(data, size);
+  return blob->Open(storage->data(), storage->size()) == slimhar::BlobStatus::kOk;
+}
+
 // An accepted plan that breaks a promise to the kernels (plan_promises.h) aborts the run.
 inline void CheckPlan(const slimhar::Plan& p) {
   if (!slimhar::test::PlanKeepsPromises(p)) __builtin_trap();

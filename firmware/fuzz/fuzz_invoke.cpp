@@ -21,9 +21,9 @@ void RunPlan() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (fuzz::IsBlob(data, size)) {
-    std::vector<uint8_t> b = fuzz::BlobCopy(data, size);
+    std::vector<uint8_t> b;
     slimhar::Blob blob;
-    if (blob.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) return 0;
+    if (!fuzz::OpenBlob(data, size, &b, &blob)) return 0;
     const uint32_t n = blob.subnet_count();
     for (uint32_t i = 0; i < n && i < 4; ++i) {  // a few subnets per input keeps it fast
       slimhar::QuantStore store{g_mult, g_shift, 4096};

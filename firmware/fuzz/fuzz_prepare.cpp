@@ -19,9 +19,9 @@ void Prepared(slimhar::EngineStatus st, const slimhar::QuantStore& store) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (fuzz::IsBlob(data, size)) {
-    std::vector<uint8_t> b = fuzz::BlobCopy(data, size);
+    std::vector<uint8_t> b;
     slimhar::Blob blob;
-    if (blob.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) return 0;
+    if (!fuzz::OpenBlob(data, size, &b, &blob)) return 0;
     for (uint32_t i = 0; i < blob.subnet_count() && i < 16; ++i) {
       slimhar::QuantStore store{g_mult, g_shift, 4096};
       Prepared(slimhar::PrepareSubnet(blob, i, &g_plan, &store), store);
