@@ -99,10 +99,10 @@ demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize 
 PRECISION ?= fp32
 MODEL     ?= cnn
 HAPT_RUN   = $(RUNS)/hapt_uci_$(MODEL)
-train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (MODEL=cnn|resnet; CNN ~25 min on 2 cores, ~16 with PRECISION=bf16; ResNet ~80, ~42 with bf16; resumable)
+train-hapt: setup ## the paper's 150-epoch schedule on hapt-uci (MODEL=cnn|resnet|causal_cnn; CNN ~25 min on 2 cores, ~16 with PRECISION=bf16; ResNet ~80, ~42 with bf16; resumable)
 	$(VENV)/bin/slimhar train --config hapt_uci_$(MODEL) --precision $(PRECISION) --out $(HAPT_RUN) $$( [ -f $(HAPT_RUN)/checkpoint.pt ] && echo --resume )
 
-eval-hapt: setup ## evaluate the hapt-uci run (MODEL=cnn|resnet): table, JSON and Pareto plot into docs/assets
+eval-hapt: setup ## evaluate the hapt-uci run (MODEL=cnn|resnet|causal_cnn): table, JSON and Pareto plot into docs/assets
 	$(VENV)/bin/slimhar eval $(HAPT_RUN)/checkpoint.pt --json docs/assets/hapt_uci_$(MODEL)_test.json --plot docs/assets/hapt_uci_$(MODEL)_pareto.png
 
 quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converter baseline) into docs/assets

@@ -215,3 +215,24 @@ def test_hapt_uci_real_data():
     assert abs(X[..., 0:3].mean()) < 0.01
     g = np.median(np.linalg.norm(X[..., 6:9].mean(axis=1), axis=1))
     assert 0.95 < g < 1.05
+
+
+def test_hapt_causal_recipe_is_causal_and_starts_settled():
+    """recipe: causal -- what a device can run on a live stream: an output sample depends on
+    that sample and earlier ones only, and a recording that starts still starts settled (the
+    filters begin at their steady state, no transient). The zero-phase recipe looks ahead."""
+    from slimhar.train.data import hapt
+    rng = np.random.default_rng(4)
+    sig = np.cumsum(rng.normal(size=(600, 6)), axis=0) * 0.01 + np.array([0, 0, 1.0, 0, 0, 0])
+    later = sig.copy()
+    later[400:] += rng.normal(size=(200, 6))                      # change only the future
+    a, b = hapt.preprocess(sig, "causal"), hapt.preprocess(later, "causal")
+    assert np.array_equal(a[:400], b[:400]) and not np.array_equal(a[400:], b[400:])
+    z1, z2 = hapt.preprocess(sig, "zero-phase"), hapt.preprocess(later, "zero-phase")
+    assert not np.allclose(z1[:400], z2[:400])                    # zero-phase does look ahead
+    still = np.tile([0.1, -0.2, 0.98, 0.01, 0.0, -0.02], (300, 1))
+    out = hapt.preprocess(still, "causal")
+    assert np.allclose(out[:, 3:6], still[0, 3:]) and np.allclose(out[:, 6:], still[0, :3])   # gyro, total: as given
+    assert np.abs(out[:, :3]).max() < 1e-9                        # body acceleration of a still sensor: zero from sample 0
+    with pytest.raises(DatasetError, match="unknown recipe 'acausal'"):
+        hapt.preprocess(sig, "acausal")

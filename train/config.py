@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 DEFAULTS = {
-    "dataset": {"name": None, "path": None, "val_frac": 0.15},
+    "dataset": {"name": None, "path": None, "val_frac": 0.15, "recipe": None},   # recipe: hapt-uci only
     "model": "cnn",
     "widths": None,                 # grid widths, e.g. 0.10 .. 1.0 step 0.05
     "width_range": None,            # range random widths are drawn from (default: min/max widths)

