@@ -8,7 +8,10 @@
 #include "slimhar_model.h"
 
 #ifndef SLIMHAR_PLAN_SLOTS
-#define SLIMHAR_PLAN_SLOTS 16  // prepared subnets kept in RAM (about 3 KB each + multipliers)
+// Prepared subnets kept in RAM (a plan is ~2.8 KB + 5 bytes per output channel); a subnet not
+// kept is prepared again when the policy moves to it (a cold switch, counted in that window's
+// latency as prepare_us). The policy moves along its front, which is a handful of subnets.
+#define SLIMHAR_PLAN_SLOTS 8
 #endif
 #ifndef SLIMHAR_FIRMWARE_VERSION
 #define SLIMHAR_FIRMWARE_VERSION "0.2.0"

@@ -331,9 +331,13 @@ void App::RunWindow(uint64_t end) {
     }
     return;
   }
-  // the subnet's input, straight into its plan's input tensor
+  // the subnet's input, straight into its plan's input tensor; a subnet whose plan is not cached
+  // is prepared now (a cold switch), and that time counts against this window's budget
   EngineStatus es;
+  const uint32_t prepares = cache_->prepares();
+  const uint64_t t_get = board_.cycles();
   const Plan* p = cache_->Get(blob_, subnet, &es);
+  const uint64_t prep_cyc = cache_->prepares() != prepares ? board_.cycles() - t_get : 0;
   if (p == nullptr || p->input_size != uint32_t(si.resolution) * axes_) {
     Error("window", p == nullptr ? EngineStatusName(es) : "subnet input is not T' x axes");
     return;
@@ -352,7 +356,8 @@ void App::RunWindow(uint64_t end) {
   ++stats_.per_subnet[subnet];
   if (last_subnet_ >= 0 && uint32_t(last_subnet_) != subnet) ++stats_.switches;
   last_subnet_ = int32_t(subnet);
-  const bool over = us > d.budget_us;
+  const uint32_t prep_us = Us(prep_cyc);
+  const bool over = uint64_t(us) + prep_us > d.budget_us;
   stats_.over_budget += over;
   if (!stream_) return;
   uint32_t best = 0;
@@ -363,6 +368,7 @@ void App::RunWindow(uint64_t end) {
   line_.Str(" class=").U(best).Str(" logits=");
   for (uint32_t k = 0; k < out_n_; ++k) line_.Str(k ? "," : "").I(out_[k]);
   line_.Str(" in_crc=").Hex(in_crc).Str(" latency_us=").U(us).Str(" ").Str(board_.clock_name).Ch('=').U(cyc)
+      .Str(" prepare_us=").U(prep_us)
       .Str(" budget_us=").U(d.budget_us).Str(" over=").U(over).Str(" battery=").U(battery_pct_)
       .Str(" duty=").U(duty_permille_).Str(" load=").U(load_pct_).Str(" flags=");
   Flags(line_, d.flags, forced_ >= 0);
