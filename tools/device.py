@@ -12,7 +12,6 @@ check=False). pyserial opens both ``socket://HOST:PORT`` and ``/dev/tty...``.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 import subprocess
@@ -197,7 +196,6 @@ class Qemu:
 
 def build_firmware(blob: Path | None = None, project: Path = REPO) -> Path:
     """pio run -e mps2_an386 (with SLIMHAR_BLOB=blob when given); returns the ELF."""
-    import os
     from slimhar.tools.engine_check import pio
     cmd, env = pio(project)
     if blob is not None:
@@ -205,11 +203,7 @@ def build_firmware(blob: Path | None = None, project: Path = REPO) -> Path:
     r = subprocess.run(cmd + ["run", "-e", "mps2_an386"], cwd=project, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise DeviceError(f"pio run -e mps2_an386 failed:\n{r.stdout[-3000:]}{r.stderr[-1500:]}")
-    _ = os
     return project / ".pio" / "build" / "mps2_an386" / "firmware.elf"
-
-
-RESULT_FIELDS = re.compile(r"^r seq=\d+")
 
 
 # -- the host reference of the device's input pipeline ------------------------------------------

@@ -227,7 +227,7 @@ void App::OnLine(const char* s, uint32_t n) {
     line_.Str("m-stream-").Str(stream_ ? "on" : "off");
     Reply(line_);
   } else if (t.Is(0, "stats") && t.n == 1) {
-    Stats_();
+    PrintStats();
   } else if (t.Is(0, "stats") && t.n == 2 && t.Is(1, "reset")) {
     stats_ = Stats{};
     line_.Str("m-stats-reset");
@@ -517,7 +517,7 @@ void App::Info() {
   Reply(line_);
 }
 
-void App::Stats_() {
+void App::PrintStats() {
   line_.Str("m-stats lines=").U(stats_.lines).Str(" errors=").U(stats_.errors).Str(" samples=").U(stats_.samples)
       .Str(" windows=").U(stats_.windows).Str(" ran=").U(stats_.ran).Str(" skipped=").U(stats_.skipped)
       .Str(" drops=").U(stats_.drops).Str(" overruns=").U(stats_.overruns).Str(" switches=").U(stats_.switches)

@@ -75,7 +75,7 @@ class App {
   void MlperfDb(const text::Tokens& t);
   void MlperfInfer(const text::Tokens& t);
   void Results();
-  void Stats_();
+  void PrintStats();
   uint32_t DbSubnet() const;
   uint32_t Us(uint64_t cycles) const { return uint32_t(cycles / board_.cycles_per_us); }
 
