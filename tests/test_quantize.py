@@ -80,6 +80,16 @@ def test_int8_loses_almost_nothing(exported):
     assert full["int8_acc"] >= 0.85
 
 
+def test_quantize_is_deterministic(exported, tmp_path):
+    """The same checkpoint and arguments give the same blob, byte for byte (the fixture's own
+    export against a second one in a fresh folder)."""
+    from slimhar.quantize.export import quantize_checkpoint
+    quantize_checkpoint(exported["dir"].parent / "run" / "checkpoint.pt", tmp_path / "again", progress=False)
+    assert (tmp_path / "again" / "model.blob").read_bytes() == (exported["dir"] / "model.blob").read_bytes()
+    for f in sorted((exported["dir"] / "subnets").glob("*.tflite")):
+        assert (tmp_path / "again" / "subnets" / f.name).read_bytes() == f.read_bytes(), f.name
+
+
 def test_blob_unpacks_to_the_standalone_files(exported):
     b = Blob.open(exported["dir"] / "model.blob")
     assert len(b.subnets) == 9
