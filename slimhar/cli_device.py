@@ -208,7 +208,7 @@ def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet,
             dev.command(f"battery set {battery}")
         dev.command("stream on")
         from tqdm import tqdm
-        with tqdm(total=len(X), unit="sample", desc="feed", leave=False) as bar:
+        with tqdm(total=len(X), unit="sample", desc="feed", leave=False, disable=None) as bar:  # no bar off a terminal
             last = [0]
 
             def step(n):
