@@ -10,7 +10,7 @@ namespace text {
 
 class Line {
  public:
-  static constexpr uint32_t kCap = 1024;
+  static constexpr uint32_t kCap = 2048;  // a stats line of a 171-subnet blob, a 64-class result
   Line& Str(const char* s);
   Line& Ch(char c);
   Line& U(uint64_t v);
