@@ -126,24 +126,33 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], norm_mean, norm_
     return bytes(out)
 
 
-def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, float] | None = None) -> bytes:
+def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, float] | None = None,
+           trim: bool = False) -> bytes:
     """A new blob of `blob`'s subnets (all, or those indices, in that order) over the same pool;
-    `int8_acc` replaces the table's int8 accuracy of some (index -> fraction). Same bytes for
-    the same arguments."""
+    `int8_acc` replaces the table's int8 accuracy of some (index -> fraction). trim: keep only
+    the pool tensors the chosen subnets use, each cut to the out / in channels they use (the
+    weights stay the real ones, only their strides shrink). Same bytes for the same arguments."""
     keep = list(range(len(blob.subnets))) if subnets is None else list(subnets)
     bad = [i for i in keep if not 0 <= i < len(blob.subnets)]
     if bad or not keep:
         raise BlobError(f"{blob.source}: no subnet index {bad[0] if bad else '(none chosen)'} "
                         f"(it has {len(blob.subnets)})")
-    names = [e.name for e in blob.pool]
-    pool = {e.name: blob.pool_array(k) for k, e in enumerate(blob.pool)}
+    used = {p: (e.shape[0], e.shape[-1]) for p, e in enumerate(blob.pool)}
+    if trim:
+        used = {}
+        for i in keep:
+            for _t, p, o, n in blob.subnets[i].refs:
+                uo, ui = used.get(p, (0, 0))
+                used[p] = (max(uo, o), max(ui, n))
+    tensors = sorted(used)
+    pool = {blob.pool[p].name: np.ascontiguousarray(blob.pool_array(p)[:used[p][0], ..., :used[p][1]]) for p in tensors}
     rows = []
     for i in keep:
         s = blob.subnets[i]
         rows.append(dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                          params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc,
                          int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=blob.model_bytes(s),
-                         refs=[(t, names[p], o, n) for t, p, o, n in s.refs]))
+                         refs=[(t, blob.pool[p].name, o, n) for t, p, o, n in s.refs]))
     return pack_blob(pool, rows, blob.norm_mean, blob.norm_std, blob.meta, blob.window, blob.axes, blob.classes,
                      blob.arch)
 

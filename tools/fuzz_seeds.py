@@ -12,28 +12,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from slimhar.quantize.blob import Blob, pack_blob
+from slimhar.quantize.blob import Blob, repack
 
 
 def small_blob(blob: Blob, n: int = 2) -> tuple[bytes, list]:
-    chosen = sorted(blob.subnets, key=lambda s: (s.macs, s.name))[:n]
-    used = {}
-    for s in chosen:
-        for _t, p, o, i in s.refs:
-            uo, ui = used.get(p, (0, 0))
-            used[p] = (max(uo, o), max(ui, i))
-    keep = sorted(used)
-    pool = {blob.pool[p].name: np.ascontiguousarray(blob.pool_array(p)[:used[p][0], ..., :used[p][1]]) for p in keep}
-    names = [blob.pool[p].name for p in keep]
-    subnets = [dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
-                    params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc, int8_acc=s.int8_acc,
-                    model=blob.model_bytes(s), refs=[(t, names[keep.index(p)], o, i) for t, p, o, i in s.refs])
-               for s in chosen]
-    data = pack_blob(pool, subnets, blob.norm_mean, blob.norm_std, blob.meta, blob.window, blob.axes, blob.classes,
-                     blob.arch)
-    return data, chosen
+    chosen = sorted(range(len(blob.subnets)), key=lambda i: (blob.subnets[i].macs, blob.subnets[i].name))[:n]
+    return repack(blob, chosen, trim=True), [blob.subnets[i] for i in chosen]
 
 
 def main(argv: list[str]) -> int:
