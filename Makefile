@@ -58,7 +58,7 @@ $(PIO_STAMP):
 
 firmware-blob: $(FW_BLOB) ## the default blob the firmware embeds (BasicMotions CNN, every subnet; ~20 s)
 
-$(FW_BLOB): | setup-venv
+$(FW_BLOB): quantize/blob.py quantize/input_spec.py | setup-venv
 	rm -rf runs/firmware
 	$(VENV)/bin/slimhar train --config basicmotions_cnn --out runs/firmware/run --epochs 10
 	$(VENV)/bin/slimhar quantize runs/firmware/run/checkpoint.pt --out runs/firmware/int8 --no-baseline --verify 2
@@ -147,7 +147,7 @@ engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantiz
 # One libFuzzer target per reader (firmware/fuzz/): the blob reader, the flatbuffer reader,
 # Prepare, and Prepare + Invoke; each built with clang 14, ASan and UBSan.
 FUZZ_TARGETS := blob flatbuffer prepare invoke
-FUZZ_LIB_SRCS := firmware/lib/slimhar_blob/src/slimhar_blob.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
+FUZZ_LIB_SRCS := firmware/lib/slimhar_blob/src/slimhar_blob.cpp firmware/lib/slimhar_app/src/chain.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 1800
 # FUZZ_RUNS=N: N inputs per target from a fixed seed instead of FUZZ_SECONDS split over the targets (make test: 100000)
@@ -156,7 +156,7 @@ FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$$(( $
 build/fuzz/fuzz_%: firmware/fuzz/fuzz_%.cpp firmware/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
 	mkdir -p build/fuzz
 	clang++-14 -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Ifirmware/lib/slimhar_blob/src -Ifirmware/lib/slimhar_engine/src $< $(FUZZ_LIB_SRCS) -o $@
+	  -ffp-contract=off -Ifirmware/lib/slimhar_blob/src -Ifirmware/lib/slimhar_engine/src -Ifirmware/lib/slimhar_app/src $< $(FUZZ_LIB_SRCS) -o $@
 
 fuzz-build: $(FUZZ_BINS) ## the libFuzzer targets: blob reader, flatbuffer reader, Prepare, Prepare + Invoke (ASan + UBSan)
 

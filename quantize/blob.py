@@ -18,8 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .input_spec import InputSpec, SpecError
+from .input_spec import pack as pack_spec
+from .input_spec import unpack as unpack_spec
+
 MAGIC = b"SLIMHAR\0"
-VERSION = 1
+VERSION = 2          # 2: the input spec section replaced the bare normalization section
 ALIGN = 16
 HEADER = struct.Struct("<8sHHIIIIIIIIIIIHHHBB")      # 64 bytes
 POOL_ENTRY = struct.Struct("<16sIII4II")             # 48 bytes
@@ -79,11 +83,14 @@ def crc32_of(buf: bytes | bytearray | memoryview) -> int:
 
 
 # -- writing ----------------------------------------------------------------------------------
-def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], norm_mean, norm_std, meta: dict,
+def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec, meta: dict,
               window: int, axes: int, classes: int, arch: str) -> bytes:
     """pool: name -> int8 array (full tensor). subnets: dicts with the SubnetEntry fields
     (except offsets) plus 'model' (flatbuffer bytes without pool weights) and 'refs' as
-    (tensor index, pool name, out, in)."""
+    (tensor index, pool name, out, in). spec: the model's input spec (quantize/input_spec.py)."""
+    if (spec.window, len(spec.channels), len(spec.class_names)) != (window, axes, classes):
+        raise BlobError(f"input spec ({spec.window} samples, {len(spec.channels)} channels, "
+                        f"{len(spec.class_names)} classes) does not match the model ({window}, {axes}, {classes})")
     names = list(pool)
     out = bytearray(HEADER.size)
 
@@ -93,8 +100,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], norm_mean, norm_
         out.extend(data)
         return off
 
-    norm = np.concatenate([np.asarray(norm_mean, "<f4"), np.asarray(norm_std, "<f4")]).tobytes()
-    norm_off = section(norm)
+    spec_off = section(pack_spec(spec))
     meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     meta_off = section(meta_bytes)
     # pool data: each tensor 16-byte aligned
@@ -120,18 +126,19 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], norm_mean, norm_
     table_off = section(table)
     out.extend(b"\0" * _pad(len(out)))
     HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(names),
-                     pool_dir_off, pool_data_off, pool_data_size, norm_off, meta_off, len(meta_bytes),
+                     pool_dir_off, pool_data_off, pool_data_size, spec_off, meta_off, len(meta_bytes),
                      window, axes, classes, ARCHS[arch], 0)
     struct.pack_into("<I", out, CRC_OFFSET, crc32_of(out))
     return bytes(out)
 
 
 def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, float] | None = None,
-           trim: bool = False) -> bytes:
+           trim: bool = False, spec: InputSpec | None = None) -> bytes:
     """A new blob of `blob`'s subnets (all, or those indices, in that order) over the same pool;
     `int8_acc` replaces the table's int8 accuracy of some (index -> fraction). trim: keep only
     the pool tensors the chosen subnets use, each cut to the out / in channels they use (the
-    weights stay the real ones, only their strides shrink). Same bytes for the same arguments."""
+    weights stay the real ones, only their strides shrink). spec: another input spec (same
+    window, channels and classes). Same bytes for the same arguments."""
     keep = list(range(len(blob.subnets))) if subnets is None else list(subnets)
     bad = [i for i in keep if not 0 <= i < len(blob.subnets)]
     if bad or not keep:
@@ -153,7 +160,7 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
                          params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc,
                          int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=blob.model_bytes(s),
                          refs=[(t, blob.pool[p].name, o, n) for t, p, o, n in s.refs]))
-    return pack_blob(pool, rows, blob.norm_mean, blob.norm_std, blob.meta, blob.window, blob.axes, blob.classes,
+    return pack_blob(pool, rows, spec or blob.spec, blob.meta, blob.window, blob.axes, blob.classes,
                      blob.arch)
 
 
@@ -184,7 +191,7 @@ class Blob:
             raise self._err(f"truncated: {len(d)} bytes, a blob header alone is {HEADER.size}")
         h = HEADER.unpack_from(d, 0)
         (magic, ver, hsize, total, crc, n_sub, table_off, n_pool, pool_dir_off, pool_data_off, pool_data_size,
-         norm_off, meta_off, meta_size, window, axes, classes, arch, _) = h
+         spec_off, meta_off, meta_size, window, axes, classes, arch, _) = h
         if magic != MAGIC:
             raise self._err(f"not a slimhar blob (magic {magic!r})")
         if ver != VERSION:
@@ -200,18 +207,25 @@ class Blob:
         if not (0 < axes <= 64 and 0 < classes <= 1024 and 0 < window <= 8192 and arch in ARCHS.values()):
             raise self._err(f"absurd model shape: window {window}, axes {axes}, classes {classes}, arch {arch}")
         for off, name in ((table_off, "subnet table"), (pool_dir_off, "pool directory"), (pool_data_off, "pool data"),
-                          (norm_off, "normalization"), (meta_off, "metadata")):
+                          (spec_off, "input spec"), (meta_off, "metadata")):
             if off % ALIGN:
                 raise self._err(f"{name} offset {off} is not {ALIGN}-byte aligned")
         self._range(table_off, n_sub * SUBNET_ENTRY.size, "subnet table")
         self._range(pool_dir_off, n_pool * POOL_ENTRY.size, "pool directory")
         self._range(pool_data_off, pool_data_size, "pool data")
-        self._range(norm_off, 8 * axes, "normalization")
         self._range(meta_off, meta_size, "metadata")
         self.window, self.axes, self.classes = window, axes, classes
         self.arch = {v: k for k, v in ARCHS.items()}[arch]
-        norm = np.frombuffer(d, "<f4", 2 * axes, norm_off)
-        self.norm_mean, self.norm_std = norm[:axes].copy(), norm[axes:].copy()
+        if not HEADER.size <= spec_off < len(d):
+            raise self._err(f"input spec at offset {spec_off} lies outside the file ({len(d)} bytes)")
+        try:
+            self.spec = unpack_spec(d, spec_off, min(len(d), meta_off if meta_off > spec_off else len(d)) - spec_off)
+        except SpecError as e:
+            raise self._err(str(e)) from None
+        if (self.spec.window, len(self.spec.channels), len(self.spec.class_names)) != (window, axes, classes):
+            raise self._err(f"input spec ({self.spec.window} samples, {len(self.spec.channels)} channels, "
+                            f"{len(self.spec.class_names)} classes) does not match the header ({window}, {axes}, {classes})")
+        self.norm_mean, self.norm_std = self.spec.mean, self.spec.std
         try:
             self.meta = json.loads(d[meta_off:meta_off + meta_size].decode())
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -294,6 +308,10 @@ class Blob:
                        "channels": list(s.channels), "macs": s.macs, "params": s.params,
                        "arena_bytes": s.arena_bytes, "float_acc": s.float_acc, "int8_acc": s.int8_acc,
                        "model_bytes": s.model_size, "refs": len(s.refs)} for s in self.subnets],
+            "input_spec": {"sample_rate_hz": self.spec.sample_rate_hz, "window": self.spec.window, "hop": self.spec.hop,
+                           "raw": [f"{n} [{u}]" if u else n for n, u in self.spec.raw],
+                           "channels": [f"{n} [{u}]" if u else n for n, u in self.spec.channels],
+                           "chain": self.spec.describe(), "classes": self.spec.class_names},
             "meta": self.meta,
         }
 
@@ -324,8 +342,7 @@ def export_c(data: bytes, out_dir, symbol: str = "slimhar_blob", source: str = "
          f"#define {symbol.upper()}_MAX_CHANNELS {mem['channels']}u\n"
          f"#define {symbol.upper()}_TOTAL_CHANNELS {mem['channels_total']}u\n"
          f"#define {symbol.upper()}_WINDOW {b.window}u\n#define {symbol.upper()}_AXES {b.axes}u\n"
-         "/* the model's sensor rate in millihertz (from the blob's metadata; 0: not recorded) */\n"
-         f"#define {symbol.upper()}_SAMPLE_RATE_MHZ {round(1000 * float(b.meta.get('dataset', {}).get('sample_rate_hz', 0)))}u\n"
+         f"#define {symbol.upper()}_RAW_CHANNELS {len(b.spec.raw)}u\n"
          f"extern const uint8_t {symbol}[{symbol.upper()}_SIZE];\n"
          "#ifdef __cplusplus\n}\n#endif\n#endif\n")
     rows = [", ".join(f"0x{v:02x}" for v in data[i:i + 16]) for i in range(0, len(data), 16)]

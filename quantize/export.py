@@ -29,6 +29,7 @@ from slimhar.train.models.reference import dense_subnet
 from slimhar.train.trainer import calib_set, load_data, to_input
 
 from .blob import Blob, pack_blob, subnet_name
+from .input_spec import for_checkpoint
 from .calibrate import activation_ranges
 from .graph import arena_ideal, lower_subnet
 from .oracle import LiteRT, Tflm, quantize_input
@@ -133,7 +134,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
     meta = {"config": cfg["name"], "dataset": ck["dataset"], "arch": spec["arch"], "ranges": ranges,
             "qat_epochs": qat_epochs,
             "split": split, "widths": ws, "resolutions": rs}
-    blob = pack_blob({k: p.q for k, p in pool.items()}, blob_subnets, mean, std, meta,
+    blob = pack_blob({k: p.q for k, p in pool.items()}, blob_subnets, for_checkpoint(ck), meta,
                      spec["window"], spec["axes"], spec["classes"], spec["arch"])
     (out / "model.blob").write_bytes(blob)
     # the blob must give back exactly the standalone subnets

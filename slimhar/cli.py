@@ -203,6 +203,10 @@ def blob_info(file, as_json):
         return
     click.echo(f"{file}: {info['file_bytes']:,} bytes, {info['arch']} {info['window']}x{info['axes']} -> "
                f"{info['classes']} classes, {info['subnets']} subnets, pool {info['pool_bytes']:,} bytes")
+    sp = info["input_spec"]
+    click.echo(f"  input: {sp['sample_rate_hz']:g} Hz, window {sp['window']}, hop {sp['hop']}; feed {', '.join(sp['raw'])}")
+    click.echo(f"  chain: {sp['chain']}")
+    click.echo(f"  model channels: {', '.join(sp['channels'])}; classes: {', '.join(sp['classes'])}")
     for p in info["pool"]:
         click.echo(f"  pool {p['name']:<16} {str(p['shape']):<20} {p['bytes']:>9,d} B")
     click.echo(f"{'subnet':<12} {'channels':<16} {'MACs':>11} {'arena B':>8} {'float %':>8} {'int8 %':>8} {'model B':>8}")

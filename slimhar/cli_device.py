@@ -152,6 +152,9 @@ def device_info(port, baud, qemu, blob_path):
                f"latency in {d['clock']} / {d['per_us']} per us")
     click.echo(f"blob: {b['subnets']} subnets, window {b['window']} x {b['axes']} axes, {b['classes']} classes, "
                f"{int(b['rate_mhz']) / 1000:g} Hz, hop {b['hop']} samples ({int(b['hop_us']) / 1000:g} ms)")
+    i = info["input"]
+    click.echo(f"input: feed {i['raw']} -> chain {i['chain']} -> {i['channels']}")
+    click.echo(f"classes: {info['classes']['names']}")
     click.echo(f"{'i':>3}  {'subnet':<10} {'MACs':>10} {'val acc %':>9} {'latency ms':>10} {'front':>5}")
     for r in info["subnets"]:
         click.echo(f"{r['i']:>3}  {r['name']:<10} {int(r['macs']):>10,} {int(r['acc_bp']) / 100:>9.2f} "
@@ -163,8 +166,9 @@ def device_info(port, baud, qemu, blob_path):
 @device.command("stream")
 @_target
 @click.option("--recording", default="hapt-uci:0", show_default=True,
-              help="hapt-uci:K (the K-th held-out recording, preprocessed), basicmotions (its test windows one "
-                   "after another), or a .npy of samples [N, axes].")
+              help="hapt-uci:K (the K-th held-out recording: raw acc + gyro for a device running the causal chain, "
+                   "the zero-phase channels for an offline blob), basicmotions (its test windows one "
+                   "after another), or a .npy of samples [N, raw channels].")
 @click.option("--samples", type=int, default=2000, show_default=True, help="How many samples to stream (0: all).")
 @click.option("--rate", type=float, default=None, help="Pace at this many samples a second (default: as fast as it takes them).")
 @click.option("--subnet", type=int, default=None, help="Force one subnet (default: the policy chooses).")
@@ -182,8 +186,8 @@ def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet,
             k = int(recording.split(":")[1]) if ":" in recording else 0
         except ValueError:
             raise _UserError(f"--recording {recording!r}: hapt-uci:K with K a number") from None
-        _, X, _ = dv.held_out_recording(k, 500, samples or None)
-    elif recording == "basicmotions":
+        X = ("hapt-uci", k)     # raw or preprocessed: the device's input spec says which (below)
+    elif recording == "basicmotions":   # the windows are its raw channels (its spec has no chain)
         from slimhar.train.config import load_config
         from slimhar.train.trainer import load_data
         T = load_data(load_config("basicmotions_cnn")).test.X
@@ -197,9 +201,12 @@ def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet,
             raise _UserError(f"{recording}: samples must be [N, axes], got shape {list(X.shape)}")
         X = X[:samples or None]
     with _Connection(port, baud, qemu, blob_path) as dev:
-        axes = int(dev.info()["blob"]["axes"])
-        if X.shape[1] != axes:
-            raise _UserError(f"{recording}: {X.shape[1]} channels, the device's model takes {axes}")
+        spec = dev.info()["input"]
+        if isinstance(X, tuple):
+            _, X, _ = dv.held_out_recording(X[1], 500, samples or None, preprocessed=spec["chain"] == "offline")
+        raw = spec["raw"].split(",")
+        if X.shape[1] != len(raw):
+            raise _UserError(f"{recording}: {X.shape[1]} channels, the device takes {len(raw)} ({spec['raw']})")
         if subnet is not None:
             dev.command(f"subnet set {subnet}")
         if budget is not None:

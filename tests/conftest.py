@@ -28,12 +28,13 @@ def exported(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def hapt_blob(tmp_path_factory):
-    """A 1-epoch hapt-uci CNN on a 3 x 3 grid: the UCI-HAR geometry (128 x 9, 6 classes); shared
-    by the engine and device tests."""
+    """A 1-epoch hapt-uci CNN on a 3 x 3 grid with the causal recipe: the UCI-HAR geometry
+    (128 x 9, 6 classes) and the preprocessing chain the device runs from raw acc + gyro;
+    shared by the engine, input-spec and device tests."""
     from slimhar.quantize.export import quantize_checkpoint
     from slimhar.train.config import load_config
     from slimhar.train.trainer import train
-    cfg = load_config("hapt_uci_cnn")
+    cfg = load_config("hapt_uci_causal_cnn")
     cfg["epochs"] = 1
     cfg["widths"] = [0.1, 0.55, 1.0]
     cfg["resolutions"] = [128, 112, 96]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 READY = "m-ready"
+PROTOCOL = 2          # docs/serial-protocol.md; a device speaking another version is refused
 
 
 class DeviceError(RuntimeError):
@@ -112,6 +113,10 @@ class Device:
             elif r.startswith("info "):   # "info firmware=..." is the device line; "info blob ...", "info policy ..."
                 word = r.split()[1]
                 d["device" if "=" in word else word] = kv(r)
+        got = d.get("device", {}).get("protocol")
+        if got != str(PROTOCOL):
+            raise DeviceError(f"{self.url}: the device speaks serial protocol {got}, this host speaks {PROTOCOL} "
+                              "(flash firmware of this slimhar version)")
         return d
 
     def stats(self) -> dict:
@@ -207,42 +212,54 @@ def build_firmware(blob: Path | None = None, project: Path = REPO) -> Path:
 
 
 # -- the host reference of the device's input pipeline ------------------------------------------
+def model_channels(blob, X):
+    """What the device's chain makes of a fed stream X [N, raw channels]: the blob's input spec
+    run by quantize/input_spec.run_chain (the firmware's float32 arithmetic, mirrored); an
+    offline-preprocessed blob's stream already is its model channels."""
+    import numpy as np
+    from slimhar.quantize.input_spec import run_chain
+    X = np.asarray(X, np.float32)
+    return X if blob.spec.offline else run_chain(blob.spec, X)
+
+
 def reference_inputs(blob, subnet: int, X, hop: int | None = None):
-    """What the firmware feeds subnet `subnet` for a stream X [N, axes]: every window of the last
-    `window` samples, one per hop (default window / 2), resized with torch's nearest-exact rule,
-    normalized and quantized -- the same float32 operations in the same order
-    (firmware/lib/slimhar_app/src/pipeline.cpp; float32 throughout, no fused multiply-add,
-    round half to even). Returns [(end sample, int8 [T', axes])]."""
+    """What the firmware feeds subnet `subnet` for a stream X [N, raw channels] fed from a reset:
+    the chain (model_channels), then every window of the last `window` samples, one per hop
+    (the spec's), resized with torch's nearest-exact rule, normalized and quantized -- the same
+    float32 operations in the same order (firmware/lib/slimhar_app/src/pipeline.cpp; float32
+    throughout, no fused multiply-add, round half to even). Returns [(end sample, int8 [T', C])]."""
     import numpy as np
     from slimhar.quantize.tflite_io import read_model
     from slimhar.train.models.har_net import resize_index
     s = blob.subnets[subnet]
     win = blob.window
-    hop = hop or max(1, win // 2)
+    hop = hop or blob.spec.hop
     t = read_model(blob.model_bytes(s)).subgraphs[0]
     q = t.tensors[t.inputs[0]].quantization
     scale, zp = np.float32(q.scale[0]), int(q.zeroPoint[0])
     idx = resize_index(win, s.resolution).numpy()
-    X = np.asarray(X, np.float32)
+    M = model_channels(blob, X)
     mean, std = blob.norm_mean.astype(np.float32), blob.norm_std.astype(np.float32)
     out = []
-    for end in range(win, len(X) + 1, hop):
-        x = (X[end - win:end][idx] - mean) / std                 # float32 - float32, / float32
+    for end in range(win, len(M) + 1, hop):
+        x = (M[end - win:end][idx] - mean) / std                 # float32 - float32, / float32
         qv = np.round(x / scale) + np.float32(zp)                 # half to even, as the device's nearbyint
         out.append((end, np.clip(qv, -128, 127).astype(np.int8)))
     return out
 
 
-def held_out_recording(index: int = 0, start: int = 500, n: int | None = None):
-    """A held-out (test-subject) hapt-uci recording, preprocessed into the hapt-uci models' 9
-    channels (float32 [n, 9]) -- real inertial data that ships in a registry package. Returns
-    (subject, samples, per-sample labels)."""
+def held_out_recording(index: int = 0, start: int = 500, n: int | None = None, preprocessed: bool = False):
+    """A held-out (test-subject) hapt-uci recording -- real inertial data that ships in a
+    registry package: float32 [n, 6] raw acc (g) + gyro (rad/s) as the sensor gives them (what a
+    device running the causal chain takes), or with preprocessed=True the zero-phase recipe's 9
+    model channels computed over the whole recording (an offline-preprocessed blob's stream).
+    Returns (subject, samples, per-sample labels)."""
     import numpy as np
     from slimhar.train.data import hapt
     recs = [r for r in hapt.read_recordings() if r[0] in hapt.TEST_SUBJECTS]
     if not 0 <= index < len(recs):
         raise DeviceError(f"hapt-uci has {len(recs)} held-out recordings, not index {index}")
     subject, sig, lab = recs[index]
-    X = hapt.preprocess(sig).astype(np.float32)
+    X = hapt.preprocess(sig) if preprocessed else sig
     end = len(X) if n is None else min(len(X), start + n)
-    return subject, X[start:end], lab[start:end]
+    return subject, np.asarray(X[start:end], np.float32), lab[start:end]

@@ -12,12 +12,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from slimhar.quantize.blob import Blob, repack
 
 
 def small_blob(blob: Blob, n: int = 2) -> tuple[bytes, list]:
     chosen = sorted(range(len(blob.subnets)), key=lambda i: (blob.subnets[i].macs, blob.subnets[i].name))[:n]
     return repack(blob, chosen, trim=True), [blob.subnets[i] for i in chosen]
+
+
+def chain_spec(blob: Blob):
+    """A valid spec of blob's geometry whose chain runs every op: median of every raw channel,
+    a 4th-order low-pass (2 sections) on them, and the first half minus the filtered second."""
+    from scipy.signal import butter, sosfilt_zi
+
+    from slimhar.quantize.input_spec import Stage, chain_spec as make
+    C = blob.axes
+    sos = butter(4, 0.2, output="sos")
+    rows = np.concatenate([sos, sosfilt_zi(sos)], 1)
+    h = max(1, C // 2)
+    stages = [Stage("median", C, 0, C, arg0=3), Stage("sos", C, C, 2 * C, arg0=0, arg1=len(sos)),
+              Stage("sub", h, C, 3 * C, src2=2 * C + C - h)]
+    facts = {"sample_rate_hz": blob.spec.sample_rate_hz, "window": blob.window, "channel_names": [n for n, _ in blob.spec.channels],
+             "class_names": blob.spec.class_names, "norm_mean": blob.norm_mean, "norm_std": blob.norm_std}
+    out_map = [3 * C + c if c < h else 2 * C + c for c in range(C)]
+    return make(facts, blob.spec.hop, blob.spec.raw, stages, rows, out_map, [u for _, u in blob.spec.channels])
 
 
 def main(argv: list[str]) -> int:
@@ -29,6 +49,8 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data, chosen = small_blob(blob)
     (out / "small.blob").write_bytes(data)
+    chained = repack(Blob(data), spec=chain_spec(blob))
+    (out / "chain.blob").write_bytes(chained)
     small = Blob(data)
     for s in small.subnets:
         (out / f"{s.name}.tflite").write_bytes(small.unpack(s))

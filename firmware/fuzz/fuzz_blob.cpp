@@ -1,6 +1,7 @@
 // libFuzzer target: the blob reader alone. Blob::Open on the input (CRC fixed first, see
 // fuzz_common.h), then every accessor on every entry of what it accepted, reading every byte
 // the accessors point at (ASan flags anything outside the input).
+#include "chain.h"
 #include "fuzz_common.h"
 
 namespace {
@@ -37,6 +38,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!blob.GetRef(si, j, &r) || !blob.GetPoolTensor(r.pool, &p)) __builtin_trap();
       s += r.out + r.in;
     }
+  }
+  // the input spec: every text field, stage and section, then the chain on a few samples
+  // (its state indexing must stay inside the 512 floats for any spec the reader accepts)
+  char name[25], unit[9];
+  const slimhar::InputSpec& sp = blob.spec();
+  for (uint32_t i = 0; i < sp.n_raw; ++i) s += blob.RawName(i, name, unit) ? name[0] + unit[0] : 0;
+  for (uint32_t c = 0; c < sp.n_channels; ++c) s += blob.ChannelName(c, name, unit) ? name[0] : 0;
+  for (uint32_t k = 0; k < sp.n_classes; ++k) s += blob.ClassName(k, name) ? name[0] : 0;
+  static slimhar::Chain chain;
+  chain.Init(blob);
+  float raw[slimhar::kSpecMaxRaw], out[slimhar::kSpecMaxChannels];
+  for (int t = 0; t < 4; ++t) {
+    for (uint32_t i = 0; i < sp.n_raw; ++i) raw[i] = float(t * 7 + int(i)) - 3.5f;
+    chain.Push(raw, out);
+    s += Touch(out, sizeof(float) * sp.n_channels);
   }
   g_sink = s;
   return 0;

@@ -14,7 +14,7 @@
 #define SLIMHAR_PLAN_SLOTS 8
 #endif
 #ifndef SLIMHAR_FIRMWARE_VERSION
-#define SLIMHAR_FIRMWARE_VERSION "0.2.0"
+#define SLIMHAR_FIRMWARE_VERSION "0.3.0"
 #endif
 
 namespace {
@@ -39,12 +39,12 @@ slimhar::text::LineReader g_reader;
 
 int slimhar_app() {
   hal::Init();
-  hal::WriteLine("slimhar: firmware " SLIMHAR_FIRMWARE_VERSION ", protocol 1");
+  hal::WriteLine("slimhar: firmware " SLIMHAR_FIRMWARE_VERSION ", protocol 2");
   const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slots, kSlots, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS,
                                g_samples, kSampleCapacity, g_db, sizeof(g_db)};
   const slimhar::BoardApi board{hal::WriteLine, hal::Cycles, hal::CyclesPerUs(), hal::ClockName(), hal::SetLoad,
                                 hal::Fault, hal::BoardName(), SLIMHAR_FIRMWARE_VERSION};
-  if (!g_app.Init(slimhar_model, SLIMHAR_MODEL_SIZE, SLIMHAR_MODEL_SAMPLE_RATE_MHZ, mem, board)) {
+  if (!g_app.Init(slimhar_model, SLIMHAR_MODEL_SIZE, mem, board)) {
     hal::WriteLine("slimhar: halted (the embedded blob is unusable)");
     for (;;) hal::Sleep();  // the watchdog resets us; the reason was printed
   }

@@ -25,4 +25,17 @@ def load_dataset(name: str, path=None, seed: int = 0, **opts) -> HarData:
     raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(NAMES)}")
 
 
-__all__ = ["DatasetError", "HarData", "Split", "NAMES", "load_dataset"]
+def device_spec(cfg_dataset: dict, facts: dict):
+    """The input spec (quantize/input_spec.py) a device needs to feed a model trained on this
+    dataset: hapt-uci's causal recipe runs its filter chain on the device from raw acc + gyro;
+    its zero-phase recipe cannot run on a stream (the spec says the stream carries preprocessed
+    channels); every other dataset's channels are the sensor's, fed as they are."""
+    from ...quantize.input_spec import identity_spec
+    if facts.get("name") == "hapt-uci":
+        return hapt.device_spec(cfg_dataset.get("recipe") or "zero-phase", facts)
+    return identity_spec(facts, units=_UNITS.get(facts.get("name")))
+
+
+_UNITS = {"basicmotions": None}   # UEA's BasicMotions files do not state units; the spec leaves them empty
+
+__all__ = ["DatasetError", "HarData", "Split", "NAMES", "load_dataset", "device_spec"]

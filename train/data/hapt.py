@@ -136,6 +136,27 @@ def preprocess(sig: np.ndarray, recipe: str = "zero-phase") -> np.ndarray:
     return np.concatenate([total - gravity, gyro, total], axis=1)
 
 
+def device_spec(recipe: str, facts: dict):
+    """The input spec of a hapt-uci model. causal: the chain above as the device runs it on raw
+    acc (g) + gyro (rad/s) -- median over the sample and the two before it, the 20 Hz noise
+    sections, the 0.3 Hz gravity sections on total acceleration, body = total - gravity --
+    slots: 0-5 raw, 6-11 median, 12-17 noise-filtered (12-14 total acc, 15-17 gyro), 18-20
+    gravity, 21-23 body acc. zero-phase: no device can run it; the spec marks the input as
+    preprocessed offline (a stream must carry the 9 model channels)."""
+    from scipy.signal import sosfilt_zi
+
+    from ...quantize.input_spec import Stage, chain_spec, identity_spec
+    units = ["g"] * 3 + ["rad/s"] * 3 + ["g"] * 3
+    if recipe != "causal":
+        return identity_spec(facts, hop=STEP, units=units, offline=True)
+    noise, grav = noise_sos(), gravity_sos()
+    rows = np.concatenate([np.concatenate([noise, sosfilt_zi(noise)], 1), np.concatenate([grav, sosfilt_zi(grav)], 1)])
+    raw = [(f"{s}_{a}", u) for s, u in (("acc", "g"), ("gyro", "rad/s")) for a in "xyz"]
+    stages = [Stage("median", 6, 0, 6, arg0=3), Stage("sos", 6, 6, 12, arg0=0, arg1=len(noise)),
+              Stage("sos", 3, 12, 18, arg0=len(noise), arg1=len(grav)), Stage("sub", 3, 12, 21, src2=18)]
+    return chain_spec(facts, STEP, raw, stages, rows, [21, 22, 23, 15, 16, 17, 12, 13, 14], units)
+
+
 def build_windows(recordings, recipe: str = "zero-phase") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Xs, ys, ss = [], [], []
     for subj, sig, lab in recordings:

@@ -63,6 +63,9 @@ static void DamagedCopies() {
     BlobStatus want;
   };
   const uint32_t w2 = 0x40000000u;  // 2.0f: a width above 1
+  // the input spec (tests/test_input_spec.py damages every field of a chain spec, on this reader too)
+  const uint32_t spec = Rd32(good.data() + 44);
+  const uint32_t spec_std = spec + 32 + 24u * (good[spec + 20] + good[spec + 21]) + 4u * good[spec + 21];
   const Case cases[] = {
       {"bad_header_size", 10, 63, 2, BlobStatus::kBadHeaderSize},
       {"zero_subnets", 20, 0, 4, BlobStatus::kBadCounts},
@@ -79,6 +82,14 @@ static void DamagedCopies() {
       {"ref_to_missing_pool_tensor", ref0 + 2, n_pool, 2, BlobStatus::kBadRef},
       {"ref_slice_wider_than_tensor", ref0 + 4, 60000, 2, BlobStatus::kBadRef},
       {"ref_slice_empty", ref0 + 6, 0, 2, BlobStatus::kBadRef},
+      {"version_1_refused", 8, 1, 2, BlobStatus::kBadVersion},
+      {"spec_out_of_bounds", 44, uint32_t(good.size()), 4, BlobStatus::kOutOfBounds},
+      {"spec_bad_magic", spec, 'X', 1, BlobStatus::kBadSpec},
+      {"spec_version_2", spec + 4, 2, 2, BlobStatus::kBadSpec},
+      {"spec_size_differs", spec + 8, Rd32(good.data() + spec + 8) + 4, 4, BlobStatus::kBadSpec},
+      {"spec_hop_zero", spec + 18, 0, 2, BlobStatus::kBadSpec},
+      {"spec_channels_differ_from_header", spec + 21, 5, 1, BlobStatus::kBadSpec},
+      {"spec_std_zero", spec_std, 0, 4, BlobStatus::kBadSpec},
   };
   for (const Case& c : cases) {
     b = good;
@@ -118,6 +129,15 @@ int main() {
   Check("weight_refs_inside_pool", refs_ok);
   Check("truncated_refused", Blob().Open(slimhar_model, SLIMHAR_MODEL_SIZE - 16) == BlobStatus::kSizeMismatch);
   Check("null_refused", Blob().Open(nullptr, 0) == BlobStatus::kTooSmall);
+  // the input spec the application feeds the model with (BasicMotions: its raw channels)
+  const slimhar::InputSpec& sp = blob.spec();
+  char name[25], unit[9];
+  Check("spec_matches_header", sp.window == blob.window() && sp.n_channels == blob.axes() &&
+                                   sp.n_classes == blob.classes() && sp.hop > 0 && sp.hop <= sp.window);
+  Check("spec_names", blob.RawName(0, name, unit) && std::strcmp(name, "acc_x") == 0 &&
+                          blob.ClassName(0, name) && std::strcmp(name, "Badminton") == 0 &&
+                          !blob.ClassName(sp.n_classes, name));
+  Check("spec_sample_rate", sp.sample_rate_hz == 10.0f && !sp.offline() && sp.n_stages == 0);
 #if defined(SLIMHAR_HOST_TEST)
   DamagedCopies();
 #endif

@@ -31,8 +31,7 @@ void Flags(Line& l, uint8_t f, bool forced) {
 }
 }  // namespace
 
-bool App::Init(const uint8_t* blob, uint32_t blob_size, uint32_t sample_rate_mhz, const AppMemory& mem,
-               const BoardApi& board) {
+bool App::Init(const uint8_t* blob, uint32_t blob_size, const AppMemory& mem, const BoardApi& board) {
   board_ = board;
   mem_ = mem;
   line_.Clear();
@@ -41,12 +40,15 @@ bool App::Init(const uint8_t* blob, uint32_t blob_size, uint32_t sample_rate_mhz
     Error("blob", StatusName(bs));
     return false;
   }
-  window_ = blob_.window();
-  hop_ = window_ / 2 ? window_ / 2 : 1;  // 50 % overlap
+  const InputSpec& spec = blob_.spec();
+  window_ = spec.window;
+  hop_ = spec.hop;
   axes_ = blob_.axes();
   classes_ = blob_.classes();
-  rate_mhz_ = sample_rate_mhz ? sample_rate_mhz : 1000000;  // unknown: 1 kHz, said by `info`
+  rate_mhz_ = uint32_t(std::lround(double(spec.sample_rate_hz) * 1000.0));  // (0, 1e8]: checked by Open
+  if (rate_mhz_ == 0) rate_mhz_ = 1;
   hop_us_ = uint32_t(uint64_t(hop_) * 1000000000ull / rate_mhz_);
+  chain_.Init(blob_);
   if (axes_ > kMaxAxes || classes_ > kMaxClasses || blob_.subnet_count() > kMaxSubnets ||
       mem.sample_capacity < window_ + hop_) {
     Error("blob", "larger than this firmware's limits (axes, classes, subnets or window)");
@@ -249,6 +251,7 @@ void App::OnLine(const char* s, uint32_t n) {
 void App::Feed(const char* s, const Tokens& t) {
   if (t.n == 2 && t.Is(1, "reset")) {
     ring_.Reset();
+    chain_.Reset();
     feed_seq_ = 0;
     next_end_ = window_;
     line_.Str("m-feed-reset");
@@ -274,13 +277,14 @@ void App::Feed(const char* s, const Tokens& t) {
     Error("feed", "bad sequence number");
     return;
   }
-  if (values % axes_ != 0 || values / axes_ > kMaxSamplesPerFeed) {
-    line_.Str("feed: ").U(values).Str(" values, expected a multiple of ").U(axes_).Str(" (at most ")
+  const uint32_t raw = chain_.raw_channels();  // the sensor's channels, before the chain
+  if (values % raw != 0 || values / raw > kMaxSamplesPerFeed) {
+    line_.Str("feed: ").U(values).Str(" values, expected a multiple of ").U(raw).Str(" (at most ")
         .U(kMaxSamplesPerFeed).Str(" samples)");
     Error(line_.c_str());
     return;
   }
-  float v[kMaxSamplesPerFeed * kMaxAxes];
+  float v[kMaxSamplesPerFeed * kSpecMaxRaw];
   for (uint32_t i = 0; i < values; ++i) {
     if (!text::ParseFloat(t.tok[2 + i], t.len[2 + i], &v[i])) {
       Error("feed", "a value is not a finite decimal number");
@@ -293,8 +297,12 @@ void App::Feed(const char* s, const Tokens& t) {
     return;
   }
   ++feed_seq_;
-  for (uint32_t k = 0; k < values / axes_; ++k) ring_.Push(v + k * axes_);
-  stats_.samples += values / axes_;
+  float m[kMaxAxes];
+  for (uint32_t k = 0; k < values / raw; ++k) {
+    chain_.Push(v + k * raw, m);
+    ring_.Push(m);
+  }
+  stats_.samples += values / raw;
 }
 
 void App::Poll() {
@@ -507,8 +515,9 @@ void App::Info() {
   Reply(line_);
   line_.Str("info blob subnets=").U(blob_.subnet_count()).Str(" window=").U(window_).Str(" axes=").U(axes_)
       .Str(" classes=").U(classes_).Str(" rate_mhz=").U(rate_mhz_).Str(" hop=").U(hop_).Str(" hop_us=").U(hop_us_)
-      .Str(" arch=").Str(blob_.arch() ? "resnet" : "cnn");
+      .Str(" arch=").Str(blob_.arch() ? "resnet" : "cnn").Str(" crc=").Hex(blob_.crc());
   Reply(line_);
+  InfoInput();
   for (uint32_t i = 0; i < blob_.subnet_count(); ++i) SubnetRow(i);
   line_.Str("info policy mode=").Str(forced_ >= 0 ? "forced" : "auto");
   if (forced_ >= 0) line_.Str(" subnet=").U(uint32_t(forced_));
@@ -516,6 +525,41 @@ void App::Info() {
       .Str(" load=").U(load_pct_).Str(" budget_us=")
       .U(policy::BudgetUs(policy_cfg_, policy::Input{hop_us_, uint16_t(duty_permille_), uint8_t(battery_pct_)}))
       .Str(" stream=").Str(stream_ ? "on" : "off");
+  Reply(line_);
+}
+
+// The input spec: what `feed` takes (raw channels and units), the chain, the model's channels
+// and class names.
+void App::InfoInput() {
+  const InputSpec& s = blob_.spec();
+  char name[25], unit[9];
+  line_.Str("info input raw=");
+  for (uint32_t i = 0; i < s.n_raw; ++i) {
+    blob_.RawName(i, name, unit);
+    line_.Str(i ? "," : "").Str(name).Ch(':').Str(unit[0] ? unit : "-");
+  }
+  line_.Str(" channels=");
+  for (uint32_t c = 0; c < s.n_channels; ++c) {
+    blob_.ChannelName(c, name, unit);
+    line_.Str(c ? "," : "").Str(name);
+  }
+  line_.Str(" chain=");
+  if (s.offline()) line_.Str("offline");
+  if (!s.offline() && s.n_stages == 0) line_.Ch('-');
+  for (uint32_t i = 0; i < s.n_stages; ++i) {
+    SpecStage g;
+    blob_.GetStage(i, &g);
+    const char* op = g.op == SpecOp::kMedian ? "median3" : g.op == SpecOp::kSos ? "sos" : "sub";
+    line_.Str(i ? "," : "").Str(op);
+    if (g.op == SpecOp::kSos) line_.U(g.arg1);
+    line_.Ch('x').U(g.count);
+  }
+  Reply(line_);
+  line_.Str("info classes names=");
+  for (uint32_t k = 0; k < s.n_classes; ++k) {
+    blob_.ClassName(k, name);
+    line_.Str(k ? "," : "").Str(name);
+  }
   Reply(line_);
 }
 

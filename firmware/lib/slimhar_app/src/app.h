@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "chain.h"
 #include "engine.h"
 #include "pipeline.h"
 #include "plan_cache.h"
@@ -14,7 +15,7 @@
 
 namespace slimhar {
 
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;  // 2: `feed` takes the input spec's raw channels; `info input`, `info classes`
 constexpr uint32_t kMaxSubnets = 256;
 constexpr uint32_t kMaxAxes = 16;
 constexpr uint32_t kMaxClasses = 64;
@@ -53,10 +54,10 @@ struct Stats {
 
 class App {
  public:
-  // Opens the blob, prepares and times every subnet once (the latency table the policy uses).
+  // Opens the blob, takes rate, window, hop, chain and normalization from its input spec,
+  // prepares and times every subnet once (the latency table the policy uses).
   // false: the blob or a subnet is unusable (the reason was written).
-  bool Init(const uint8_t* blob, uint32_t blob_size, uint32_t sample_rate_mhz, const AppMemory& mem,
-            const BoardApi& board);
+  bool Init(const uint8_t* blob, uint32_t blob_size, const AppMemory& mem, const BoardApi& board);
   void OnLine(const char* line, uint32_t n);  // one command line, without its terminator
   void OnOverlongLine();                      // a line longer than the line buffer was dropped
   void Poll();                                // run the windows the samples so far complete
@@ -68,6 +69,7 @@ class App {
   void Error(const char* what, const char* detail = nullptr);
   void Ready();
   void Info();
+  void InfoInput();
   void SubnetRow(uint32_t i);
   void Feed(const char* line, const text::Tokens& t);
   void RunWindow(uint64_t end);
@@ -84,7 +86,8 @@ class App {
   AppMemory mem_{};
   PlanCache* cache_ = nullptr;
   alignas(PlanCache) uint8_t cache_storage_[sizeof(PlanCache)];
-  SampleRing ring_;
+  SampleRing ring_;                 // model channels, after the chain
+  Chain chain_;
   uint32_t window_ = 0, hop_ = 0, axes_ = 0, classes_ = 0, rate_mhz_ = 0, hop_us_ = 0;
   float mean_[kMaxAxes] = {}, std_[kMaxAxes] = {};
   uint32_t latency_us_[kMaxSubnets] = {}, latency_cycles_[kMaxSubnets] = {};

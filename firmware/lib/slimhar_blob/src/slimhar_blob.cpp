@@ -6,7 +6,7 @@ namespace slimhar {
 namespace {
 
 constexpr uint8_t kMagic[8] = {'S', 'L', 'I', 'M', 'H', 'A', 'R', 0};
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;  // 2: the input spec section
 constexpr uint32_t kHeaderSize = 64, kPoolEntry = 48, kSubnetEntry = 64, kRefEntry = 8, kAlign = 16;
 constexpr uint32_t kCrcOffset = 16, kMaxSubnets = 4096, kMaxPool = 256, kMaxDim = 1u << 16, kMaxRefs = 64;
 
@@ -51,6 +51,7 @@ const char* StatusName(BlobStatus s) {
     case BlobStatus::kBadPoolTensor: return "bad pool tensor";
     case BlobStatus::kBadSubnet: return "bad subnet entry";
     case BlobStatus::kBadRef: return "bad weight reference";
+    case BlobStatus::kBadSpec: return "bad input spec";
   }
   return "unknown";
 }
@@ -63,6 +64,7 @@ uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc) {
 
 BlobStatus Blob::Open(const uint8_t* data, size_t size) {
   data_ = nullptr;
+  spec_ = InputSpec{};
   if (data == nullptr || size < kHeaderSize) return BlobStatus::kTooSmall;
   const uint8_t* h = data;
   if (std::memcmp(h, kMagic, 8) != 0) return BlobStatus::kBadMagic;
@@ -78,7 +80,7 @@ BlobStatus Blob::Open(const uint8_t* data, size_t size) {
   table_off_ = U32(h + 24);
   n_pool_ = U32(h + 28);
   pool_dir_off_ = U32(h + 32);
-  norm_off_ = U32(h + 44);
+  spec_off_ = U32(h + 44);
   window_ = U16(h + 56);
   axes_ = U16(h + 58);
   classes_ = U16(h + 60);
@@ -86,8 +88,78 @@ BlobStatus Blob::Open(const uint8_t* data, size_t size) {
   data_ = data;
   size_ = size;
   BlobStatus st = Check();
-  if (st != BlobStatus::kOk) data_ = nullptr;
+  if (st == BlobStatus::kOk) {
+    // the spec runs up to the metadata when that follows it, else to the end of the file
+    const uint32_t meta_off = U32(h + 48);
+    const uint32_t end = meta_off > spec_off_ ? meta_off : uint32_t(size);
+    st = CheckSpec(spec_off_, end - spec_off_);
+  }
+  if (st != BlobStatus::kOk) {
+    data_ = nullptr;
+    spec_ = InputSpec{};
+  }
   return st;
+}
+
+// Everything quantize/input_spec.py: validate checks, in the same order of concerns.
+BlobStatus Blob::CheckSpec(uint32_t off, uint32_t avail) {
+  spec_ = InputSpec{};
+  const uint8_t* p = data_ + off;
+  if (avail < 32 || std::memcmp(p, "ISPC", 4) != 0 || U16(p + 4) != kSpecVersion) return BlobStatus::kBadSpec;
+  InputSpec s;
+  s.flags = U16(p + 6);
+  const uint32_t size = U32(p + 8);
+  s.sample_rate_hz = F32(p + 12);
+  s.window = U16(p + 16);
+  s.hop = U16(p + 18);
+  s.n_raw = p[20];
+  s.n_channels = p[21];
+  s.n_slots = p[22];
+  s.n_stages = p[23];
+  s.n_sos = p[24];
+  s.n_classes = U16(p + 26);
+  if (s.n_raw == 0 || s.n_raw > kSpecMaxRaw || s.n_channels == 0 || s.n_channels > kSpecMaxChannels ||
+      s.n_slots < s.n_raw || s.n_slots > kSpecMaxSlots || s.n_stages > kSpecMaxStages || s.n_sos > kSpecMaxSos ||
+      s.n_classes == 0 || s.n_classes > 1024)
+    return BlobStatus::kBadSpec;
+  const uint32_t want = 32u + 24u * (s.n_raw + s.n_channels) + 8u * s.n_channels + ((s.n_channels + 3u) & ~3u) +
+                        8u * s.n_stages + 32u * s.n_sos + 24u * s.n_classes;  // bounded by the limits: no overflow
+  if (size != want || size > avail) return BlobStatus::kBadSpec;
+  if (!(s.sample_rate_hz > 0.0f && s.sample_rate_hz <= 100000.0f) || s.hop == 0 || s.hop > s.window ||
+      s.window != window_ || s.n_channels != axes_ || s.n_classes != classes_ || (s.flags & ~kSpecFlagOffline))
+    return BlobStatus::kBadSpec;
+  spec_off_ = off;
+  spec_ = s;  // the offsets below depend on the counts
+  for (uint32_t c = 0; c < s.n_channels; ++c) {
+    const float m = norm_mean(c), d = norm_std(c);
+    if (!(m - m == 0.0f) || !(d > 0.0f && d - d == 0.0f)) return BlobStatus::kBadSpec;  // finite; std > 0
+    if (OutMap(c) >= s.n_slots) return BlobStatus::kBadSpec;
+  }
+  if (s.offline() && (s.n_stages != 0 || s.n_raw != s.n_channels)) return BlobStatus::kBadSpec;
+  for (uint32_t i = 0; i < s.n_sos; ++i) {
+    const uint8_t* q = data_ + SpecSos() + 32u * i;
+    for (int k = 0; k < 7; ++k) {
+      const float v = F32(q + 4 * k);
+      if (!(v - v == 0.0f)) return BlobStatus::kBadSpec;
+    }
+  }
+  uint32_t state = 0;
+  for (uint32_t i = 0; i < s.n_stages; ++i) {
+    SpecStage st;
+    GetStage(i, &st);
+    const uint32_t n = st.count;
+    bool ok = n > 0 && st.src + n <= s.n_slots && st.dst >= s.n_raw && st.dst + n <= s.n_slots;
+    switch (st.op) {
+      case SpecOp::kMedian: ok = ok && st.arg0 == 3 && st.arg1 == 0; state += 2 * n; break;
+      case SpecOp::kSos: ok = ok && st.arg1 > 0 && uint32_t(st.arg0) + st.arg1 <= s.n_sos; state += 2u * st.arg1 * n; break;
+      case SpecOp::kSub: ok = ok && st.src2 + n <= s.n_slots; break;
+      default: ok = false;
+    }
+    if (!ok) return BlobStatus::kBadSpec;
+  }
+  if (state > kSpecMaxState) return BlobStatus::kBadSpec;
+  spec_.state_floats = state;
+  return BlobStatus::kOk;
 }
 
 BlobStatus Blob::Check() const {
@@ -97,12 +169,12 @@ BlobStatus Blob::Check() const {
     return BlobStatus::kBadShape;
   const uint32_t pool_data_off = U32(h + 36), pool_data_size = U32(h + 40);
   const uint32_t meta_off = U32(h + 48), meta_size = U32(h + 52);
-  const uint32_t offs[5] = {table_off_, pool_dir_off_, pool_data_off, norm_off_, meta_off};
+  const uint32_t offs[5] = {table_off_, pool_dir_off_, pool_data_off, spec_off_, meta_off};
   for (uint32_t o : offs)
     if (o % kAlign) return BlobStatus::kMisaligned;
   if (!InBounds(table_off_, uint64_t(n_subnets_) * kSubnetEntry, size_) ||
       !InBounds(pool_dir_off_, uint64_t(n_pool_) * kPoolEntry, size_) ||
-      !InBounds(pool_data_off, pool_data_size, size_) || !InBounds(norm_off_, 8ull * axes_, size_) ||
+      !InBounds(pool_data_off, pool_data_size, size_) || !InBounds(spec_off_, 32, size_) ||
       !InBounds(meta_off, meta_size, size_))
     return BlobStatus::kOutOfBounds;
   for (uint32_t k = 0; k < n_pool_; ++k) {
@@ -141,8 +213,54 @@ BlobStatus Blob::Check() const {
   return BlobStatus::kOk;
 }
 
-float Blob::norm_mean(uint32_t c) const { return (ok() && c < axes_) ? F32(data_ + norm_off_ + 4 * c) : 0.0f; }
-float Blob::norm_std(uint32_t c) const { return (ok() && c < axes_) ? F32(data_ + norm_off_ + 4 * (axes_ + c)) : 1.0f; }
+// The accessors below serve CheckSpec too (data_ is set while it runs), so they test the spec's
+// counts, not ok().
+float Blob::norm_mean(uint32_t c) const {
+  return (data_ && c < spec_.n_channels) ? F32(data_ + SpecNorm() + 4 * c) : 0.0f;
+}
+float Blob::norm_std(uint32_t c) const {
+  return (data_ && c < spec_.n_channels) ? F32(data_ + SpecNorm() + 4 * (spec_.n_channels + c)) : 1.0f;
+}
+uint32_t Blob::crc() const { return data_ ? U32(data_ + kCrcOffset) : 0; }
+uint8_t Blob::OutMap(uint32_t c) const { return (data_ && c < spec_.n_channels) ? data_[SpecMap() + c] : 0; }
+
+namespace {
+void CopyText(const uint8_t* src, uint32_t n, char* out) {
+  uint32_t k = 0;
+  for (; k < n && src[k]; ++k) out[k] = (src[k] > 0x20 && src[k] < 0x7f) ? char(src[k]) : '_';
+  out[k] = 0;
+}
+}  // namespace
+
+bool Blob::RawName(uint32_t i, char* out, char* unit) const {
+  if (!data_ || i >= spec_.n_raw) return false;
+  CopyText(data_ + SpecNames() + 24u * i, 16, out);
+  CopyText(data_ + SpecNames() + 24u * i + 16, 8, unit);
+  return true;
+}
+bool Blob::ChannelName(uint32_t c, char* out, char* unit) const {
+  if (!data_ || c >= spec_.n_channels) return false;
+  CopyText(data_ + SpecNames() + 24u * (spec_.n_raw + c), 16, out);
+  CopyText(data_ + SpecNames() + 24u * (spec_.n_raw + c) + 16, 8, unit);
+  return true;
+}
+bool Blob::ClassName(uint32_t k, char* out) const {
+  if (!data_ || k >= spec_.n_classes) return false;
+  CopyText(data_ + SpecClasses() + 24u * k, 24, out);
+  return true;
+}
+bool Blob::GetStage(uint32_t i, SpecStage* out) const {
+  if (!data_ || i >= spec_.n_stages || out == nullptr) return false;
+  const uint8_t* q = data_ + SpecStages() + 8u * i;
+  *out = SpecStage{SpecOp(q[0]), q[1], q[2], q[3], q[4], q[5], q[6]};
+  return true;
+}
+bool Blob::GetSos(uint32_t i, SosSection* out) const {
+  if (!data_ || i >= spec_.n_sos || out == nullptr) return false;
+  const uint8_t* q = data_ + SpecSos() + 32u * i;
+  *out = SosSection{F32(q), F32(q + 4), F32(q + 8), F32(q + 12), F32(q + 16), F32(q + 20), F32(q + 24)};
+  return true;
+}
 
 bool Blob::GetSubnet(uint32_t i, SubnetInfo* out) const {
   if (!ok() || i >= n_subnets_ || out == nullptr) return false;
