@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade "pip==25.3"
 	# torch==2.13.0 first: the CPU build this machine serves from disk (never --isolated)
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,hil]"
 	@touch $@
 
 setup-pio: $(PIO_STAMP) ## PlatformIO 6.2.0 in .pio-venv, its tool-scons from PyPI, telemetry and update checks off

@@ -21,11 +21,24 @@ from slimhar.train.models import resize
 from slimhar.train.trainer import load_data, to_input, train
 
 
-def _test_windows(ex, resolution):
+def _test_windows(ex, resolution, split="test"):
     ck = ex["ckpt"]
     data = load_data(ck["config"])
-    x = resize(to_input(data.test.X, ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"]), resolution)
-    return x.permute(0, 2, 3, 1).contiguous().numpy(), data.test.y
+    s = data.splits()[split]
+    x = resize(to_input(s.X, ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"]), resolution)
+    return x.permute(0, 2, 3, 1).contiguous().numpy(), s.y
+
+
+def test_blob_table_holds_validation_accuracy(exported):
+    """The accuracy the device's policy decides by is the validation split's, never the test
+    split's: recomputed here with TFLM on the validation windows of each standalone subnet."""
+    blob = Blob.open(exported["dir"] / "model.blob")
+    assert blob.meta["table_split"] == "val" and exported["report"]["split"] == "test"
+    for s in blob.subnets:
+        x, y = _test_windows(exported, s.resolution, "val")
+        t = Tflm((exported["dir"] / "subnets" / f"{s.name}.tflite").read_bytes())
+        acc = (t.run(quantize_input(x, t.in_scale, t.in_zp)).argmax(1) == y).mean()
+        assert abs(float(np.float32(acc)) - s.int8_acc) <= 1 / len(y) + 1e-6, s.name
 
 
 def _all_tensors_tflm(tfl: bytes, x: np.ndarray) -> dict[int, np.ndarray]:

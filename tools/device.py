@@ -43,19 +43,28 @@ def feed_line(seq: int, values) -> str:
 
 
 class Device:
-    def __init__(self, url: str, baud: int = 115200, timeout: float = 30.0):
+    def __init__(self, url: str, baud: int = 115200, timeout: float = 30.0, port=None, transcript=None):
+        """Opens `url` (pyserial: /dev/tty..., socket://HOST:PORT), or talks over `port`, an open
+        pyserial object someone else owns (the HIL suite's pytest-embedded serial service; not
+        closed here). transcript: a callable that gets every line sent ('> ...') and received
+        ('< ...')."""
         import serial
-        try:
-            self.port = serial.serial_for_url(url, baudrate=baud, timeout=0.2)
-        except (serial.SerialException, ValueError) as e:
-            raise DeviceError(f"cannot open {url}: {e}") from None
+        self._owned = port is None
+        if port is None:
+            try:
+                port = serial.serial_for_url(url, baudrate=baud, timeout=0.2)
+            except (serial.SerialException, ValueError) as e:
+                raise DeviceError(f"cannot open {url}: {e}") from None
+        self.port = port
         self.url, self.timeout = url, timeout
         self.boot: list[str] = []      # lines before the first m-ready
         self.seq = 0                   # the next feed line's sequence number
         self._buf = b""
+        self._log = transcript
 
     def close(self):
-        self.port.close()
+        if self._owned:
+            self.port.close()
 
     def __enter__(self):
         return self
@@ -71,7 +80,10 @@ class Device:
                                   + (f" (partial: {self._buf[-200:]!r})" if self._buf else ""))
             self._buf += self.port.read(self.port.in_waiting or 1)
         line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode("utf-8", "replace").rstrip("\r")
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if self._log:
+            self._log("< " + text)
+        return text
 
     def wait_ready(self, timeout: float = 120.0) -> list[str]:
         """Boot output up to the first m-ready (nothing may be sent before it)."""
@@ -86,7 +98,9 @@ class Device:
             self.boot.append(line)
 
     def write_line(self, line: str) -> None:
-        self.port.write(line.encode() + b"\n")
+        if self._log:
+            self._log("> " + (line if len(line) <= 200 else line[:200] + f"... ({len(line)} characters)"))
+        self.port.write(line.encode("utf-8", "surrogateescape") + b"\n")
 
     def command(self, line: str, check: bool = True, timeout: float | None = None) -> list[str]:
         self.write_line(line)

@@ -347,7 +347,9 @@ void App::RunWindow(uint64_t end) {
   const uint32_t prepares = cache_->prepares();
   const uint64_t t_get = board_.cycles();
   const Plan* p = cache_->Get(blob_, subnet, &es);
-  const uint64_t prep_cyc = cache_->prepares() != prepares ? board_.cycles() - t_get : 0;
+  const uint64_t get_cyc = board_.cycles() - t_get;  // a cached plan: a lookup (warm switch); else a prepare
+  const bool cold = cache_->prepares() != prepares;
+  const uint64_t prep_cyc = cold ? get_cyc : 0;
   if (p == nullptr || p->input_size != uint32_t(si.resolution) * axes_) {
     Error("window", p == nullptr ? EngineStatusName(es) : "subnet input is not T' x axes");
     return;
@@ -378,7 +380,7 @@ void App::RunWindow(uint64_t end) {
   line_.Str(" class=").U(best).Str(" logits=");
   for (uint32_t k = 0; k < out_n_; ++k) line_.Str(k ? "," : "").I(out_[k]);
   line_.Str(" in_crc=").Hex(in_crc).Str(" latency_us=").U(us).Str(" ").Str(board_.clock_name).Ch('=').U(cyc)
-      .Str(" prepare_us=").U(prep_us)
+      .Str(" prepare_us=").U(prep_us).Str(" plan_").Str(board_.clock_name).Ch('=').U(get_cyc).Str(" cold=").U(cold)
       .Str(" budget_us=").U(d.budget_us).Str(" over=").U(over).Str(" battery=").U(battery_pct_)
       .Str(" duty=").U(duty_permille_).Str(" load=").U(load_pct_).Str(" flags=");
   Flags(line_, d.flags, forced_ >= 0);
