@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from slimhar.cli import _UserError, _user_errors, main
+from slimhar.cli import _UserError, _user_errors, bench, main
 
 
 
@@ -268,3 +268,56 @@ def device_bench(port, baud, qemu, blob_path, runs, warmup, json_path):
         click.echo(f"{x['name']:<10} {x['macs']:>10,} {x['us']:>15.1f} {x['per_run']:>18,} {x['per_run'] / x['macs']:>18.3f}")
     if json_path:
         Path(json_path).write_text(json.dumps(rows, indent=1))
+
+
+# -- the paper's runtime experiments on the device -----------------------------------------------
+
+
+@bench.command("runtime")
+@_target
+@click.option("--recording", type=int, default=3, show_default=True, help="Which held-out hapt-uci recording to stream.")
+@click.option("--windows", type=int, default=12, show_default=True, help="Windows per step.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/bench_runtime", show_default=True,
+              help="Plots (runtime_budget.png, runtime_load.png) and runtime.json.")
+@_user_errors
+@_device_errors
+def bench_runtime_cmd(port, baud, qemu, blob_path, recording, windows, out_dir):
+    """The seed paper's two runtime experiments on the device: the latency budget stepped down at
+    the paper's 70/45/20/10 ratios, and the core's load stepped 0/30/60/0 % (the firmware's load
+    generator: --qemu only). Prints windows over budget per change, settling, and accuracy
+    against the best single subnet that never violates."""
+    from slimhar.tools import device as dv
+    from slimhar.tools import runtime
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    with _Connection(port, baud, qemu, blob_path) as dev:
+        info = dev.info()
+        offline = info["input"]["chain"] == "offline"
+        try:
+            X = dv.held_out_recording(recording, 0, None, preprocessed=offline)[1]
+        except dv.DeviceError as e:
+            raise _UserError(str(e)) from None
+        if X.shape[1] != len(info["input"]["raw"].split(",")):
+            raise _UserError(f"the device takes {info['input']['raw']}: not a hapt-uci model")
+        exps = [("budget", runtime.budget_steps)] + ([("load", runtime.load_steps)] if qemu else [])
+        for key, fn in exps:
+            ex = fn(dev, X, windows_per_step=windows)
+            s = runtime.summary(ex)
+            runtime.plot(ex, out / f"runtime_{key}.png", f"{ex.name} on {info['device']['board']}")
+            results[key] = {"summary": s, "rows": ex.rows, "steps": ex.steps, "subnets": ex.subnets}
+    doc = {"board": info["device"], "blob": info["blob"], "recording": recording, "windows_per_step": windows,
+           **results}
+    (out / "runtime.json").write_text(json.dumps(doc, indent=1, default=str))
+    click.echo(f"{'experiment':<13} {'step':>4} {'budget ms':>9} {'load %':>6} {'over':>4} {'settle s':>8}  subnets")
+    for key, r in results.items():
+        for st in r["summary"]["steps"]:
+            click.echo(f"{r['summary']['experiment']:<13} {st['step']:>4} {st['budget_us'] / 1000:>9.1f} {st['load']:>6} "
+                       f"{st['over_budget']:>4} {st['settle_s']:>8.2f}  {', '.join(st['subnets'])}")
+    for key, r in results.items():
+        s = r["summary"]
+        click.echo(f"{s['experiment']}: over budget per change {s['over_budget_per_change']}, "
+                   f"{s['over_budget_outside_changes']} elsewhere; accuracy of the chosen subnets "
+                   f"{100 * s['accuracy_chosen']:.2f} % vs the best single subnet that never violates "
+                   f"({s['best_single']}) {100 * s['accuracy_best_single']:.2f} %")
+    click.echo(f"plots and runtime.json in {out}")
