@@ -107,20 +107,8 @@ test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
 
-demo: setup ## BasicMotions (real data): train, evaluate every subnet, quantize all into one int8 blob, verify in TFLM, run it on the emulated Cortex-M4F: info, a stream of the held-out windows under the policy, policy traces
-	rm -rf $(RUNS)/demo
-	$(VENV)/bin/slimhar data info basicmotions
-	$(VENV)/bin/slimhar train --config basicmotions_cnn --out $(RUNS)/demo
-	$(VENV)/bin/slimhar eval $(RUNS)/demo/checkpoint.pt --json $(RUNS)/demo/eval.json --plot $(RUNS)/demo/pareto.png
-	$(VENV)/bin/slimhar quantize $(RUNS)/demo/checkpoint.pt --out $(RUNS)/demo/int8
-	$(VENV)/bin/slimhar blob verify $(RUNS)/demo/int8/model.blob
-	$(VENV)/bin/slimhar blob check-engine $(RUNS)/demo/int8/model.blob --kinds host,dsp --qemu-windows 4
-	$(VENV)/bin/slimhar device info --qemu --blob $(RUNS)/demo/int8/model.blob
-	$(VENV)/bin/slimhar device stream --qemu --blob $(RUNS)/demo/int8/model.blob --recording basicmotions --samples 0 \
-	  --budget 2 --json $(RUNS)/demo/stream.json | tail -12
-	$(VENV)/bin/slimhar policy simulate --blob $(RUNS)/demo/int8/model.blob --trace budget_steps --trace load_steps \
-	  --trace battery_drain --plot $(RUNS)/demo
-	@echo "demo outputs in $(RUNS)/demo/ (pareto.png, int8/report.md, int8/model.blob)"
+demo: setup ## the whole mission, no hardware: train hapt-uci (causal recipe; FULL=1: the paper's 150 epochs), quantize a grid into one blob, build the firmware, boot it in QEMU, stream a held-out recording while battery, budget and load change, the paper's runtime experiments, a summary (~6 min)
+	$(PY) -m slimhar.tools.mission --out $(RUNS)/demo $(if $(FULL),--full)
 
 PRECISION ?= fp32
 MODEL     ?= cnn

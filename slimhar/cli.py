@@ -151,9 +151,13 @@ def eval_(checkpoint, split, json_path, plot_path, data_dir):
               help="Quantization-aware fine-tune of the supernet (shared weight quantizer in the loop) before export.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also quantize every subnet on its own with the TF converter, for comparison.")
+@click.option("--subnets", "which", default="all", show_default=True,
+              help="What model.blob holds: all, pareto (validation int8 accuracy vs estimated M4 cost), or a list "
+                   "(w010_t96,...); the whole grid stays in model.full.blob. See `slimhar blob select`.")
 @click.option("--data-dir", type=click.Path(), default=None, envvar="SLIMHAR_DATA_DIR")
 @_user_errors
-def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, qat_epochs, baseline, data_dir):
+def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split, verify, qat_epochs, baseline, which,
+             data_dir):
     """Every subnet to an int8 TFLite-Micro flatbuffer sharing ONE int8 weight pool, packed in one blob."""
     from slimhar.quantize.export import quantize_checkpoint
     from slimhar.train import checkpoint as ckpt
@@ -181,6 +185,15 @@ def quantize(checkpoint, out, widths, resolutions, calib_batches, ranges, split,
                    f"{bb['loss_pp']['mean']:.2f} pp; blob vs their sum {bb['sum_tflite_bytes']:,} B: "
                    f"{bb['blob_vs_sum']:.1f}x smaller")
     click.echo(f"TFLM vs LiteRT reference: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatches")
+    if which != "all":
+        from slimhar.quantize.blob import Blob
+        from slimhar.quantize.select import select
+        full = Path(out) / "model.full.blob"
+        (Path(out) / "model.blob").replace(full)
+        data, info = select(Blob.open(full), which)
+        (Path(out) / "model.blob").write_bytes(data)
+        click.echo(f"model.blob: {len(info['subnets'])} of {rep['subnets']} subnets ({which}: "
+                   f"{', '.join(r['name'] for r in info['subnets'])}), {len(data):,} B; the whole grid in {full}")
     click.echo(f"wrote {out}/model.blob, {out}/subnets/, {out}/report.json, {out}/report.md")
 
 
@@ -213,6 +226,33 @@ def blob_info(file, as_json):
     for s in info["table"]:
         click.echo(f"{s['name']:<12} {str(s['channels']):<16} {s['macs']:>11,d} {s['arena_bytes']:>8,d} "
                    f"{100 * s['float_acc']:>8.2f} {100 * s['int8_acc']:>8.2f} {s['model_bytes']:>8,d}")
+
+
+@blob.command("select")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--subnets", "which", default="pareto", show_default=True,
+              help="all, pareto (validation int8 accuracy vs cost on the M4), or a list: w010_t96,w100_t128 / indices.")
+@click.option("--flash-budget", type=int, default=None,
+              help="Bytes of flash for blob + firmware: keep the best subset of the chosen ones that fits.")
+@click.option("--firmware-bytes", type=int, default=None, help="The firmware without its blob (default: 61,440, measured on the emulated board).")
+@click.option("--latency", "latency_json", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Measured latencies (slimhar bench engine --json, slimhar device bench --json); default: 1 instruction per MAC.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="The selected blob.")
+@_user_errors
+def blob_select(file, which, flash_budget, firmware_bytes, latency_json, out_path):
+    """A blob of some of FILE's subnets over the same (trimmed) pool: what a board's flash holds."""
+    from slimhar.quantize.blob import Blob
+    from slimhar.quantize.select import FIRMWARE_BYTES, select
+    b = Blob.open(file)
+    data, info = select(b, which, flash_budget, latency_json, firmware_bytes or FIRMWARE_BYTES)
+    Path(out_path).write_bytes(data)
+    budget = f", flash budget {flash_budget:,} B with {info['firmware_bytes']:,} B of firmware" if flash_budget else ""
+    click.echo(f"{file}: {len(b.subnets)} subnets, {len(b.data):,} B -> {out_path}: {len(info['subnets'])} subnets "
+               f"({which}{budget}), {info['blob_bytes']:,} B; cost {info['cost']}")
+    click.echo(f"{'subnet':<10} {'MACs':>11} {'cost':>12} {'val int8 %':>10} {'pareto':>6}")
+    for r in info["subnets"]:
+        click.echo(f"{r['name']:<10} {r['macs']:>11,} {r['cost']:>12,.0f} {100 * r['val_int8_acc']:>10.2f} "
+                   f"{'*' if r['pareto'] else '':>6}")
 
 
 @blob.command("verify")

@@ -72,6 +72,7 @@ def _run(dev, info, name, steps, X, windows_per_step) -> Experiment:
         if uses_load:
             dev.command(f"load set {st['load']}")
     dev.command("subnet auto")
+    dev.command("battery set 100")            # the experiments are about budget and load alone
     dev.command("stream on")
     dev.feed_reset()
     i = 0

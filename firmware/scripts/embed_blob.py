@@ -20,6 +20,11 @@ out = os.path.join(env.subst("$BUILD_DIR"), "slimhar_generated")
 py = os.path.join(proj, ".venv", "bin", "python")
 subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar", "blob", "export-c", path,
                        "-o", out, "--symbol", "slimhar_model"], stdout=subprocess.DEVNULL)
+# say which model and which subnets this firmware embeds
+subprocess.call([py if os.path.exists(py) else sys.executable, "-c",
+                 "import sys; from slimhar.quantize.blob import Blob; b = Blob.open(sys.argv[1]); "
+                 "print(f'slimhar: embedding {sys.argv[1]}: {len(b.data):,} bytes, {b.meta.get(\"config\", \"?\")}, '"
+                 "f'{len(b.subnets)} subnets: ' + ', '.join(s.name for s in b.subnets))", path])
 # TFLM's outputs for this blob (the oracle), compared bit for bit by firmware/test/test_engine;
 # regenerated only when the blob changes. Unreferenced by the firmware, so the linker drops it.
 subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar.tools.golden", path, out,
