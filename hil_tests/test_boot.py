@@ -17,6 +17,14 @@ def test_boot_and_info_is_the_blob(device, board):
     assert info["input"]["raw"].split(",") == [f"{n}:{u or '-'}" for n, u in blob.spec.raw]
     assert info["input"]["channels"].split(",") == [n for n, _ in blob.spec.channels]
     assert info["classes"]["names"].split(",") == blob.spec.class_names
+    # samples reach the chain through the replay sensor's FIFO (the Imu interface) when the
+    # model's raw channels are IMU axes; a board with its own IMU reads it until `feed` is used
+    imu_axes = all(n in ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z") for n, _ in blob.spec.raw)
+    assert info["input"]["replay"] == ("fifo" if imu_axes else "direct")
+    if device.emulated:
+        assert info["input"]["sensor"] == "none" and info["input"]["source"] == "replay"
+        out = device.command("battery auto", check=False)
+        assert out == ["e-[battery auto: this board has no battery ADC: battery set PCT]"], out
     for row, s in zip(info["subnets"], blob.subnets):
         assert row["name"] == s.name and int(row["macs"]) == s.macs
         assert int(row["acc_bp"]) == round(s.int8_acc * 10000)        # the blob's validation accuracy

@@ -36,7 +36,7 @@ def _check_stream(device, blob, X, tflm, subnet=None, rate_hz=None):
         if int(r["class"]) != int(np.argmax(logits)) or [int(v) for v in r["logits"].split(",")] != logits.tolist():
             bad.append(f"window ending at {end} ({r['name']}): logits differ from TFLM's")
     assert not bad, bad[:5]
-    assert (int(st["windows"]), int(st["ran"]), int(st["drops"])) == (len(ends), len(ends), 0)
+    assert (int(st["windows"]), int(st["ran"]), int(st["drops"]), int(st["overruns"])) == (len(ends), len(ends), 0, 0)
     assert int(st["samples"]) == len(X)
     return res
 

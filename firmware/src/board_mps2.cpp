@@ -81,6 +81,12 @@ void Fault() {
 }
 
 const char* BoardName() { return "mps2-an386-qemu"; }  // one word: replies are key=value
+// The emulated board has no IMU: its sensor is the replay over the serial link (`feed`), and its
+// battery is set over serial (`battery set`).
+slimhar::imu::Imu* SensorImu() { return nullptr; }
+const slimhar::imu::AxisMap* SensorAxes() { return nullptr; }
+bool HasBattery() { return false; }
+uint32_t BatteryMillivolts() { return 0; }
 }  // namespace hal
 
 extern "C" void SysTick_Handler() {

@@ -34,6 +34,7 @@ int8_t g_shift[kSlots * SLIMHAR_MODEL_MAX_CHANNELS];
 float g_samples[kSampleCapacity * SLIMHAR_MODEL_AXES];
 int8_t g_db[4096];
 slimhar::App g_app;
+slimhar::imu::ReplayImu g_replay;  // `feed` lines: the emulated board's sensor, a HIL host's replay on a board
 slimhar::text::LineReader g_reader;
 }  // namespace
 
@@ -42,8 +43,12 @@ int slimhar_app() {
   hal::WriteLine("slimhar: firmware " SLIMHAR_FIRMWARE_VERSION ", protocol 2");
   const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slots, kSlots, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS,
                                g_samples, kSampleCapacity, g_db, sizeof(g_db)};
-  const slimhar::BoardApi board{hal::WriteLine, hal::Cycles, hal::CyclesPerUs(), hal::ClockName(), hal::SetLoad,
-                                hal::Fault, hal::BoardName(), SLIMHAR_FIRMWARE_VERSION};
+  slimhar::BoardApi board{hal::WriteLine, hal::Cycles, hal::CyclesPerUs(), hal::ClockName(), hal::SetLoad,
+                          hal::Fault, hal::BoardName(), SLIMHAR_FIRMWARE_VERSION};
+  board.replay = &g_replay;
+  board.sensor = hal::SensorImu();      // null on the emulated board
+  board.axes = hal::SensorAxes();
+  board.battery_mv = hal::HasBattery() ? hal::BatteryMillivolts : nullptr;
   if (!g_app.Init(slimhar_model, SLIMHAR_MODEL_SIZE, mem, board)) {
     hal::WriteLine("slimhar: halted (the embedded blob is unusable)");
     for (;;) hal::Sleep();  // the watchdog resets us; the reason was printed

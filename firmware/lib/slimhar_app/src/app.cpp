@@ -1,5 +1,7 @@
 #include "app.h"
 
+#include "battery.h"
+
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -49,6 +51,7 @@ bool App::Init(const uint8_t* blob, uint32_t blob_size, const AppMemory& mem, co
   if (rate_mhz_ == 0) rate_mhz_ = 1;
   hop_us_ = uint32_t(uint64_t(hop_) * 1000000000ull / rate_mhz_);
   chain_.Init(blob_);
+  StartSensing();
   if (axes_ > kMaxAxes || classes_ > kMaxClasses || blob_.subnet_count() > kMaxSubnets ||
       mem.sample_capacity < window_ + hop_) {
     Error("blob", "larger than this firmware's limits (axes, classes, subnets or window)");
@@ -168,7 +171,7 @@ void App::OnLine(const char* s, uint32_t n) {
     Reply(line_);
   } else if (t.Is(0, "help") && t.n == 1) {
     const char* h[] = {"m-[MLPerf Tiny: name profile timestamp db load N | db HEX | db print infer N [W] results]",
-                       "m-[slimhar: info | subnet list|set N|auto | battery set PCT | budget set PERMILLE|Nms | load set PCT]",
+                       "m-[slimhar: info | subnet list|set N|auto | battery set PCT|auto | budget set PERMILLE|Nms | load set PCT]",
                        "m-[slimhar: stream on|off | feed SEQ V... *CRC32 | feed reset | stats [reset] | debug fault]"};
     for (const char* x : h) board_.write(x);
   } else if (t.Is(0, "db")) {
@@ -194,12 +197,24 @@ void App::OnLine(const char* s, uint32_t n) {
       line_.Str("m-subnet-").U(v);
       Reply(line_);
     }
+  } else if (t.n == 2 && t.Is(0, "battery") && t.Is(1, "auto")) {
+    if (!board_.battery_mv) {
+      Error("battery auto", "this board has no battery ADC: battery set PCT");
+    } else {
+      battery_forced_ = false;
+      battery_pct_ = battery::LipoPercent(board_.battery_mv());
+      line_.Str("m-battery-auto-").U(battery_pct_);
+      Reply(line_);
+    }
   } else if (t.n == 3 && t.Is(1, "set") && (t.Is(0, "battery") || t.Is(0, "load") || t.Is(0, "budget"))) {
     uint32_t v = 0;
     bool ok = text::ParseU32(t.tok[2], t.len[2], &v);
     if (t.Is(0, "battery")) {
       ok = ok && v <= 100;
-      if (ok) battery_pct_ = v;
+      if (ok) {
+        battery_pct_ = v;
+        battery_forced_ = true;  // until `battery auto` (a board with a battery ADC)
+      }
     } else if (t.Is(0, "load")) {
       ok = ok && v <= 90;
       if (ok) {
@@ -234,6 +249,7 @@ void App::OnLine(const char* s, uint32_t n) {
     PrintStats();
   } else if (t.Is(0, "stats") && t.n == 2 && t.Is(1, "reset")) {
     stats_ = Stats{};
+    overrun_base_ = SensorOverruns();
     line_.Str("m-stats-reset");
     Reply(line_);
   } else if (t.Is(0, "debug") && t.n == 2 && t.Is(1, "fault") && board_.fault) {
@@ -252,6 +268,8 @@ void App::Feed(const char* s, const Tokens& t) {
   if (t.n == 2 && t.Is(1, "reset")) {
     ring_.Reset();
     chain_.Reset();
+    if (board_.replay) board_.replay->Clear();
+    source_ = default_source_;
     feed_seq_ = 0;
     next_end_ = window_;
     line_.Str("m-feed-reset");
@@ -297,15 +315,92 @@ void App::Feed(const char* s, const Tokens& t) {
     return;
   }
   ++feed_seq_;
-  float m[kMaxAxes];
-  for (uint32_t k = 0; k < values / raw; ++k) {
-    chain_.Push(v + k * raw, m);
-    ring_.Push(m);
+  if (source_ != Source::kReplay) {  // the link takes over from the board's IMU until `feed reset`
+    source_ = Source::kReplay;
+    chain_.Reset();
   }
-  stats_.samples += values / raw;
+  for (uint32_t k = 0; k < values / raw; ++k) {
+    if (replay_routed_) {  // through the replay sensor's FIFO, as a part's samples would come
+      imu::Sample smp;
+      imu::FromChannels(v + k * raw, replay_routes_, raw, &smp);
+      board_.replay->Push(smp);
+      if (board_.replay->level() == imu::ReplayImu::kCapacity) Drain(board_.replay, true);
+    } else {
+      Push(v + k * raw);
+    }
+  }
+  if (replay_routed_) Drain(board_.replay, true);
+}
+
+// The spec's raw channel names routed onto the replay sensor (identity: `feed` carries the
+// model's raw channels) and onto the board's IMU (its axis table); the IMU configured at the
+// model's rate and started.
+void App::StartSensing() {
+  const InputSpec& spec = blob_.spec();
+  char names[kSpecMaxRaw][17], unit[9];
+  const char* ptrs[kSpecMaxRaw];
+  for (uint32_t i = 0; i < spec.n_raw; ++i) {
+    blob_.RawName(i, names[i], unit);
+    ptrs[i] = names[i];
+  }
+  if (board_.replay) {
+    replay_routed_ = imu::RouteChannels(imu::kIdentityAxes, ptrs, spec.n_raw, replay_routes_);
+    imu::Config rc;
+    rc.rate_hz = spec.sample_rate_hz;
+    board_.replay->Configure(rc);
+    board_.replay->Start();
+  }
+  if (board_.sensor && board_.axes) {
+    sensor_routed_ = imu::RouteChannels(*board_.axes, ptrs, spec.n_raw, sensor_routes_);
+    if (!sensor_routed_) {
+      sensor_status_ = "unrouted";  // the model's raw channels are not this IMU's axes
+    } else {
+      imu::Config cfg;
+      cfg.rate_hz = spec.sample_rate_hz;
+      imu::Status st = board_.sensor->Begin();
+      if (st == imu::Status::kOk) st = board_.sensor->Configure(cfg);
+      if (st == imu::Status::kOk) st = board_.sensor->Start();
+      sensor_status_ = st == imu::Status::kOk ? "ok" : imu::StatusName(st);
+      if (st == imu::Status::kOk) default_source_ = source_ = Source::kSensor;
+    }
+  }
+}
+
+uint32_t App::SensorOverruns() const {
+  return (board_.replay ? board_.replay->overruns() : 0) +
+         (board_.sensor && sensor_status_[0] == 'o' ? board_.sensor->overruns() : 0);
+}
+
+void App::Push(const float* raw) {
+  float m[kMaxAxes];
+  chain_.Push(raw, m);
+  ring_.Push(m);
+  ++stats_.samples;
+}
+
+void App::Drain(imu::Imu* from, bool use) {
+  imu::Sample buf[8];
+  uint32_t n = 0;
+  float raw[kSpecMaxRaw];
+  const imu::Route* routes = from == board_.replay ? replay_routes_ : sensor_routes_;
+  do {
+    if (from->Read(buf, 8, &n) != imu::Status::kOk) return;
+    for (uint32_t k = 0; use && k < n; ++k) {
+      imu::ToChannels(buf[k], routes, chain_.raw_channels(), raw);
+      Push(raw);
+      RunDueWindows();  // windows as soon as their samples are in, before the ring moves on
+    }
+  } while (n > 0);
 }
 
 void App::Poll() {
+  if (board_.sensor && sensor_routed_ && sensor_status_[0] == 'o') {
+    Drain(board_.sensor, source_ == Source::kSensor);  // in replay mode the IMU's samples are discarded
+  }
+  RunDueWindows();
+}
+
+void App::RunDueWindows() {
   while (ring_.count() >= next_end_) {
     if (!ring_.Has(next_end_ - window_)) {
       ++stats_.drops;  // the window's first samples were overwritten before it could run
@@ -317,6 +412,7 @@ void App::Poll() {
 }
 
 void App::RunWindow(uint64_t end) {
+  if (board_.battery_mv && !battery_forced_) battery_pct_ = battery::LipoPercent(board_.battery_mv());
   const policy::Input in{hop_us_, uint16_t(duty_permille_), uint8_t(battery_pct_)};
   policy::Decision d{};
   uint32_t subnet;
@@ -535,7 +631,8 @@ void App::Info() {
 void App::InfoInput() {
   const InputSpec& s = blob_.spec();
   char name[25], unit[9];
-  line_.Str("info input raw=");
+  line_.Str("info input source=").Str(source_ == Source::kSensor ? "sensor" : "replay").Str(" sensor=")
+      .Str(sensor_status_).Str(" replay=").Str(replay_routed_ ? "fifo" : "direct").Str(" raw=");
   for (uint32_t i = 0; i < s.n_raw; ++i) {
     blob_.RawName(i, name, unit);
     line_.Str(i ? "," : "").Str(name).Ch(':').Str(unit[0] ? unit : "-");
@@ -568,7 +665,8 @@ void App::InfoInput() {
 void App::PrintStats() {
   line_.Str("m-stats lines=").U(stats_.lines).Str(" errors=").U(stats_.errors).Str(" samples=").U(stats_.samples)
       .Str(" windows=").U(stats_.windows).Str(" ran=").U(stats_.ran).Str(" skipped=").U(stats_.skipped)
-      .Str(" drops=").U(stats_.drops).Str(" overruns=").U(stats_.overruns).Str(" switches=").U(stats_.switches)
+      .Str(" drops=").U(stats_.drops).Str(" overruns=")
+      .U(stats_.overruns + SensorOverruns() - overrun_base_).Str(" switches=").U(stats_.switches)
       .Str(" over_budget=").U(stats_.over_budget).Str(" per_subnet=");
   bool any = false;
   for (uint32_t i = 0; i < blob_.subnet_count(); ++i) {

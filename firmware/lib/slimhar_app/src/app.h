@@ -5,11 +5,13 @@
 #pragma once
 #include <cstdint>
 
+#include "axes.h"
 #include "chain.h"
 #include "engine.h"
 #include "pipeline.h"
 #include "plan_cache.h"
 #include "policy.h"
+#include "replay.h"
 #include "slimhar_blob.h"
 #include "text.h"
 
@@ -44,6 +46,13 @@ struct BoardApi {
   void (*fault)();                  // `debug fault`: a deliberate bus fault (the fault handler's test)
   const char* board;
   const char* firmware;
+  // Sensing (docs/device.md "Sensing"). replay: the sensor `feed` lines fill (always there);
+  // sensor: the board's own IMU, or null (the emulated board: samples come over the link only);
+  // axes: how the sensor's axes land on the spec's raw channels (the board's mounting table).
+  imu::ReplayImu* replay = nullptr;
+  imu::Imu* sensor = nullptr;
+  const imu::AxisMap* axes = nullptr;
+  uint32_t (*battery_mv)() = nullptr;  // the battery divider's voltage; null: none (set over serial)
 };
 
 struct Stats {
@@ -72,6 +81,11 @@ class App {
   void InfoInput();
   void SubnetRow(uint32_t i);
   void Feed(const char* line, const text::Tokens& t);
+  void StartSensing();
+  void Drain(imu::Imu* from, bool use);   // samples of `from` into the chain (use) or discarded
+  void Push(const float* raw);
+  void RunDueWindows();
+  uint32_t SensorOverruns() const;
   void RunWindow(uint64_t end);
   bool Run(uint32_t subnet, const int8_t* input, uint64_t* cycles, const Plan** plan);
   void MlperfDb(const text::Tokens& t);
@@ -88,6 +102,15 @@ class App {
   alignas(PlanCache) uint8_t cache_storage_[sizeof(PlanCache)];
   SampleRing ring_;                 // model channels, after the chain
   Chain chain_;
+  // where samples come from: the replay sensor (`feed`), or the board's IMU; both go through the
+  // Imu interface when the spec's raw channels are IMU axes (routes_), else `feed` values go
+  // straight into the chain
+  enum class Source : uint8_t { kReplay, kSensor };
+  Source source_ = Source::kReplay, default_source_ = Source::kReplay;
+  bool replay_routed_ = false, sensor_routed_ = false, battery_forced_ = false;
+  imu::Route replay_routes_[kSpecMaxRaw] = {}, sensor_routes_[kSpecMaxRaw] = {};
+  const char* sensor_status_ = "none";
+  uint32_t overrun_base_ = 0;           // the sensors' overrun counts at the last `stats reset`
   uint32_t window_ = 0, hop_ = 0, axes_ = 0, classes_ = 0, rate_mhz_ = 0, hop_us_ = 0;
   float mean_[kMaxAxes] = {}, std_[kMaxAxes] = {};
   uint32_t latency_us_[kMaxSubnets] = {}, latency_cycles_[kMaxSubnets] = {};
