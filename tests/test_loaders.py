@@ -174,6 +174,11 @@ def test_npz_generic_format(tmp_path):
     ({"X": np.zeros((5, 8, 2)), "y": np.zeros(5, int), "colour": np.zeros(1)}, r"unknown keys \['colour'\]"),
     ({"X": np.zeros((6, 8, 2)), "y": np.array([0, 1, 2, 0, 1, 5]), "class_names": np.array(["a", "b", "c"])},
      r"labels must be in \[0, 3\)"),
+    ({"X": np.zeros((0, 8, 2)), "y": np.zeros(0, int)}, r"X holds no windows"),
+    ({"X": np.zeros((5, 3, 128)), "y": np.zeros(5, int)}, r"X has 128 channels over 3 time steps -- stored \[N, C, T\]"),
+    ({"X": np.zeros((5, 3, 64)), "y": np.zeros(5, int), "channel_names": np.array(["x", "y", "z"])},
+     r"3 channel_names for X's 64 channels -- X looks stored \[N, C, T\]"),
+    ({"X": np.full((5, 8, 2), np.nan), "y": np.zeros(5, int)}, r"X has 80 NaN or infinite values"),
 ])
 def test_npz_validation(tmp_path, arrays, expect):
     p = tmp_path / "bad.npz"

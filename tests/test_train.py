@@ -106,6 +106,16 @@ def test_existing_run_is_not_overwritten_and_bad_inputs_are_clear(tmp_path):
     cfgf.write_text("dataset: {name: basicmotions}\nwidths: [1.0]\nresolutions: [100]\nbatchsize: 3\n")
     p = run_cli("train", "--config", cfgf, "--out", tmp_path / "y", check=False)
     assert p.returncode == 1 and "unknown config key 'batchsize'" in p.stderr
+    # a checkpoint whose weights belong to another model: one line naming what does not fit
+    import torch
+    ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    ck["spec"] = {**ck["spec"], "channels": [32, 64, 128]}
+    other = tmp_path / "other.pt"
+    torch.save(ck, other)
+    for cmd in (["eval", other], ["quantize", other, "--out", tmp_path / "q", "--no-baseline"]):
+        p = run_cli(*cmd, check=False)
+        assert p.returncode == 1 and "Traceback" not in p.stderr and p.stderr.count("\n") == 1, (cmd, p.stderr)
+        assert "weights do not fit the cnn model its spec describes" in p.stderr and "of another shape" in p.stderr
 
 
 def test_data_info_cli():
@@ -113,3 +123,18 @@ def test_data_info_cli():
     assert "4 classes" in p.stdout and "Badminton" in p.stdout
     js = json.loads(run_cli("data", "info", "basicmotions", "--json").stdout)
     assert js["splits"]["test"]["windows"] == 40
+
+
+def test_importing_slimhar_leaves_the_process_alone():
+    """A library must not change its host process on import: no environment variable set by
+    importing the package and the modules the CLI uses (the fused layout's process settings are
+    made when that layout is chosen, train/speed.configure)."""
+    import subprocess
+    import sys
+    code = ("import os; before = dict(os.environ); import slimhar, slimhar.cli, slimhar.train.trainer, "
+            "slimhar.quantize.export, slimhar.tools.device; "
+            "changed = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}; "
+            "print(sorted(changed)); raise SystemExit(1 if changed else 0)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]

@@ -83,7 +83,22 @@ def load(path) -> dict:
 def build_model(ck: dict):
     """The HarNet of a loaded checkpoint, weights and BN statistics in place."""
     from .models import HarNet, NetSpec
-    model = HarNet(NetSpec.from_dict(ck["spec"]))
-    model.load_state_dict(ck["model"])
+    try:
+        model = HarNet(NetSpec.from_dict(ck["spec"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{ck.get('path', 'checkpoint')}: its model spec does not describe a slimhar "
+                              f"model ({type(e).__name__}: {e})") from None
+    want = model.state_dict()
+    got = ck["model"]
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want]
+    shapes = [k for k in want if k in got and tuple(got[k].shape) != tuple(want[k].shape)]
+    if missing or extra or shapes:
+        first = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra else
+                 f"{shapes[0]} is {list(got[shapes[0]].shape)}, the spec gives {list(want[shapes[0]].shape)}")
+        raise CheckpointError(f"{ck.get('path', 'checkpoint')}: its weights do not fit the {ck['spec'].get('arch')} "
+                              f"model its spec describes ({len(missing)} missing, {len(extra)} unexpected, "
+                              f"{len(shapes)} of another shape; {first})")
+    model.load_state_dict(got)
     model.eval()
     return model

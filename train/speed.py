@@ -61,6 +61,11 @@ def configure(model, layout: str = "auto", precision: str = "fp32", device: torc
     model.layout = chosen
     model.gemm_dtype = PRECISIONS[precision]
     if chosen == "fused":
+        # Training draws random widths and resolutions, so a run multiplies thousands of distinct
+        # GEMM shapes; oneDNN (bfloat16 GEMMs) JIT-compiles a kernel per shape and by default keeps
+        # only 1024. A larger cache makes every shape compile once per process. oneDNN reads it at
+        # its first use, so it is set here, before the first training GEMM, and only if unset.
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16384")
         keep_freed_memory()
         cache_cpu_allocations()
     return chosen

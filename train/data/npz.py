@@ -20,6 +20,7 @@ import numpy as np
 from .base import DatasetError, HarData, make_split, split_by_subject, split_train_val, stratified_holdout, take
 
 KNOWN = {"X", "y", "subject", "split", "class_names", "channel_names", "sample_rate_hz"}
+MAX_CHANNELS = 16       # what a blob's input spec and the firmware take (docs/blob-format.md)
 
 
 def load(path, seed: int = 0, val_frac: float = 0.15, test_frac: float = 0.2) -> HarData:
@@ -42,6 +43,17 @@ def load(path, seed: int = 0, val_frac: float = 0.15, test_frac: float = 0.2) ->
         raise DatasetError(f"{p}: X must be a float array [N, T, C], got {X.dtype} {X.shape}")
     if y.shape != (X.shape[0],) or y.dtype.kind not in "iu":
         raise DatasetError(f"{p}: y must be an int array [{X.shape[0]}], got {y.dtype} {y.shape}")
+    if X.shape[0] == 0:
+        raise DatasetError(f"{p}: X holds no windows (shape {list(X.shape)})")
+    if "channel_names" in arrs and len(arrs["channel_names"]) != X.shape[2]:
+        hint = (" -- X looks stored [N, C, T]: slimhar wants [N, T, C] (np.transpose(X, (0, 2, 1)))"
+                if len(arrs["channel_names"]) == X.shape[1] else "")
+        raise DatasetError(f"{p}: {len(arrs['channel_names'])} channel_names for X's {X.shape[2]} channels{hint}")
+    if X.shape[2] > MAX_CHANNELS:
+        raise DatasetError(f"{p}: X has {X.shape[2]} channels over {X.shape[1]} time steps -- stored [N, C, T]? "
+                           f"slimhar wants [N, T, C] (np.transpose(X, (0, 2, 1))), at most {MAX_CHANNELS} channels")
+    if not np.isfinite(X).all():
+        raise DatasetError(f"{p}: X has {int((~np.isfinite(X)).sum())} NaN or infinite values")
     K = int(y.max()) + 1 if len(y) else 0
     names = [str(s) for s in arrs["class_names"]] if "class_names" in arrs else [f"class{i}" for i in range(K)]
     if y.min() < 0 or y.max() >= len(names):
