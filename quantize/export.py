@@ -142,7 +142,10 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
                              "macs": cost["macs"], "params": cost["params"], "arena_bytes": row["arena_bytes"],
                              "float_acc": val_float, "int8_acc": val_int8, "model": model_nw,
                              "refs": refs})
-    meta = {"config": cfg["name"], "dataset": ck["dataset"], "arch": spec["arch"], "ranges": ranges,
+    # the whole training config travels too, so the blob's own data can be found again for a
+    # user's config outside the package (slimhar blob check-engine, bench engine)
+    meta = {"config": cfg["name"], "train_config": ck["config"], "dataset": ck["dataset"], "arch": spec["arch"],
+            "ranges": ranges,
             "qat_epochs": qat_epochs,
             "split": split, "table_split": "val", "widths": ws, "resolutions": rs}
     blob = pack_blob({k: p.q for k, p in pool.items()}, blob_subnets, for_checkpoint(ck), meta,

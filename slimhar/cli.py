@@ -307,8 +307,11 @@ def blob_export_c(file, out_dir, symbol):
               help="Where to run the C++ engine: host (gcc), dsp / portable (QEMU Cortex-M4F, kernel flavour).")
 @click.option("--host-windows", type=int, default=None, help="Test windows per subnet on the host (default: all).")
 @click.option("--qemu-windows", type=int, default=16, show_default=True, help="Test windows per subnet in QEMU.")
+@click.option("--config", default=None, help="The training config (file or bundled name) whose test windows to use "
+                                             "(default: the config the blob carries).")
+@click.option("--data-dir", type=click.Path(), default=None, envvar="SLIMHAR_DATA_DIR")
 @_user_errors
-def blob_check_engine(file, kinds, host_windows, qemu_windows):
+def blob_check_engine(file, kinds, host_windows, qemu_windows, config, data_dir):
     """Run every subnet of FILE through the firmware's C++ engine and compare its int8 logits
     with TFLM's (the oracle) on the test windows of the blob's dataset, bit for bit."""
     from slimhar.tools.engine_check import EngineCheckError, check_blob
@@ -316,7 +319,8 @@ def blob_check_engine(file, kinds, host_windows, qemu_windows):
     if any(k not in ("host", "dsp", "portable") for k in ks):
         raise _UserError(f"--kinds: choose from host, dsp, portable (got {kinds!r})")
     try:
-        r = check_blob(file, ks, {"host": host_windows, "dsp": qemu_windows, "portable": qemu_windows}, click.echo)
+        r = check_blob(file, ks, {"host": host_windows, "dsp": qemu_windows, "portable": qemu_windows}, click.echo,
+                       config, data_dir)
     except EngineCheckError as e:
         raise _UserError(str(e)) from None
     if any(v["mismatching_subnets"] for v in r["kinds"].values()):

@@ -153,16 +153,30 @@ def tflm_outputs(blob: Blob, s: SubnetEntry, xq: np.ndarray) -> np.ndarray:
     return Tflm(blob.unpack(s)).run(xq).reshape(len(xq), -1)
 
 
-def check_blob(blob_path, kinds=("host", "dsp"), windows: dict | None = None, progress=print) -> dict:
+def blob_test_windows(blob: Blob, config=None, data_dir=None) -> np.ndarray:
+    """The test windows of the data the blob was trained on: from `config` (a file or bundled
+    name) when given, else the training config the blob carries (a user's own config and data
+    included), else the bundled config of its name (blobs written before it carried one)."""
+    from slimhar.train.config import ConfigError, load_config
+    from slimhar.train.data import DatasetError
+    from slimhar.train.trainer import load_data
+    try:
+        cfg = load_config(config) if config else blob.meta.get("train_config") or load_config(blob.meta["config"])
+        return load_data(cfg, data_dir).test.X
+    except (ConfigError, DatasetError, KeyError) as e:
+        raise EngineCheckError(f"{blob.source}: cannot load the data it was trained on ({e}); pass --config FILE "
+                               "[--data-dir DIR]") from None
+
+
+def check_blob(blob_path, kinds=("host", "dsp"), windows: dict | None = None, progress=print, config=None,
+               data_dir=None) -> dict:
     """Every subnet of a blob on `kinds`, compared with TFLM on the test windows of the blob's
     own dataset (windows[kind] per subnet, default: all on the host, 16 in QEMU). Returns the
     mismatch counts; raises nothing on a mismatch (the caller decides)."""
-    from slimhar.train.config import load_config
-    from slimhar.train.trainer import load_data
     blob_path = Path(blob_path)
     blob = Blob.open(blob_path)
     windows = {"host": None, "dsp": 16, "portable": 4, **(windows or {})}
-    X = load_data(load_config(blob.meta["config"])).test.X
+    X = blob_test_windows(blob, config, data_dir)
     X = ((X - blob.norm_mean) / blob.norm_std).astype(np.float32)
     n_max = max(len(X) if windows[k] is None else min(windows[k], len(X)) for k in kinds)
     inputs = [subnet_inputs(blob, s, X[:n_max]) for s in blob.subnets]
