@@ -16,7 +16,7 @@ PIO_STAMP := .pio-core/.slimhar-ready
 SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
 FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: hil-blob hil hil-soak hil-report-check help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
+.PHONY: hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -107,7 +107,7 @@ test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
 
-demo: setup ## the whole mission, no hardware: train hapt-uci (causal recipe; FULL=1: the paper's 150 epochs), quantize a grid into one blob, build the firmware, boot it in QEMU, stream a held-out recording while battery, budget and load change, the paper's runtime experiments, a summary (~6 min)
+demo: setup ## the whole mission, no hardware: train hapt-uci (causal recipe; FULL=1: the paper's 150 epochs), quantize a grid into one blob, build the firmware, boot it in QEMU, stream a held-out recording while battery, budget and load change, the paper's runtime experiments, a summary (~5 min)
 	$(PY) -m slimhar.tools.mission --out $(RUNS)/demo $(if $(FULL),--full)
 
 PRECISION ?= fp32
@@ -154,6 +154,12 @@ bench-engine: setup $(FW_BLOB) ## the firmware engine in QEMU: instructions/MAC 
 	@if [ -f $(RUNS)/hapt_uci_cnn/int8/model.blob ]; then \
 	  $(VENV)/bin/slimhar bench engine --blob $(RUNS)/hapt_uci_cnn/int8/model.blob --no-firmware --windows 1 \
 	    --json $(RUNS)/bench_engine_hapt.json --plot docs/assets/engine_hapt_uci_cnn.png; fi
+
+bench-runtime: setup $(HIL_BLOB) ## the paper's two runtime experiments on the emulated board with the HIL blob: plots + JSON into docs/assets
+	$(VENV)/bin/slimhar bench runtime --qemu --blob $(HIL_BLOB) --out $(RUNS)/bench_runtime
+	cp $(RUNS)/bench_runtime/runtime_budget.png docs/assets/runtime_budget_steps.png
+	cp $(RUNS)/bench_runtime/runtime_load.png docs/assets/runtime_load_steps.png
+	cp $(RUNS)/bench_runtime/runtime.json docs/assets/runtime_hil_blob.json
 
 engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantize-hapt) vs TFLM: 1000 test windows per subnet on the host, 16 in QEMU (DSP, portable)
 	$(VENV)/bin/slimhar blob check-engine $(RUNS)/hapt_uci_cnn/int8/model.blob --kinds host,dsp,portable --host-windows 1000 --qemu-windows 16
