@@ -173,7 +173,7 @@ FUZZ_SECONDS ?= 1800
 # FUZZ_RUNS=N: N inputs per target from a fixed seed instead of FUZZ_SECONDS split over the targets (make test: 100000)
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$$(( $(FUZZ_SECONDS) / 4 )))
 
-build/fuzz/fuzz_%: firmware/fuzz/fuzz_%.cpp firmware/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS) $(wildcard firmware/lib/*/src/*.h) | setup-apt
+build/fuzz/fuzz_%: firmware/fuzz/fuzz_%.cpp firmware/fuzz/fuzz_common.h $(FUZZ_LIB_SRCS) $(wildcard firmware/lib/*/src/*.h) $(wildcard firmware/lib/*/src/*.def) | setup-apt
 	mkdir -p build/fuzz
 	clang++-14 -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -ffp-contract=off -Ifirmware/lib/slimhar_blob/src -Ifirmware/lib/slimhar_engine/src -Ifirmware/lib/slimhar_app/src $< $(FUZZ_LIB_SRCS) -o $@

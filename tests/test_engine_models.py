@@ -171,3 +171,16 @@ def _conv(**kw) -> bytes:
 def test_prepare_refuses_what_it_cannot_run_as_tflm(programs, tmp_path, model, status):
     recs = _engine(programs, tmp_path, model())
     assert {k: r.prepare_status for k, r in recs.items()} == {k: status for k in KINDS}
+
+
+def test_op_table_agrees_with_the_tflite_schema():
+    """ops.def -- the one op table the C++ enum, Prepare and the Python side take their ops from
+    -- names each op's builtin code and options union tag as TFLite's own schema does."""
+    options = {"PAD": "PadOptions", "CONV_2D": "Conv2DOptions", "ADD": "AddOptions", "GATHER": "GatherOptions",
+               "MAXIMUM": "MaximumMinimumOptions", "RESHAPE": "ReshapeOptions",
+               "FULLY_CONNECTED": "FullyConnectedOptions"}
+    assert sorted(r["name"] for r in ec.OP_TABLE) == sorted(options)
+    for r in ec.OP_TABLE:
+        assert r["code"] == getattr(fb.BuiltinOperator, r["name"]), r
+        assert r["options"] == getattr(fb.BuiltinOptions, options[r["name"]]), r
+        assert 1 <= r["min_in"] <= r["max_in"] <= 3

@@ -28,7 +28,17 @@ STATUS = ["ok", "bad arguments", "malformed model", "unsupported", "bad tensor",
           "too large", "arena too small"]
 
 
-OP_KINDS = ["PAD", "CONV_2D", "ADD", "GATHER", "MAXIMUM", "RESHAPE", "FULLY_CONNECTED"]   # engine.h OpKind
+def _op_table() -> list[dict]:
+    """The engine's op table (firmware/lib/slimhar_engine/src/ops.def), in OpKind order."""
+    import re
+    text = (REPO / "firmware" / "lib" / "slimhar_engine" / "src" / "ops.def").read_text()
+    rows = re.findall(r"^SLIMHAR_OP\((\w+),\s*(\w+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\)", text, re.M)
+    return [{"kind": k, "name": n, "code": int(c), "options": int(o), "min_in": int(a), "max_in": int(b)}
+            for k, n, c, o, a, b in rows]
+
+
+OP_TABLE = _op_table()
+OP_KINDS = [r["name"] for r in OP_TABLE]          # index = OpKind
 
 
 class EngineCheckError(RuntimeError):

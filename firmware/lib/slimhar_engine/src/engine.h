@@ -37,7 +37,11 @@ constexpr uint32_t kArenaAlign = 16;
 // 32 bits without wrapping. Sizes are computed in 64 bits until they have been checked.
 constexpr uint32_t kMaxArenaBytes = 1u << 24;
 
-enum class OpKind : uint8_t { kPad, kConv, kAdd, kGather, kMaximum, kReshape, kFullyConnected };
+enum class OpKind : uint8_t {
+#define SLIMHAR_OP(kind, name, code, options, min_in, max_in) kind,
+#include "ops.def"
+#undef SLIMHAR_OP
+};
 
 // int8 weights of a conv / fully-connected layer, read in place: element (o, s, i) lives at
 // base[o * out_stride + s * seg_stride + i] for o < out, s < segs, i < seg_len. For a slice of

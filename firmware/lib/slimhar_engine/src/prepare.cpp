@@ -13,21 +13,15 @@
 namespace slimhar {
 namespace {
 
-// TFLite schema numbers (schema.fbs) of what the exporter emits.
-enum : int32_t { kOpAdd = 0, kOpConv = 3, kOpFc = 9, kOpReshape = 22, kOpPad = 34, kOpGather = 36, kOpMaximum = 55 };
+// TFLite schema numbers (schema.fbs) of what the exporter emits; the ops' own are in ops.def.
 enum : int8_t { kTypeInt32 = 2, kTypeInt8 = 9 };
 enum : int8_t { kActNone = 0, kActRelu = 1 };
 enum : int8_t { kPadSame = 0, kPadValid = 1 };
-// BuiltinOptions union tags (schema.fbs) of the ops above
-enum : uint8_t { kOptNone = 0, kOptConv = 1, kOptFc = 8, kOptAdd = 11, kOptReshape = 17, kOptPad = 22, kOptGather = 23,
-                 kOptMaximum = 39 };
+enum : uint8_t { kOptNone = 0 };  // BuiltinOptions union tag of no options
 constexpr uint32_t kMaxDot = 1u << 16;  // products per output of a conv / fc
 
-// What the engine runs of each TFLite op: its options union tag and input counts. An input past
-// min_in may be -1 (an optional input TFLite leaves out): the bias of CONV_2D and
-// FULLY_CONNECTED, as TFLM allows. PAD takes exactly 2 (a third, constant-values input pads
-// with another value than the output zero point: not run). RESHAPE's optional second input is
-// its constant shape.
+// What the engine runs of each TFLite op: its builtin code, options union tag and input counts
+// (ops.def, the one op table).
 struct OpSpec {
   int32_t code;
   OpKind kind;
@@ -35,10 +29,9 @@ struct OpSpec {
   uint8_t min_in, max_in;
 };
 constexpr OpSpec kOpSpecs[] = {
-    {kOpConv, OpKind::kConv, kOptConv, 2, 3},          {kOpFc, OpKind::kFullyConnected, kOptFc, 2, 3},
-    {kOpAdd, OpKind::kAdd, kOptAdd, 2, 2},             {kOpPad, OpKind::kPad, kOptPad, 2, 2},
-    {kOpGather, OpKind::kGather, kOptGather, 2, 2},    {kOpMaximum, OpKind::kMaximum, kOptMaximum, 2, 2},
-    {kOpReshape, OpKind::kReshape, kOptReshape, 1, 2},
+#define SLIMHAR_OP(kind, name, code, options, min_in, max_in) {code, OpKind::kind, options, min_in, max_in},
+#include "ops.def"
+#undef SLIMHAR_OP
 };
 
 struct TensorInfo {
