@@ -477,11 +477,16 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
         raise _UserError(str(e)) from None
     click.echo(f"{r['blob']}: {r['subnets']} subnets, {r['windows']}; QEMU mps2-an386 (Cortex-M4F), -icount shift=0")
     click.echo(f"{'subnet':<11} {'MACs':>10} {'DSP instr':>11} {'/MAC':>5} {'portable':>12} {'/MAC':>5} {'x':>5} "
-               f"{'arena':>7} {'ideal':>7} {'scratch':>7} {'prepare':>8}")
+               f"{'arena':>7} {'ideal':>7} {'scratch':>7} {'prepare':>8} {'ms@64MHz':>8} {'val f/i8 %':>11} {'test f/i8 %':>11}")
+    pct = lambda a, b: f"{100 * a:.1f}/{100 * b:.1f}" if a is not None and b is not None else "-"
     for x in r["rows"]:
         click.echo(f"{x['name']:<11} {x['macs']:>10,} {x['dsp_instructions']:>11,.0f} {x['dsp_per_mac']:>5.2f} "
                    f"{x['portable_instructions']:>12,.0f} {x['portable_per_mac']:>5.2f} {x['speedup']:>5.2f} "
-                   f"{x['arena_bytes']:>7,} {x['ideal_bytes']:>7,} {x['scratch_bytes']:>7,} {x['prepare_instructions']:>8,}")
+                   f"{x['arena_bytes']:>7,} {x['ideal_bytes']:>7,} {x['scratch_bytes']:>7,} {x['prepare_instructions']:>8,} "
+                   f"{x['est_ms_at_64mhz']:>8.2f} {pct(x['val_float_acc'], x['val_int8_acc']):>11} "
+                   f"{pct(x['test_float_acc'], x['test_int8_acc']):>11}")
+    click.echo("ms@64MHz: DSP instructions / 64,000, an estimate for a 64 MHz Cortex-M4F (nRF52840) at one "
+               "instruction per cycle; val: the blob's table; test: quantize's report.json beside the blob")
     rows = [("widest subnet", r["widest"]), ("  DSP instructions / MAC", f"{r['widest_dsp_per_mac']:.3f}"),
             ("  DSP speed-up over portable", f"{r['widest_speedup']:.2f}x"),
             ("arena / ideal (worst subnet)", f"{r['max_arena_ratio']:.3f}"),
@@ -490,7 +495,8 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
     if "firmware" in r:
         fw = r["firmware"]
         rows += [("firmware flash (with blob)", f"{fw['flash_bytes']:,} bytes"), ("  blob", f"{fw['blob_bytes']:,} bytes"),
-                 ("  code + tables", f"{fw['flash_without_blob']:,} bytes"), ("firmware RAM (static)", f"{fw['ram_bytes']:,} bytes")]
+                 ("  code + tables", f"{fw['flash_without_blob']:,} bytes"), ("firmware RAM (static)", f"{fw['ram_bytes']:,} bytes"),
+                 ("  text / data / bss", " / ".join(f"{fw['sections'].get(k, 0):,}" for k in (".text", ".data", ".bss")))]
     _summary(rows, r, json_path)
     if plot_path:
         plot(r, plot_path)

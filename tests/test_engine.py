@@ -108,3 +108,9 @@ def test_bench_engine_cli(exported, programs, tmp_path):
     assert len(res["rows"]) == len(Blob.open(blob_path).subnets)
     assert all(x["dsp_equals_portable"] and x["dsp_instructions"] > 0 for x in res["rows"])
     assert (tmp_path / "b.png").stat().st_size > 0
+    # accuracy per subnet: validation from the blob's table, test from quantize's report beside it
+    blob = Blob.open(blob_path)
+    report = {x["name"]: x for x in exported["report"]["rows"]}
+    for x, s in zip(res["rows"], blob.subnets):
+        assert x["val_int8_acc"] == s.int8_acc and x["test_int8_acc"] == report[s.name]["int8_acc"]
+        assert x["est_ms_at_64mhz"] == x["dsp_instructions"] / 64e3

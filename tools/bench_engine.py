@@ -4,6 +4,7 @@ MAC for every subnet, DSP vs portable kernels, arena vs ideal, the cost of prepa
 and of switching between prepared ones, and flash / RAM of the firmware ELF."""
 from __future__ import annotations
 
+import json
 import platform
 import re
 import subprocess
@@ -57,6 +58,15 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
     recs = [(i, ec.subnet_inputs(blob, s, X)) for i, s in enumerate(blob.subnets)]
     dsp = ec.run("dsp", ec.build("dsp"), blob_path, [(i, x[:windows]) for i, x in recs])
     port = ec.run("portable", ec.build("portable"), blob_path, [(i, x[:portable_windows]) for i, x in recs])
+    # accuracy per subnet: the blob's table (validation) and, when `slimhar quantize` left its
+    # report beside the blob, the test split's
+    report = {}
+    rp = blob_path.parent / "report.json"
+    if rp.is_file():
+        try:
+            report = {r["name"]: r for r in json.loads(rp.read_text())["rows"]}
+        except (ValueError, KeyError, TypeError):
+            report = {}
     rows = []
     for s, d, p in zip(blob.subnets, dsp.records, port.records):
         if d.status or p.status:
@@ -69,7 +79,13 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
                      "arena_bytes": d.arena_bytes, "ideal_bytes": s.arena_bytes, "arena_ratio": d.arena_bytes / s.arena_bytes,
                      "scratch_bytes": d.scratch_bytes, "prepare_instructions": d.prepare_instructions,
                      "ops": dict(zip([f"{k}:{n}" for k, n in enumerate(d.op_kinds)], d.op_instructions)),
-                     "dsp_equals_portable": bool(same)})
+                     "dsp_equals_portable": bool(same),
+                     "val_float_acc": s.float_acc, "val_int8_acc": s.int8_acc,
+                     "test_float_acc": report.get(s.name, {}).get("float_acc"),
+                     "test_int8_acc": report.get(s.name, {}).get("int8_acc"),
+                     # a real Cortex-M4F at 64 MHz (the nRF52840) if it ran one instruction per cycle:
+                     # an estimate, not a measurement (flash wait states, memory stalls not modelled)
+                     "est_ms_at_64mhz": di / 64e3})
     widest = max(rows, key=lambda r: (r["macs"], r["width"]))
     out = {"blob": str(blob_path), "config": blob.meta.get("config", "?"), "subnets": len(rows), "windows": source, "machine": platform.node(),
            "plan_bytes": dsp.plan_bytes, "switch_instructions": dsp.switch_instructions, "switch_bytes_copied": 0,
@@ -85,7 +101,7 @@ def plot(res: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     rows = res["rows"]
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, ax = plt.subplots(1, 3, figsize=(16, 4.2))
     macs = np.array([r["macs"] for r in rows]) / 1e6
     for key, lab, mk in (("portable_instructions", "portable C++", "s"), ("dsp_instructions", "Cortex-M4 DSP (SMLAD)", "o")):
         ax[0].scatter(macs, np.array([r[key] for r in rows]) / 1e6, label=lab, marker=mk, s=18)
@@ -101,6 +117,20 @@ def plot(res: dict, path) -> None:
     ax[1].set_xlabel("MACs per window (M)")
     ax[1].set_ylabel("instructions per MAC")
     ax[1].legend()
+    ms = np.array([r["est_ms_at_64mhz"] for r in rows])
+    acc = np.array([100 * r["val_int8_acc"] for r in rows])
+    order = np.argsort(ms)
+    front, best = [], -1.0
+    for k in order:                     # the accuracy-vs-latency Pareto front
+        if acc[k] > best:
+            front.append(k)
+            best = acc[k]
+    ax[2].scatter(ms, acc, s=18, color="0.6", label="subnets")
+    ax[2].plot(ms[front], acc[front], "o-", color="C3", ms=4, label="Pareto front")
+    ax[2].set_xscale("log")
+    ax[2].set_xlabel("latency, ms at 64 MHz (DSP instructions / 64,000; an estimate)")
+    ax[2].set_ylabel("validation int8 accuracy (%)")
+    ax[2].legend()
     fig.suptitle(f"{res.get('config', Path(res['blob']).name)}: {res['subnets']} subnets, Cortex-M4F in QEMU")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -115,19 +115,6 @@ def plot_mission(rows, trace, subnets, hop_us, path) -> None:
     plt.close(fig)
 
 
-def elf_sizes(elf: Path) -> dict:
-    r = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True)
-    sec = {}
-    for line in r.stdout.splitlines():
-        p = line.split()
-        if len(p) >= 2 and p[0].startswith(".") and p[1].isdigit():
-            sec[p[0]] = int(p[1])
-    flash = sum(v for k, v in sec.items() if k in (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".init_array",
-                                                   ".fini_array", ".data"))
-    ram = sum(v for k, v in sec.items() if k in (".data", ".bss", ".stack", ".heap"))
-    return {"sections": sec, "flash_bytes": flash, "ram_bytes": ram}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m slimhar.tools.mission")
     ap.add_argument("--full", action="store_true", help="the paper's 150-epoch schedule")
@@ -152,6 +139,7 @@ def main(argv=None) -> int:
     from slimhar.quantize.blob import Blob
     from slimhar.tools import device as dv
     from slimhar.tools import runtime
+    from slimhar.tools.bench_engine import elf_sizes
     blob_path = out / "int8" / "model.blob"
     blob = Blob.open(blob_path)
     elf = dv.build_firmware(blob_path)
