@@ -58,7 +58,7 @@ $(PIO_STAMP):
 
 firmware-blob: $(FW_BLOB) ## the default blob the firmware embeds (BasicMotions CNN, every subnet; ~20 s)
 
-$(FW_BLOB): quantize/blob.py quantize/input_spec.py | setup-venv
+$(FW_BLOB): $(wildcard quantize/*.py) | setup-venv
 	rm -rf runs/firmware
 	$(VENV)/bin/slimhar train --config basicmotions_cnn --out runs/firmware/run --epochs 10
 	$(VENV)/bin/slimhar quantize runs/firmware/run/checkpoint.pt --out runs/firmware/int8 --no-baseline --verify 2
@@ -69,7 +69,7 @@ $(FW_BLOB): quantize/blob.py quantize/input_spec.py | setup-venv
 HIL_BLOB := runs/hil/model.blob
 HIL_ARGS = $(if $(PORT),--port $(PORT)) $(if $(BAUD),--baud $(BAUD)) $(if $(FLASH),--flash $(FLASH)) $(if $(BLOB),--blob $(BLOB))
 
-$(HIL_BLOB): quantize/blob.py quantize/input_spec.py | setup-venv
+$(HIL_BLOB): $(wildcard quantize/*.py) | setup-venv
 	rm -rf runs/hil/run runs/hil/int8
 	$(VENV)/bin/slimhar train --config hapt_uci_causal_cnn --out runs/hil/run --epochs 3
 	$(VENV)/bin/slimhar quantize runs/hil/run/checkpoint.pt --out runs/hil/int8 --widths 0.1,0.25,0.5,1.0 \

@@ -21,17 +21,19 @@ import numpy as np
 from .input_spec import InputSpec, SpecError
 from .input_spec import pack as pack_spec
 from .input_spec import unpack as unpack_spec
+from .requant import subnet_multipliers
 
 MAGIC = b"SLIMHAR\0"
 VERSION = 2          # 2: the input spec section replaced the bare normalization section
 ALIGN = 16
 HEADER = struct.Struct("<8sHHIIIIIIIIIIIHHHBB")      # 64 bytes
 POOL_ENTRY = struct.Struct("<16sIII4II")             # 48 bytes
-SUBNET_ENTRY = struct.Struct("<fHH3HHIIIffIIII12x")   # 64 bytes
+SUBNET_ENTRY = struct.Struct("<fHH3HHIIIffIIIIII4x")   # 64 bytes
 REF_ENTRY = struct.Struct("<HHHH")                    # 8 bytes
 CRC_OFFSET = 16
 ARCHS = {"cnn": 0, "resnet": 1}
 MAX_SUBNETS, MAX_POOL, MAX_DIM = 4096, 256, 1 << 16
+MAX_CHANNELS = 1 << 16       # output channels of one subnet's conv / fc ops together (its multiplier table)
 assert HEADER.size == 64 and POOL_ENTRY.size == 48 and SUBNET_ENTRY.size == 64
 
 
@@ -61,6 +63,8 @@ class SubnetEntry:
     model_offset: int
     model_size: int
     refs: list[tuple[int, int, int, int]]   # (tensor index, pool index, out, in)
+    mult_offset: int = 0                    # the precomputed multipliers: int32[n] then int8 shifts[n]
+    mult_count: int = 0                     # 0: none (the device computes them)
 
     @property
     def name(self) -> str:
@@ -114,15 +118,18 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         pool_entries.append(POOL_ENTRY.pack(n.encode()[:16], off, a.nbytes, a.ndim, *dims, 0))
     pool_data_size = len(out) - pool_data_off
     pool_dir_off = section(b"".join(pool_entries))
-    model_offs, ref_offs = [], []
+    model_offs, ref_offs, mult_offs, mult_counts = [], [], [], []
     for s in subnets:
         model_offs.append(section(s["model"]))
         refs = b"".join(REF_ENTRY.pack(t, names.index(p), o, i) for t, p, o, i in s["refs"])
         ref_offs.append(section(refs))
+        mult, shift = subnet_multipliers(s["model"])     # TFLM's Prepare, done once here
+        mult_offs.append(section(mult.tobytes() + shift.tobytes()))
+        mult_counts.append(len(mult))
     table = b"".join(SUBNET_ENTRY.pack(
         s["width"], s["resolution"], s["classes"], *s["channels"], 0, s["macs"], s["params"], s["arena_bytes"],
-        s["float_acc"], s["int8_acc"], mo, len(s["model"]), ro, len(s["refs"]))
-        for s, mo, ro in zip(subnets, model_offs, ref_offs))
+        s["float_acc"], s["int8_acc"], mo, len(s["model"]), ro, len(s["refs"]), qo, qn)
+        for s, mo, ro, qo, qn in zip(subnets, model_offs, ref_offs, mult_offs, mult_counts))
     table_off = section(table)
     out.extend(b"\0" * _pad(len(out)))
     HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(names),
@@ -244,7 +251,7 @@ class Blob:
         self.subnets: list[SubnetEntry] = []
         for k in range(n_sub):
             f = SUBNET_ENTRY.unpack_from(d, table_off + k * SUBNET_ENTRY.size)
-            (w, res, cls, c0, c1, c2, _, macs, params, arena, facc, qacc, moff, msize, roff, nref) = f
+            (w, res, cls, c0, c1, c2, _, macs, params, arena, facc, qacc, moff, msize, roff, nref, qoff, qn) = f
             if not (0 < w <= 1.0 and 0 < res <= window and cls == classes and msize > 8 and nref <= 64):
                 raise self._err(f"subnet {k}: absurd entry (width {w}, T' {res}, classes {cls}, "
                                 f"model size {msize}, {nref} refs)")
@@ -252,6 +259,10 @@ class Blob:
             self._range(roff, nref * REF_ENTRY.size, f"subnet {k} weight references")
             if moff % ALIGN:
                 raise self._err(f"subnet {k} model offset {moff} is not {ALIGN}-byte aligned")
+            if qn:
+                if qoff % 4 or qn > MAX_CHANNELS:
+                    raise self._err(f"subnet {k}: multiplier table at {qoff} ({qn} channels) misaligned or too long")
+                self._range(qoff, 5 * qn, f"subnet {k} multipliers")
             refs = [REF_ENTRY.unpack_from(d, roff + j * REF_ENTRY.size) for j in range(nref)]
             for t, p, o, i in refs:
                 if p >= n_pool:
@@ -261,7 +272,7 @@ class Blob:
                     raise self._err(f"subnet {k}: slice ({o}, {i}) outside pool tensor {p} of shape {dims}")
             w = round(w, 6)         # stored as float32; grid widths have few decimals
             self.subnets.append(SubnetEntry(w, res, cls, (c0, c1, c2), macs, params, arena, facc, qacc,
-                                            moff, msize, refs))
+                                            moff, msize, refs, qoff, qn))
 
     # -- access -------------------------------------------------------------------------------
     def pool_array(self, k: int) -> np.ndarray:
@@ -273,6 +284,12 @@ class Blob:
             if s.name == name:
                 return s
         raise BlobError(f"{self.source}: no subnet {name!r} (have {', '.join(s.name for s in self.subnets[:6])}, ...)")
+
+    def multipliers(self, s: SubnetEntry) -> tuple[np.ndarray, np.ndarray]:
+        """The subnet's precomputed (int32 mult[n], int8 shift[n]); empty when it has none."""
+        n = s.mult_count
+        return (np.frombuffer(self.data, "<i4", n, s.mult_offset).copy(),
+                np.frombuffer(self.data, np.int8, n, s.mult_offset + 4 * n).copy())
 
     def model_bytes(self, s: SubnetEntry) -> bytes:
         return self.data[s.model_offset:s.model_offset + s.model_size]

@@ -89,7 +89,8 @@ def blob_bytes(blob: Blob, chosen: list[int]) -> int:
     for p, (o, n) in used.items():
         dims = blob.pool[p].shape
         pool += _p16(o * math.prod(dims[1:-1]) * n if len(dims) > 1 else o)
-    subnets = sum(_p16(blob.subnets[i].model_size) + _p16(REF_ENTRY.size * len(blob.subnets[i].refs)) for i in chosen)
+    subnets = sum(_p16(blob.subnets[i].model_size) + _p16(REF_ENTRY.size * len(blob.subnets[i].refs))
+                  + _p16(5 * blob.subnets[i].mult_count) for i in chosen)
     return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + subnets
             + _p16(SUBNET_ENTRY.size * len(chosen)))
 

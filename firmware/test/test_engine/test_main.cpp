@@ -254,6 +254,38 @@ void DamagedModels(const slimhar::Blob& blob) {
   Check("damaged_models_accepted_keep_promises", promises && runs && accepted > 0);
   Check("damaged_root_or_identifier_refused", header_refused);
 
+  // a damaged multiplier table: a value out of TFLM's range, a count that does not fit the model
+  {
+    const uint32_t entry0 = Rd32(good.data() + 24);
+    const uint32_t qoff = Rd32(good.data() + entry0 + 52), qn = Rd32(good.data() + entry0 + 56);
+    auto prep = [&](std::vector<uint8_t>& b) {
+      WrCrc(b);
+      slimhar::Blob x;
+      if (x.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) return EngineStatus::kBadArgs;
+      slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+      const EngineStatus st = slimhar::PrepareSubnet(x, 0, &g_plan, &store);
+      return (st != EngineStatus::kOk && store.used != 0) ? EngineStatus::kBadArgs : st;  // refusals leave the store
+    };
+    std::vector<uint8_t> b = good;
+    Wr32(b.data() + qoff, 5);                           // a multiplier below 2^30
+    const EngineStatus small_mult = prep(b);
+    b = good;
+    b[qoff + 4 * qn] = 40;                              // a shift past 30
+    const EngineStatus big_shift = prep(b);
+    b = good;
+    Wr32(b.data() + entry0 + 56, qn - 1);               // one channel short
+    const EngineStatus short_table = prep(b);
+    b = good;
+    Wr32(b.data() + entry0 + 56, qn + 1);               // one channel too many
+    const EngineStatus long_table = prep(b);
+    b = good;
+    Wr32(b.data() + entry0 + 56, 0);                    // no table: computed, and it runs
+    const EngineStatus none = prep(b);
+    Check("damaged_multipliers_refused", small_mult == EngineStatus::kBadTensor && big_shift == EngineStatus::kBadTensor &&
+                                             short_table == EngineStatus::kBadTensor && long_table == EngineStatus::kBadTensor);
+    Check("no_multiplier_table_computes_them", none == EngineStatus::kOk);
+  }
+
   // a truncated model (the subnet table's model size cut short): the whole one prepares, every
   // shorter one is refused
   const uint32_t entry = Rd32(good.data() + 24);  // subnet table: entry 0, model size at +40
@@ -315,6 +347,23 @@ int main() {
   arena_max &= max_scratch == SLIMHAR_MODEL_SCRATCH_BYTES;
 #endif
   Check("every_subnet_prepares", prepared);
+  // the multipliers the blob carries (quantize/requant.py, computed at export) are exactly the
+  // ones the engine computes in double as TFLM's Prepare does, channel by channel
+  bool carries = true, same_mults = true;
+  for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo s;
+    blob.GetSubnet(i, &s);
+    carries &= s.n_mults > 0;
+    slimhar::QuantStore a{g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS};
+    slimhar::QuantStore b{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    slimhar::Plan pb;
+    same_mults &= slimhar::PrepareSubnet(blob, i, &g_plan, &a, true) == EngineStatus::kOk &&
+                  slimhar::PrepareSubnet(blob, i, &pb, &b, false) == EngineStatus::kOk && a.used == b.used &&
+                  a.used == s.n_mults && std::memcmp(g_mult, g_mult1, 4 * a.used) == 0 &&
+                  std::memcmp(g_shift, g_shift1, a.used) == 0;
+  }
+  Check("blob_carries_multipliers", carries);
+  Check("blob_multipliers_equal_computed_ones", same_mults);
   Check("weights_zero_copy_from_pool", zero_copy);
   Check("arena_within_1_10_of_ideal", arena_ok);
   Check("arena_matches_build_time_size", arena_max);

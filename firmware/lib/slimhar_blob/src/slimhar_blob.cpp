@@ -9,6 +9,7 @@ constexpr uint8_t kMagic[8] = {'S', 'L', 'I', 'M', 'H', 'A', 'R', 0};
 constexpr uint16_t kVersion = 2;  // 2: the input spec section
 constexpr uint32_t kHeaderSize = 64, kPoolEntry = 48, kSubnetEntry = 64, kRefEntry = 8, kAlign = 16;
 constexpr uint32_t kCrcOffset = 16, kMaxSubnets = 4096, kMaxPool = 256, kMaxDim = 1u << 16, kMaxRefs = 64;
+constexpr uint32_t kMaxMults = 1u << 16;  // conv / fc output channels of one subnet together
 
 // Little-endian field reads through memcpy: no alignment assumptions, no type punning.
 inline uint16_t U16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
@@ -201,6 +202,10 @@ BlobStatus Blob::Check() const {
     if (moff % kAlign) return BlobStatus::kMisaligned;
     if (!InBounds(moff, msize, size_) || !InBounds(roff, uint64_t(nref) * kRefEntry, size_))
       return BlobStatus::kOutOfBounds;
+    const uint32_t qoff = U32(e + 52), qn = U32(e + 56);
+    if (qn > kMaxMults) return BlobStatus::kBadSubnet;
+    if (qn && qoff % 4) return BlobStatus::kMisaligned;
+    if (qn && !InBounds(qoff, 5ull * qn, size_)) return BlobStatus::kOutOfBounds;
     for (uint32_t j = 0; j < nref; ++j) {
       const uint8_t* r = h + roff + j * kRefEntry;
       const uint16_t p = U16(r + 2), out = U16(r + 4), in = U16(r + 6);
@@ -278,6 +283,8 @@ bool Blob::GetSubnet(uint32_t i, SubnetInfo* out) const {
   out->model_size = U32(e + 40);
   out->refs_offset = U32(e + 44);
   out->n_refs = U32(e + 48);
+  out->n_mults = U32(e + 56);
+  out->mults = out->n_mults ? data_ + U32(e + 52) : nullptr;
   return true;
 }
 

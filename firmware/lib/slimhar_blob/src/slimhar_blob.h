@@ -80,6 +80,10 @@ struct SubnetInfo {
   const uint8_t* model;      // the subnet's TFLite flatbuffer (pool-backed weights empty)
   uint32_t model_size;
   uint32_t refs_offset, n_refs;
+  // The requantization multipliers of its conv / fc channels in operator order, computed at export
+  // exactly as TFLM's Prepare does: int32 mult[n] then int8 shift[n] (n = 0: none, compute them).
+  const uint8_t* mults;
+  uint32_t n_mults;
 };
 
 class Blob {

@@ -96,7 +96,10 @@ struct QuantStore {
 };
 
 // A subnet of a validated blob: its flatbuffer + weight references into the shared pool.
-EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store);
+// blob_multipliers: take the requantization multipliers the blob carries (computed at export
+// exactly as TFLM does: no floating point here), else compute them in double as TFLM's Prepare.
+EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store,
+                           bool blob_multipliers = true);
 // A standalone .tflite (weights inside its buffers), e.g. from `slimhar blob unpack`.
 EngineStatus PrepareModel(const uint8_t* model, uint32_t size, Plan* plan, QuantStore* store);
 

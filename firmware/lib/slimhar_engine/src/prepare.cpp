@@ -53,6 +53,10 @@ struct Ctx {
   fb::Vec tensors, buffers, opcodes, ops;
   const Blob* blob = nullptr;
   SubnetInfo sub{};
+  // the blob's precomputed multipliers (null: compute them), consumed op by op
+  const uint8_t* mults = nullptr;
+  uint32_t n_mults = 0;
+  mutable uint32_t mults_used = 0;
 };
 
 #define TRY(expr)                                    \
@@ -206,13 +210,29 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
   NEED(store->used <= store->capacity && n <= store->capacity - store->used, EngineStatus::kTooLarge);
   int32_t* m = store->mult + store->used;
   int8_t* sh = store->shift + store->used;
-  for (uint32_t o = 0; o < n; ++o) {
-    const float sw = fb::VecF32(c.b, w.scale, w.n_scale == 1 ? 0 : o);
-    NEED(sw > 0.0f && sw < 1e30f, EngineStatus::kBadTensor);
-    const double real = double(s_in) * double(sw) / double(s_out);
-    int shift = 0;
-    NEED(q::QuantizeMultiplier(real, &m[o], &shift), EngineStatus::kBadTensor);
-    sh[o] = int8_t(shift);
+  if (c.mults) {
+    // computed at export exactly as below (quantize/requant.py; test_engine checks the two agree):
+    // a copy, no floating point -- what makes a cold switch cheap
+    NEED(n <= c.n_mults - c.mults_used, EngineStatus::kBadTensor);
+    const uint8_t* qm = c.mults + 4u * c.mults_used;
+    const int8_t* qs = reinterpret_cast<const int8_t*>(c.mults + 4u * c.n_mults + c.mults_used);
+    for (uint32_t o = 0; o < n; ++o) {
+      int32_t v;
+      std::memcpy(&v, qm + 4u * o, 4);
+      NEED((v == 0 && qs[o] == 0) || (v >= (1 << 30) && qs[o] >= -31 && qs[o] <= 30), EngineStatus::kBadTensor);
+      m[o] = v;
+      sh[o] = qs[o];
+    }
+    c.mults_used += n;
+  } else {
+    for (uint32_t o = 0; o < n; ++o) {
+      const float sw = fb::VecF32(c.b, w.scale, w.n_scale == 1 ? 0 : o);
+      NEED(sw > 0.0f && sw < 1e30f, EngineStatus::kBadTensor);
+      const double real = double(s_in) * double(sw) / double(s_out);
+      int shift = 0;
+      NEED(q::QuantizeMultiplier(real, &m[o], &shift), EngineStatus::kBadTensor);
+      sh[o] = int8_t(shift);
+    }
   }
   store->used += n;
   op->mult = m;
@@ -548,14 +568,19 @@ const char* EngineStatusName(EngineStatus s) {
   return "unknown";
 }
 
-EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store) {
+EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store, bool blob_multipliers) {
   if (plan == nullptr || store == nullptr || !blob.ok()) return EngineStatus::kBadArgs;
   Ctx c;
   if (!blob.GetSubnet(subnet, &c.sub)) return EngineStatus::kBadArgs;
   c.blob = &blob;
   c.b = fb::Buf{c.sub.model, c.sub.model_size};
+  if (blob_multipliers && c.sub.n_mults) {
+    c.mults = c.sub.mults;
+    c.n_mults = c.sub.n_mults;
+  }
   const uint32_t mark = store->used;
-  const EngineStatus st = PrepareImpl(c, plan, store);
+  EngineStatus st = PrepareImpl(c, plan, store);
+  if (st == EngineStatus::kOk && c.mults && c.mults_used != c.n_mults) st = EngineStatus::kBadTensor;  // a table that does not fit
   if (st != EngineStatus::kOk) {
     store->used = mark;  // a failed prepare leaves the store as it was
     plan->n_ops = 0;

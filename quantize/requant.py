@@ -1,0 +1,56 @@
+"""Each subnet's requantization multipliers, computed once at export exactly as TFLM's Prepare
+computes them, so the device's cold switch does no floating point (docs/blob-format.md
+"Multipliers").
+
+For every CONV_2D and FULLY_CONNECTED of a subnet, in operator order, per output channel o:
+real = (double(s_in) * double(s_w[o])) / double(s_out) with the model's float32 scales, then
+TFLite's QuantizeMultiplier: frac, e = frexp(real); q = round-half-away(frac * 2^31); q == 2^31
+-> q / 2, e + 1; e < -31 -> (0, 0). The firmware's own computation (quant_math.h) is the same
+and is tested equal, table entry by table entry (firmware/test/test_engine).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+CONV_2D, FULLY_CONNECTED = 3, 9        # TFLite builtin codes (ops.def)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    if not (real >= 0.0) or not math.isfinite(real):
+        raise ValueError(f"requantization scale {real!r} is not a finite non-negative number")
+    if real == 0.0:
+        return 0, 0
+    frac, e = math.frexp(real)
+    q = math.floor(frac * 2.0 ** 31 + 0.5)          # std::round: half away from zero (frac > 0)
+    if q == 1 << 31:
+        q //= 2
+        e += 1
+    if e < -31:
+        return 0, 0
+    if e > 30:
+        raise ValueError(f"requantization scale {real!r} is too large (shift {e})")
+    return int(q), int(e)
+
+
+def subnet_multipliers(model: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 mult[n], int8 shift[n]) of a subnet flatbuffer, n = its conv / fc output channels."""
+    from .tflite_io import read_model
+    m = read_model(model)
+    sg = m.subgraphs[0]
+    codes = [max(int(c.builtinCode), int(c.deprecatedBuiltinCode)) for c in m.operatorCodes]
+    mult, shift = [], []
+    f32 = lambda t: np.asarray(t.quantization.scale, np.float32)
+    for op in sg.operators:
+        if codes[op.opcodeIndex] not in (CONV_2D, FULLY_CONNECTED):
+            continue
+        s_in = float(f32(sg.tensors[op.inputs[0]])[0])
+        s_out = float(f32(sg.tensors[op.outputs[0]])[0])
+        s_w = f32(sg.tensors[op.inputs[1]])
+        n = int(sg.tensors[op.inputs[1]].shape[0])
+        for o in range(n):
+            q, e = quantize_multiplier(s_in * float(s_w[o if len(s_w) > 1 else 0]) / s_out)
+            mult.append(q)
+            shift.append(e)
+    return np.asarray(mult, "<i4"), np.asarray(shift, np.int8)
