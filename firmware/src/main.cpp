@@ -29,8 +29,10 @@ constexpr uint32_t kSampleCapacity = 2 * SLIMHAR_MODEL_WINDOW;  // a window and 
 // Every buffer is static and sized at build time from the blob (slimhar blob export-c).
 alignas(16) uint8_t g_arena[kArenaBytes];
 slimhar::Plan g_slots[kSlots];
-int32_t g_mult[kSlots * SLIMHAR_MODEL_MAX_CHANNELS];
-int8_t g_shift[kSlots * SLIMHAR_MODEL_MAX_CHANNELS];
+// multipliers a plan keeps in RAM: none when the blob carries them (read in place from flash)
+constexpr uint32_t kStoreChannels = SLIMHAR_MODEL_STORE_CHANNELS;
+int32_t g_mult[kSlots * kStoreChannels + 1];
+int8_t g_shift[kSlots * kStoreChannels + 1];
 float g_samples[kSampleCapacity * SLIMHAR_MODEL_AXES];
 int8_t g_db[4096];
 slimhar::App g_app;
@@ -41,7 +43,7 @@ slimhar::text::LineReader g_reader;
 int slimhar_app() {
   hal::Init();
   hal::WriteLine("slimhar: firmware " SLIMHAR_FIRMWARE_VERSION ", protocol 2");
-  const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slots, kSlots, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS,
+  const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slots, kSlots, g_mult, g_shift, kStoreChannels,
                                g_samples, kSampleCapacity, g_db, sizeof(g_db)};
   slimhar::BoardApi board{hal::WriteLine, hal::Cycles, hal::CyclesPerUs(), hal::ClockName(), hal::SetLoad,
                           hal::Fault, hal::BoardName(), SLIMHAR_FIRMWARE_VERSION};

@@ -354,13 +354,23 @@ int main() {
     slimhar::SubnetInfo s;
     blob.GetSubnet(i, &s);
     carries &= s.n_mults > 0;
-    slimhar::QuantStore a{g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS};
+    slimhar::QuantStore none{nullptr, nullptr, 0};  // the blob's table is read in place: no store needed
     slimhar::QuantStore b{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
     slimhar::Plan pb;
-    same_mults &= slimhar::PrepareSubnet(blob, i, &g_plan, &a, true) == EngineStatus::kOk &&
-                  slimhar::PrepareSubnet(blob, i, &pb, &b, false) == EngineStatus::kOk && a.used == b.used &&
-                  a.used == s.n_mults && std::memcmp(g_mult, g_mult1, 4 * a.used) == 0 &&
-                  std::memcmp(g_shift, g_shift1, a.used) == 0;
+    const bool ok = slimhar::PrepareSubnet(blob, i, &g_plan, &none, true) == EngineStatus::kOk &&
+                    slimhar::PrepareSubnet(blob, i, &pb, &b, false) == EngineStatus::kOk && none.used == 0 &&
+                    b.used == s.n_mults && g_plan.n_ops == pb.n_ops;
+    same_mults &= ok;
+    uint32_t channels = 0;
+    for (uint32_t k = 0; ok && k < g_plan.n_ops; ++k) {
+      const slimhar::OpPlan &x = g_plan.ops[k], &y = pb.ops[k];
+      if (x.kind != slimhar::OpKind::kConv && x.kind != slimhar::OpKind::kFullyConnected) continue;
+      same_mults &= std::memcmp(x.mult, y.mult, 4u * x.out_c) == 0 && std::memcmp(x.shift, y.shift, x.out_c) == 0 &&
+                    x.mult >= reinterpret_cast<const int32_t*>(slimhar_model) &&
+                    x.mult < reinterpret_cast<const int32_t*>(slimhar_model + SLIMHAR_MODEL_SIZE);
+      channels += x.out_c;
+    }
+    same_mults &= channels == s.n_mults;
   }
   Check("blob_carries_multipliers", carries);
   Check("blob_multipliers_equal_computed_ones", same_mults);
@@ -407,7 +417,7 @@ int main() {
   slimhar::Plan empty;
   Check("empty_plan_refused", slimhar::Invoke(empty, g_arena, sizeof(g_arena)) == EngineStatus::kBadArgs);
   slimhar::QuantStore tiny{g_mult1, g_shift1, 3};
-  Check("full_store_refused", slimhar::PrepareSubnet(blob, b, &g_plan, &tiny) == EngineStatus::kTooLarge && tiny.used == 0);
+  Check("full_store_refused", slimhar::PrepareSubnet(blob, b, &g_plan, &tiny, false) == EngineStatus::kTooLarge && tiny.used == 0);
   slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
   Check("bad_subnet_index_refused", slimhar::PrepareSubnet(blob, blob.subnet_count(), &g_plan, &store) == EngineStatus::kBadArgs);
   static const uint8_t junk[64] = {1, 2, 3};

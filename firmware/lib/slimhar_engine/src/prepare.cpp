@@ -207,12 +207,13 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
     NEED(bias->type == kTypeInt32 && bias->rank == 1 && uint32_t(bias->dims[0]) == n, EngineStatus::kBadTensor);
     NEED(bias->data != nullptr && bias->data_size == 4 * n, EngineStatus::kBadTensor);
   }
-  NEED(store->used <= store->capacity && n <= store->capacity - store->used, EngineStatus::kTooLarge);
-  int32_t* m = store->mult + store->used;
-  int8_t* sh = store->shift + store->used;
+  const bool room = store->used <= store->capacity && n <= store->capacity - store->used;
+  int32_t* m = store->mult + (room ? store->used : 0);
+  int8_t* sh = store->shift + (room ? store->used : 0);
   if (c.mults) {
     // computed at export exactly as below (quantize/requant.py; test_engine checks the two agree):
-    // a copy, no floating point -- what makes a cold switch cheap
+    // checked, then read in place from the blob (flash on a board) -- no floating point, no RAM:
+    // what makes a cold switch cheap
     NEED(n <= c.n_mults - c.mults_used, EngineStatus::kBadTensor);
     const uint8_t* qm = c.mults + 4u * c.mults_used;
     const int8_t* qs = reinterpret_cast<const int8_t*>(c.mults + 4u * c.n_mults + c.mults_used);
@@ -220,11 +221,21 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
       int32_t v;
       std::memcpy(&v, qm + 4u * o, 4);
       NEED((v == 0 && qs[o] == 0) || (v >= (1 << 30) && qs[o] >= -31 && qs[o] <= 30), EngineStatus::kBadTensor);
-      m[o] = v;
-      sh[o] = qs[o];
     }
     c.mults_used += n;
+    op->shift = qs;
+    op->bias = bias ? bias->data : nullptr;
+    if ((reinterpret_cast<uintptr_t>(qm) & 3u) == 0) {  // the blob's buffer is aligned: use it as is
+      op->mult = reinterpret_cast<const int32_t*>(qm);
+      return EngineStatus::kOk;
+    }
+    NEED(room, EngineStatus::kTooLarge);
+    std::memcpy(m, qm, 4u * n);  // a caller's unaligned copy of the blob: the store holds them
+    store->used += n;
+    op->mult = m;
+    return EngineStatus::kOk;
   } else {
+    NEED(room, EngineStatus::kTooLarge);
     for (uint32_t o = 0; o < n; ++o) {
       const float sw = fb::VecF32(c.b, w.scale, w.n_scale == 1 ? 0 : o);
       NEED(sw > 0.0f && sw < 1e30f, EngineStatus::kBadTensor);
