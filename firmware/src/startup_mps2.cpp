@@ -14,12 +14,14 @@ void Default_Handler() { for (;;) { } }
 void NMI_Handler() __attribute__((weak, alias("Default_Handler")));
 void HardFault_Handler() __attribute__((weak, alias("Default_Handler")));
 void SysTick_Handler() __attribute__((weak, alias("Default_Handler")));
+void Uart0Rx_Handler() __attribute__((weak, alias("Default_Handler")));  // IRQ 0 on mps2-an386
 }
 
-__attribute__((section(".isr_vector"), used)) void (*const g_vectors[16])() = {
+__attribute__((section(".isr_vector"), used)) void (*const g_vectors[18])() = {
     reinterpret_cast<void (*)()>(&_estack), Reset_Handler, NMI_Handler, HardFault_Handler,
     Default_Handler, Default_Handler, Default_Handler, nullptr, nullptr, nullptr, nullptr,
     Default_Handler, Default_Handler, nullptr, Default_Handler, SysTick_Handler,
+    Uart0Rx_Handler, Default_Handler,  // IRQ 0: UART0 RX, IRQ 1: UART0 TX
 };
 
 extern "C" void SemihostExit(int code) {
