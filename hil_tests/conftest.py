@@ -23,6 +23,7 @@ latency, the runtime experiments), transcript.log (every line sent and received)
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -92,8 +93,9 @@ class Report:
         self.sections[key] = value
 
     def log(self, line: str) -> None:
-        with open(self.out / "transcript.log", "a") as f:
-            f.write(line + "\n")
+        if not hasattr(self, "_transcript"):     # opened once: a soak writes ~100,000 lines
+            self._transcript = open(self.out / "transcript.log", "a", buffering=1)
+        self._transcript.write(line + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +170,7 @@ class Board:
     booted: bool = False
     boot: list = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def blob(self):
         from slimhar.quantize.blob import Blob
         return Blob.open(self.blob_path)

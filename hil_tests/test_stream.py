@@ -22,8 +22,9 @@ def _check_stream(device, blob, X, tflm, subnet=None, rate_hz=None):
     by_subnet: dict[int, list] = {}
     for r in res:
         by_subnet.setdefault(int(r["subnet"]), []).append(r)
-    refs = {k: dict(dv.reference_inputs(blob, k, X)) for k in by_subnet}
-    ends = [e for e, _ in dv.reference_inputs(blob, 0, X)]
+    M = dv.model_channels(blob, X)                       # the device's chain, mirrored: once
+    refs = {k: dict(dv.reference_inputs(blob, k, X, channels=M)) for k in by_subnet}
+    ends = list(range(blob.window, len(X) + 1, blob.spec.hop))
     assert [int(r["end"]) for r in res] == ends, "one result per hop, in order, none lost or duplicated"
     assert [int(r["seq"]) for r in res] == list(range(len(ends)))
     for r in res:
@@ -55,8 +56,7 @@ def test_soak_10000_windows(device, board, recording, tflm, hil_report):
     """Held-out recordings back to back (feed reset between them), the policy choosing, as fast
     as the link takes them: 10,000 windows, none lost, none different from the host pipeline."""
     blob = board.blob
-    from slimhar.train.data import hapt
-    n_recs = sum(r[0] in hapt.TEST_SUBJECTS for r in hapt.read_recordings())
+    n_recs = dv.held_out_count()
     total, k = 0, 0
     while total < 10000:
         X = recording(blob, k % n_recs, 0, None)

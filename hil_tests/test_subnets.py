@@ -33,7 +33,7 @@ def test_every_subnet_equals_tflm_bit_for_bit(device, board, recording, tflm, hi
     hil_report.add("tflm_equality", {"windows": len(rows), "subnets": len(blob.subnets), "mismatches": 0})
 
 
-def _window(device, X, i, hop):
+def _window(device, X, i):
     """Feed one hop of samples; returns (next index, the result of the window it completed)."""
     res = []
     while not res:
@@ -49,21 +49,20 @@ def test_switch_cost_warm_and_cold(device, board, recording, hil_report):
     makes them warm (a lookup: cold=0). A warm switch costs a small fraction of a cold one."""
     blob = board.blob
     X = recording(blob, 1, 500, None)
-    hop = blob.spec.hop
     device.command("stream on")
-    i, _ = _window(device, X, 0, hop)                   # the first window: the policy's subnet
+    i, _ = _window(device, X, 0)                   # the first window: the policy's subnet
     cold, warm = [], []
     order = list(range(len(blob.subnets))) * 2
     for k in order:                                     # 2 rounds through all subnets
         device.command(f"subnet set {k}")
-        i, r = _window(device, X, i, hop)
+        i, r = _window(device, X, i)
         assert int(r["subnet"]) == k
         (cold if r["cold"] == "1" else warm).append(r)
     a, b = 0, len(blob.subnets) - 1
     pingpong = []
     for k in [a, b] * 4:
         device.command(f"subnet set {k}")
-        i, r = _window(device, X, i, hop)
+        i, r = _window(device, X, i)
         pingpong.append(r)
     clock = device.info()["device"]["clock"]
     key = f"plan_{clock}"

@@ -12,6 +12,7 @@ check=False). pyserial opens both ``socket://HOST:PORT`` and ``/dev/tty...``.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import subprocess
@@ -236,12 +237,14 @@ def model_channels(blob, X):
     return X if blob.spec.offline else run_chain(blob.spec, X)
 
 
-def reference_inputs(blob, subnet: int, X, hop: int | None = None):
+def reference_inputs(blob, subnet: int, X, hop: int | None = None, channels=None):
     """What the firmware feeds subnet `subnet` for a stream X [N, raw channels] fed from a reset:
     the chain (model_channels), then every window of the last `window` samples, one per hop
     (the spec's), resized with torch's nearest-exact rule, normalized and quantized -- the same
     float32 operations in the same order (firmware/lib/slimhar_app/src/pipeline.cpp; float32
-    throughout, no fused multiply-add, round half to even). Returns [(end sample, int8 [T', C])]."""
+    throughout, no fused multiply-add, round half to even). `channels`: model_channels(blob, X)
+    when the caller already has it (it is the same for every subnet). Returns [(end sample, int8
+    [T', C])]."""
     import numpy as np
     from slimhar.quantize.tflite_io import read_model
     from slimhar.train.models.har_net import resize_index
@@ -252,7 +255,7 @@ def reference_inputs(blob, subnet: int, X, hop: int | None = None):
     q = t.tensors[t.inputs[0]].quantization
     scale, zp = np.float32(q.scale[0]), int(q.zeroPoint[0])
     idx = resize_index(win, s.resolution).numpy()
-    M = model_channels(blob, X)
+    M = model_channels(blob, X) if channels is None else channels
     mean, std = blob.norm_mean.astype(np.float32), blob.norm_std.astype(np.float32)
     out = []
     for end in range(win, len(M) + 1, hop):
@@ -260,6 +263,17 @@ def reference_inputs(blob, subnet: int, X, hop: int | None = None):
         qv = np.round(x / scale) + np.float32(zp)                 # half to even, as the device's nearbyint
         out.append((end, np.clip(qv, -128, 127).astype(np.int8)))
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _held_out() -> list:
+    """hapt-uci's test-subject recordings, unpickled once per process (read-only arrays)."""
+    from slimhar.train.data import hapt
+    return [r for r in hapt.read_recordings() if r[0] in hapt.TEST_SUBJECTS]
+
+
+def held_out_count() -> int:
+    return len(_held_out())
 
 
 def held_out_recording(index: int = 0, start: int = 500, n: int | None = None, preprocessed: bool = False):
@@ -270,7 +284,7 @@ def held_out_recording(index: int = 0, start: int = 500, n: int | None = None, p
     Returns (subject, samples, per-sample labels)."""
     import numpy as np
     from slimhar.train.data import hapt
-    recs = [r for r in hapt.read_recordings() if r[0] in hapt.TEST_SUBJECTS]
+    recs = _held_out()
     if not 0 <= index < len(recs):
         raise DeviceError(f"hapt-uci has {len(recs)} held-out recordings, not index {index}")
     subject, sig, lab = recs[index]

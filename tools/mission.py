@@ -58,7 +58,7 @@ def window_labels(lab, window: int, hop: int) -> dict:
     return out
 
 
-def stream_mission(dev, X, lab, info) -> tuple[list[dict], list[dict]]:
+def stream_mission(dev, X, info) -> tuple[list[dict], list[dict]]:
     import numpy as np
     hop = int(info["blob"]["hop"])
     dev.command("subnet auto")
@@ -146,10 +146,7 @@ def main(argv=None) -> int:
     sizes = elf_sizes(elf)
     print(f"firmware {elf}: flash {sizes['flash_bytes']:,} B (blob {len(blob.data):,} B), static RAM {sizes['ram_bytes']:,} B")
     st("boot it in QEMU (mps2-an386, Cortex-M4F) and stream a held-out recording through the mission", "mission")
-    from slimhar.train.data import hapt
-    recs = [r for r in hapt.read_recordings() if r[0] in hapt.TEST_SUBJECTS]
-    subject, sig, lab = recs[0]
-    X = sig.astype("float32")
+    subject, X, lab = dv.held_out_recording(0, 0, None)     # raw acc + gyro, float32
     with dv.Qemu(elf) as q, dv.Device(q.url, timeout=120) as dev:
         dev.wait_ready()
         info = dev.info()
@@ -157,10 +154,10 @@ def main(argv=None) -> int:
                                  "macs": int(r["macs"]), "front": r["front"] == "1"} for r in info["subnets"]}
         print(f"booted: {info['device']['board']}, {len(subnets)} subnets, {sum(s['front'] for s in subnets.values())} on "
               f"the policy's front; feed {info['input']['raw']} -> chain {info['input']['chain']}")
-        rows, trace = stream_mission(dev, X, lab, info)
+        rows, trace = stream_mission(dev, X, info)
         stats = dev.stats()
         st("the paper's runtime experiments on the device (budget steps, load steps)", "runtime")
-        Y = recs[3][1].astype("float32")
+        Y = dv.held_out_recording(3, 0, None)[1]
         exps = {}
         for key, fn in (("budget", runtime.budget_steps), ("load", runtime.load_steps)):
             ex = fn(dev, Y, windows_per_step=8)
@@ -175,10 +172,12 @@ def main(argv=None) -> int:
     from slimhar.quantize.oracle import Tflm
 
     refs, tf, agree = {}, {}, 0
+    fed = X[:int(rows[-1]["end"])]
+    M = dv.model_channels(blob, fed)
     for r in ran:
         k = int(r["subnet"])
         if k not in refs:
-            refs[k] = dict(dv.reference_inputs(blob, k, X[:int(rows[-1]["end"])]))
+            refs[k] = dict(dv.reference_inputs(blob, k, fed, channels=M))
             tf[k] = Tflm(blob.unpack(blob.subnets[k]))
         xq = refs[k][int(r["end"])]
         agree += (zlib.crc32(xq.tobytes()) == int(r["in_crc"], 16)

@@ -360,15 +360,16 @@ void App::StartSensing() {
       imu::Status st = board_.sensor->Begin();
       if (st == imu::Status::kOk) st = board_.sensor->Configure(cfg);
       if (st == imu::Status::kOk) st = board_.sensor->Start();
-      sensor_status_ = st == imu::Status::kOk ? "ok" : imu::StatusName(st);
-      if (st == imu::Status::kOk) default_source_ = source_ = Source::kSensor;
+      sensor_running_ = st == imu::Status::kOk;
+      sensor_status_ = sensor_running_ ? "ok" : imu::StatusName(st);
+      if (sensor_running_) default_source_ = source_ = Source::kSensor;
     }
   }
 }
 
 uint32_t App::SensorOverruns() const {
   return (board_.replay ? board_.replay->overruns() : 0) +
-         (board_.sensor && sensor_status_[0] == 'o' ? board_.sensor->overruns() : 0);
+         (sensor_running_ ? board_.sensor->overruns() : 0);
 }
 
 void App::Push(const float* raw) {
@@ -394,7 +395,7 @@ void App::Drain(imu::Imu* from, bool use) {
 }
 
 void App::Poll() {
-  if (board_.sensor && sensor_routed_ && sensor_status_[0] == 'o') {
+  if (sensor_running_) {
     Drain(board_.sensor, source_ == Source::kSensor);  // in replay mode the IMU's samples are discarded
   }
   RunDueWindows();

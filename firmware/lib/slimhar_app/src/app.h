@@ -107,7 +107,7 @@ class App {
   // straight into the chain
   enum class Source : uint8_t { kReplay, kSensor };
   Source source_ = Source::kReplay, default_source_ = Source::kReplay;
-  bool replay_routed_ = false, sensor_routed_ = false, battery_forced_ = false;
+  bool replay_routed_ = false, sensor_routed_ = false, sensor_running_ = false, battery_forced_ = false;
   imu::Route replay_routes_[kSpecMaxRaw] = {}, sensor_routes_[kSpecMaxRaw] = {};
   const char* sensor_status_ = "none";
   uint32_t overrun_base_ = 0;           // the sensors' overrun counts at the last `stats reset`
