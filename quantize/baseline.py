@@ -32,6 +32,8 @@ def _folded(conv, bn):
 
 def keras_subnet(dense: DenseSubnet, resolution: int, axes: int):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from slimhar.extras import require
+    require("tensorflow")                   # keras comes with it
     import keras
     from keras import layers, ops
     inp = keras.Input((resolution, axes, 1))
@@ -74,7 +76,8 @@ def keras_subnet(dense: DenseSubnet, resolution: int, axes: int):
 
 def convert(dense: DenseSubnet, resolution: int, axes: int, calib_nhwc: np.ndarray) -> bytes:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from slimhar.extras import require
+    tf = require("tensorflow")
     tf.get_logger().setLevel("ERROR")
     import warnings
     model = keras_subnet(dense, resolution, axes)

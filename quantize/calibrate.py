@@ -126,7 +126,8 @@ def _nncf_key(name: str, residual: bool, blocks: int) -> str | None:
 
 def nncf_ranges(dense: DenseSubnet, X: torch.Tensor, batch: int = 64) -> dict[str, tuple[float, float]]:
     os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "300")   # its one-time C++ build can take ~90 s
-    import nncf
+    from slimhar.extras import require
+    nncf = require("nncf")
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     nncf.set_log_level(logging.ERROR)
     model = copy.deepcopy(dense).eval()                 # NNCF edits the model it is given

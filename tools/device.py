@@ -49,7 +49,8 @@ class Device:
         pyserial object someone else owns (the HIL suite's pytest-embedded serial service; not
         closed here). transcript: a callable that gets every line sent ('> ...') and received
         ('< ...')."""
-        import serial
+        from slimhar.extras import require
+        serial = require("serial")
         self._owned = port is None
         if port is None:
             try:

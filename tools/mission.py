@@ -86,9 +86,8 @@ def stream_mission(dev, X, info) -> tuple[list[dict], list[dict]]:
 
 
 def plot_mission(rows, trace, subnets, hop_us, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from slimhar.extras import pyplot
+    plt = pyplot()
     t = [k * hop_us / 1e6 for k in range(len(rows))]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     a1.step(t, [int(r["budget_us"]) / 1000 for r in rows], where="mid", color="crimson", label="budget")
@@ -139,7 +138,7 @@ def main(argv=None) -> int:
     from slimhar.quantize.blob import Blob
     from slimhar.tools import device as dv
     from slimhar.tools import runtime
-    from slimhar.tools.bench_engine import elf_sizes
+    from slimhar.benchmarks.engine import elf_sizes
     blob_path = out / "int8" / "model.blob"
     blob = Blob.open(blob_path)
     elf = dv.build_firmware(blob_path)

@@ -242,9 +242,8 @@ def candidates_from_blob(blob, latency_us: dict[int, int] | None = None, us_per_
 
 
 def plot(res: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from slimhar.extras import pyplot
+    plt = pyplot()
     rows = res["rows"]
     t = [r["t"] for r in rows]
     fig, ax = plt.subplots(4, 1, figsize=(10, 8), sharex=True)

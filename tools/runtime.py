@@ -133,9 +133,8 @@ def _first(ex: Experiment, step: int):
 def plot(ex: Experiment, path, title: str | None = None) -> None:
     """Latency per window over time, coloured by the chosen subnet, with the budget line (the
     paper's runtime figures)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from slimhar.extras import pyplot
+    plt = pyplot()
     t = [k * ex.hop_us / 1e6 for k in range(len(ex.rows))]
     names = sorted({r["subnet"] for r in ex.rows if r["subnet"] >= 0}, key=lambda i: ex.subnets[i]["latency_us"])
     cmap = plt.get_cmap("viridis", max(2, len(names)))

@@ -51,9 +51,8 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def pareto_plot(rows: list[dict], path, title: str = "") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from slimhar.extras import pyplot
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     sc = ax.scatter([r["macs"] / 1e6 for r in rows], [100 * r["accuracy"] for r in rows],
                     c=[r["width"] for r in rows], cmap="viridis", s=14)

@@ -32,24 +32,61 @@ import torch
 _CSRC = Path(__file__).resolve().parent.parent / "csrc"
 _SRC = _CSRC / "fused_block.cpp"
 _SOURCES = (_SRC, _CSRC / "cpu_cache.cpp")      # one extension: the kernels and the CPU cache
+_NAME = "slimhar_fused_block"
+
+
+def _build_root(cpp_extension) -> Path:
+    try:                # where torch's cpp_extension builds (TORCH_EXTENSIONS_DIR or its default root)
+        return Path(cpp_extension._get_build_directory(_NAME, False)).parent
+    except Exception:   # noqa: BLE001 - a private helper; fall back to the documented variable / root
+        return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root())
 
 
 @functools.lru_cache(maxsize=1)
 def extension():
-    """Build (once per source version; cached by torch under TORCH_EXTENSIONS_DIR, default
-    ~/.cache/torch_extensions) and load the C++ kernels. Needs g++ and ninja; raises a clear
-    error without them. SLIMHAR_NATIVE=0 builds without -march=native (a cache shared by
-    machines with different CPUs)."""
+    """Build once and load the C++ kernels. Needs g++ and ninja; raises a clear error without
+    them. SLIMHAR_NATIVE=0 builds without -march=native (a cache shared by machines with
+    different CPUs).
+
+    The build folder is named for a hash of the sources and flags, under torch's extensions root
+    (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions/<python>_<accelerator>/), and the
+    sources are copied into it: a checkout and an installed copy of the same code share one
+    build, a changed source gets its own, and whether this call compiles (minutes: it is
+    announced on stderr with where it goes, and timed) is known before it starts."""
+    import hashlib
+    import sys
+    import time
     from torch.utils import cpp_extension
     flags = ["-O3", "-fopenmp"]     # at::parallel_for is header code: serial without -fopenmp
     if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
         flags.append("-march=native")
+    h = hashlib.sha256(repr((flags, torch.__version__)).encode())
+    texts = [p.read_bytes() for p in _SOURCES]
+    for p, t in zip(_SOURCES, texts):
+        h.update(p.name.encode() + b"\0" + t)
+    name = f"{_NAME}_{h.hexdigest()[:12]}"
+    where = _build_root(cpp_extension) / name
+    where.mkdir(parents=True, exist_ok=True)
+    srcs = []
+    for p, t in zip(_SOURCES, texts):
+        q = where / p.name
+        if not q.is_file() or q.read_bytes() != t:      # unchanged copies keep their mtime: no rebuild
+            q.write_bytes(t)
+        srcs.append(str(q))
+    fresh = not (where / f"{name}.so").is_file()
+    if fresh:
+        print(f"slimhar: compiling the fused training kernels once (0.5-5 minutes, depending on the machine) in "
+              f"{where}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
     try:
-        return cpp_extension.load(name="slimhar_fused_block", sources=[str(p) for p in _SOURCES], extra_cflags=flags,
-                                  extra_ldflags=["-fopenmp"], verbose=False)
+        ext = cpp_extension.load(name=name, sources=srcs, extra_cflags=flags, extra_ldflags=["-fopenmp"],
+                                 build_directory=str(where), verbose=False)
     except Exception as e:       # noqa: BLE001 - re-raised with what to do
-        raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}): {e}. "
+        raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}) in {where}: {e}. "
                            "Install a C++ compiler and ninja, or train with layout 'cl'.") from e
+    if fresh:
+        print(f"slimhar: fused training kernels ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return ext
 
 
 def chunk_geometry(T: int, k: int, s: int, p: int) -> tuple[int, int, int]:

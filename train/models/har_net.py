@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fused import forward_blocks, head
 from .slim_ops import SlimBN, SlimConv, SlimLinear, _distributed, channels_at, fake_quant_act
 
 POOL_ROWS = 6
@@ -217,6 +216,7 @@ class HarNet(nn.Module):
         n, _, t, c = x.shape
         h = x.reshape(n, t, c).transpose(1, 2).reshape(n * c, t, 1)
         dtype = torch.float32 if calibrate else self.gemm_dtype
+        from .fused import forward_blocks, head     # the fused layout's module, only when it runs
         h = forward_blocks(self.blocks, h, self.block_channels(), dtype, calibrate=calibrate)
         return head(h, c, POOL_ROWS, self.fc.weight, self.fc.bias)
 
