@@ -16,7 +16,7 @@ PIO_STAMP := .pio-core/.slimhar-ready
 SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
 FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
+.PHONY: bench-int8 install-check hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,12 +34,13 @@ setup-apt: ## install the Debian packages the firmware stages need, when missing
 
 setup-venv: $(STAMP) ## the Python environment only
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip==25.3"
 	# torch==2.13.0 first: the CPU build this machine serves from disk (never --isolated)
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev,hil]"
+	# the ranges of pyproject.toml, resolved to the exact versions of constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,hil]"
 	@touch $@
 
 setup-pio: $(PIO_STAMP) ## PlatformIO 6.2.0 in .pio-venv, its tool-scons from PyPI, telemetry and update checks off
@@ -98,11 +99,15 @@ firmware-run: setup $(FW_BLOB) ## the firmware in QEMU with its serial console o
 firmware-test: setup $(FW_BLOB) ## C++ tests on the host and in QEMU (pio test -e host -e mps2_an386)
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 
-test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, the HIL suite in QEMU, 100,000 fuzz inputs per target
+test: setup $(FW_BLOB) ## the whole test suite (what CI runs): C++ tests on host and in QEMU, pytest, the HIL suite in QEMU, 100,000 fuzz inputs per target, the core install check
 	$(PIO_VENV)/bin/pio test -e host -e mps2_an386
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory hil
 	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=100000
+	$(MAKE) --no-print-directory install-check
+
+install-check: ## the core install as a user gets it: pip install . (no extras) into a fresh venv, then data info, train, quantize, blob verify from another folder (~3 min)
+	PY_SYS=$(PY_SYS) .ci/install-check
 
 test-fast: setup-venv ## the Python tests only, stop at the first failure
 	$(PY) -m pytest -q -x
@@ -120,7 +125,7 @@ eval-hapt: setup ## evaluate the hapt-uci run (MODEL=cnn|resnet|causal_cnn): tab
 	$(VENV)/bin/slimhar eval $(HAPT_RUN)/checkpoint.pt --json docs/assets/hapt_uci_$(MODEL)_test.json --plot docs/assets/hapt_uci_$(MODEL)_pareto.png
 
 quantize-hapt: setup ## quantize every subnet of the hapt-uci run (+ TF-converter baseline) into docs/assets
-	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/hapt_uci_cnn/int8
+	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/hapt_uci_cnn/int8 --baseline --split test
 	cp $(RUNS)/hapt_uci_cnn/int8/report.md docs/assets/hapt_uci_cnn_int8_report.md
 	cp $(RUNS)/hapt_uci_cnn/int8/int8_vs_float.png docs/assets/hapt_uci_cnn_int8_vs_float.png
 
@@ -145,8 +150,18 @@ bench-paper: setup ## the paper's own code vs slimhar, alternately in one run (P
 	    --json $(RUNS)/bench_paper_$${cfg}.json || exit 1; \
 	done
 
+INT8_RUN ?= $(RUNS)/hapt_uci_causal_cnn
+bench-int8: setup ## the int8 study of docs/results.md §3 on the 150-epoch run in INT8_RUN (make train-hapt MODEL=causal_cnn): every range method on the full grid, the TF-converter baseline like with like (min-max on both sides), method chosen on validation (~20 min)
+	@test -f $(INT8_RUN)/checkpoint.pt || { echo "bench-int8: no $(INT8_RUN)/checkpoint.pt (make train-hapt MODEL=causal_cnn)"; exit 2; }
+	for m in minmax mse percentile nncf; do \
+	  $(VENV)/bin/slimhar quantize $(INT8_RUN)/checkpoint.pt --out $(RUNS)/int8/$$m --ranges $$m --split test \
+	    $$( [ $$m = minmax ] && echo --baseline ) || exit 1; \
+	done
+	$(PY) -m slimhar.benchmarks.int8_study $(RUNS)/int8/{minmax,mse,percentile,nncf}/report.json --json docs/assets/int8_study.json
+	cp $(RUNS)/int8/minmax/int8_vs_float.png docs/assets/int8_minmax_vs_converter.png
+
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
-	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --no-baseline
+	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --split test
 
 bench-engine: setup $(FW_BLOB) ## the firmware engine in QEMU: instructions/MAC per subnet (DSP vs portable), arena, switch cost, flash/RAM
 	mkdir -p $(RUNS)

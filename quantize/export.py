@@ -26,7 +26,7 @@ from slimhar.train import checkpoint as ckpt
 from slimhar.train.evaluate import predict
 from slimhar.train.models import resize
 from slimhar.train.models.reference import dense_subnet
-from slimhar.train.trainer import calib_set, load_data, to_input
+from slimhar.train.inputs import calib_set, load_data, to_input
 
 from .blob import Blob, pack_blob, subnet_name
 from .input_spec import for_checkpoint
@@ -41,20 +41,28 @@ def _nhwc(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).contiguous().numpy()     # [N, 1, T, C] -> [N, T, C, 1]
 
 
+class GridError(ValueError):
+    """--widths / --resolutions asked for a subnet the checkpoint's grid does not have."""
+
+
 def select(values, want, what):
     if want in (None, "all"):
         return list(values)
     out = []
     for v in str(want).split(","):
+        try:
+            float(v)
+        except ValueError:
+            raise GridError(f"{what} {v!r} is not a number (give a comma-separated list or all)") from None
         match = [x for x in values if abs(float(x) - float(v)) < 1e-6]
         if not match:
-            raise ValueError(f"{what} {v} is not in the checkpoint's grid {list(values)}")
+            raise GridError(f"{what} {v} is not in the checkpoint's grid {list(values)}")
         out.append(match[0])
     return out
 
 
 def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, calib_windows: int | None = None,
-                        split: str = "test", ranges: str = "mse", verify: int = 16,
+                        split: str = "val", ranges: str = "mse", verify: int = 16,
                         data_dir=None, progress: bool = True, baseline: bool = False, qat_epochs: int = 0) -> dict:
     t_start = time.perf_counter()
     ck = ckpt.load(checkpoint)
@@ -147,7 +155,7 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
     meta = {"config": cfg["name"], "train_config": ck["config"], "dataset": ck["dataset"], "arch": spec["arch"],
             "ranges": ranges,
             "qat_epochs": qat_epochs,
-            "split": split, "table_split": "val", "widths": ws, "resolutions": rs}
+            "table_split": "val", "widths": ws, "resolutions": rs}     # the report's split is not the blob's business
     blob = pack_blob({k: p.q for k, p in pool.items()}, blob_subnets, for_checkpoint(ck), meta,
                      spec["window"], spec["axes"], spec["classes"], spec["arch"])
     (out / "model.blob").write_bytes(blob)
@@ -159,9 +167,12 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
     seconds = time.perf_counter() - t_start
     report = make_report(rows, blob, pool, spec, ck, split, len(yev), seconds)
     report["qat_epochs"] = qat_epochs
+    report["ranges"] = ranges
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(report_markdown(report))
-    plot_accuracy(rows, out / "int8_vs_float.png", f"{cfg['name']}: float vs shared int8 ({split})")
+    from slimhar.extras import available
+    if available("matplotlib"):                 # the [plots] extra; the report says the same in numbers
+        plot_accuracy(rows, out / "int8_vs_float.png", f"{cfg['name']}: float vs shared int8 ({split})")
     return report
 
 
@@ -250,9 +261,8 @@ def report_markdown(rep: dict) -> str:
 
 
 def plot_accuracy(rows, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from slimhar.extras import pyplot
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     m = [r["macs"] / 1e6 for r in rows]
     ax.scatter(m, [100 * r["float_acc"] for r in rows], s=14, label="float", marker="o")

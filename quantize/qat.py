@@ -14,7 +14,8 @@ import torch
 
 from slimhar.train import checkpoint as ckpt
 from slimhar.train.bn_calib import calibrate
-from slimhar.train.trainer import calib_set, run_epoch, to_input
+from slimhar.train.inputs import calib_set, to_input
+from slimhar.train.trainer import run_epoch
 
 
 def qat_finetune(ck: dict, data, epochs: int, lr_scale: float = 0.1, progress: bool = False):

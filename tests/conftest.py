@@ -22,7 +22,7 @@ def exported(request, tmp_path_factory):
     cfg["resolutions"] = [100, 80, 70]
     d = tmp_path_factory.mktemp(request.param)
     res = train(cfg, d / "run", progress=False, log=lambda *_: None)
-    rep = quantize_checkpoint(res["checkpoint"], d / "q", progress=False)
+    rep = quantize_checkpoint(res["checkpoint"], d / "q", split="test", progress=False)
     return {"dir": d / "q", "report": rep, "ckpt": ckpt.load(res["checkpoint"]), "cfg": cfg}
 
 

@@ -291,7 +291,7 @@ def test_fused_bn_calibration_matches_cl(arch):
 def test_cost_probe_wgrad_shapes_are_the_trained_ones(arch):
     """The weight-gradient GEMMs `slimhar bench train-costs` times are the ones a fused pass
     runs (recorded from the pass itself)."""
-    from slimhar.train.cost_probes import wgrad_shapes
+    from slimhar.benchmarks.train_costs import wgrad_shapes
     m = _model(arch=arch)
     speed.configure(m, "fused", "fp32")
     m.set_width(0.5)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from slimhar.train.paper_code import PaperCodeError, check_checkout, paper_app, write_synthetic
+from slimhar.benchmarks.paper_code import PaperCodeError, check_checkout, paper_app, write_synthetic
 from slimhar.train.config import load_config
 
 
@@ -48,7 +48,7 @@ def test_synthetic_data_is_what_the_papers_dataset_class_reads(tmp_path):
 def test_torchvision_standins_satisfy_the_papers_imports():
     """The paper's utils import torchvision names they never use; without torchvision the
     stand-ins make exactly those imports work (fresh process: they go into sys.modules)."""
-    code = ("from slimhar.train.paper_code import _install_torchvision_standins as s\n"
+    code = ("from slimhar.benchmarks.paper_code import _install_torchvision_standins as s\n"
             "import importlib.util\n"
             "had = importlib.util.find_spec('torchvision') is not None\n"
             "assert s() is (not had)\n"

@@ -239,7 +239,7 @@ def test_blob_cli(blob_bytes, tmp_path):
 
 
 def test_export_c_compiles_to_the_same_bytes(blob_bytes, tmp_path):
-    from slimhar.quantize.blob import export_c
+    from slimhar.quantize.c_export import export_c
     h, c = export_c(blob_bytes, tmp_path / "gen", "slimhar_blob")
     main = tmp_path / "main.c"
     main.write_text('#include <stdio.h>\n#include "slimhar_blob.h"\n'

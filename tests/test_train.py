@@ -106,6 +106,14 @@ def test_existing_run_is_not_overwritten_and_bad_inputs_are_clear(tmp_path):
     cfgf.write_text("dataset: {name: basicmotions}\nwidths: [1.0]\nresolutions: [100]\nbatchsize: 3\n")
     p = run_cli("train", "--config", cfgf, "--out", tmp_path / "y", check=False)
     assert p.returncode == 1 and "unknown config key 'batchsize'" in p.stderr
+    # a grid that does not fit the data's windows or the network's strides: one line, nothing written
+    for grid, says in (("resolutions: [120, 100]", "must be descending and start at the window 100"),
+                       ("resolutions: [100, 3]", "resolution 3 is too short for 3 stride-3 blocks")):
+        cfgf.write_text(f"dataset: {{name: basicmotions}}\nwidths: [0.5, 1.0]\n{grid}\nepochs: 1\n")
+        p = run_cli("train", "--config", cfgf, "--out", tmp_path / "z", check=False)
+        assert p.returncode == 1 and p.stderr.count("\n") == 1 and says in p.stderr, p.stderr
+        assert "does not fit basicmotions's 100-sample windows x 6 channels" in p.stderr
+        assert not (tmp_path / "z" / "checkpoint.pt").exists()
     # a checkpoint whose weights belong to another model: one line naming what does not fit
     import torch
     ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)

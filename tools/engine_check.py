@@ -169,7 +169,7 @@ def blob_test_windows(blob: Blob, config=None, data_dir=None) -> np.ndarray:
     included), else the bundled config of its name (blobs written before it carried one)."""
     from slimhar.train.config import ConfigError, load_config
     from slimhar.train.data import DatasetError
-    from slimhar.train.trainer import load_data
+    from slimhar.train.inputs import load_data
     try:
         cfg = load_config(config) if config else blob.meta.get("train_config") or load_config(blob.meta["config"])
         return load_data(cfg, data_dir).test.X

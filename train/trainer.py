@@ -17,52 +17,25 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from .config import ConfigError
 from .bn_calib import calibrate
 from .collab import collab_step, draw_subnets
-from .data import HarData, load_dataset
+from .data import HarData
 from .evaluate import accuracy
 from . import speed
+from .inputs import calib_set, dataset_facts, derive_seed, load_data, normalization, to_input  # noqa: F401
 from .models import HarNet, build_model
 
 SUMMARY_WIDTHS = (1.0, 0.75, 0.5, 0.25)
 
 
-def derive_seed(seed: int, *parts: int) -> int:
-    s = int(seed)
-    for p in parts:
-        s = (s * 1_000_003 + int(p) + 7919) % (2 ** 62)
-    return s
-
-
-def load_data(cfg: dict, data_dir=None) -> HarData:
-    ds = cfg["dataset"]
-    opts = {k: v for k, v in ds.items() if k not in ("name", "path") and v is not None}
-    return load_dataset(ds["name"], path=data_dir or ds.get("path"), seed=cfg["seed"], **opts)
-
-
-def normalization(data: HarData) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean / std of the training split (the device applies the same)."""
-    X = data.train.X.astype(np.float64)
-    mean, std = X.mean(axis=(0, 1)), X.std(axis=(0, 1))
-    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
-
-
-def to_input(X: np.ndarray, mean, std) -> torch.Tensor:
-    """[N, T, C] windows -> normalized model input [N, 1, T, C]."""
-    Xn = (X - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(Xn, dtype=np.float32)).unsqueeze(1)
-
-
-def calib_set(cfg: dict, X: torch.Tensor) -> torch.Tensor:
-    """A fixed, seeded subset of training windows for BN calibration."""
-    n = min(len(X), int(cfg["bn_calibration"]["windows"]))
-    g = torch.Generator().manual_seed(derive_seed(cfg["seed"], 0xCA11B))
-    return X[torch.randperm(len(X), generator=g)[:n]]
-
-
 def new_model(cfg: dict, data: HarData) -> HarNet:
     torch.manual_seed(cfg["seed"])
-    return build_model(cfg["model"], data.window, data.channels, data.classes, cfg["widths"], cfg["resolutions"])
+    try:
+        return build_model(cfg["model"], data.window, data.channels, data.classes, cfg["widths"], cfg["resolutions"])
+    except ValueError as e:         # the grid does not fit the model or the data's windows
+        raise ConfigError(f"config {cfg['name']!r} does not fit {data.name}'s {data.window}-sample windows "
+                          f"x {data.channels} channels: {e}") from None
 
 
 def make_optim(cfg: dict, model: HarNet):
@@ -71,12 +44,6 @@ def make_optim(cfg: dict, model: HarNet):
     s = cfg["lr_schedule"]
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(s["step_epochs"]), gamma=float(s["gamma"]))
     return opt, sched
-
-
-def dataset_facts(data: HarData, mean, std) -> dict:
-    return {"name": data.name, "class_names": data.class_names, "channel_names": data.channel_names,
-            "sample_rate_hz": data.sample_rate_hz, "window": data.window, "channels": data.channels,
-            "norm_mean": [float(v) for v in mean], "norm_std": [float(v) for v in std]}
 
 
 def resolve_device(name: str) -> torch.device:

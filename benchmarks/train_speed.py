@@ -15,16 +15,14 @@ import time
 
 import torch
 
-from . import speed
-from .bn_calib import calibrate
-from .collab import collab_step, draw_subnets
-from .models import build_model, channels_at, resize
+from slimhar.train import speed
+from slimhar.train.bn_calib import calibrate
+from slimhar.train.collab import collab_step, draw_subnets
+from slimhar.train.models import build_model, channels_at, resize
 
-# (window, axes, classes, training windows) of datasets whose official size is known; the
-# paper-code reference figures below were measured with UCI-HAR's shapes.
+# (window, axes, classes, training windows) of datasets whose official size is known. A speed-up
+# against the paper's code is only ever a ratio of two measurements of one run: `bench paper-code`.
 SHAPES = {"uci-har": (128, 9, 6, 7352), "hapt-uci": (128, 9, 6, 5992), "basicmotions": (100, 6, 4, 32)}
-PAPER_CODE_S_PER_EPOCH = {"cnn": 21.0, "resnet": 50.2}       # measured on these 2-core machines
-PAPER_CODE_CALIB_S = {"cnn": 18.0, "resnet": 62.0}
 
 
 def machine() -> str:
@@ -69,7 +67,7 @@ def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = T
         X = torch.randn(max(n, cfg["batch_size"]), 1, T, C, generator=g)
         y = torch.randint(K, (len(X),), generator=g)
     else:
-        from .trainer import load_data, normalization, to_input
+        from slimhar.train.inputs import load_data, normalization, to_input
         data = load_data(cfg)
         mean, std = normalization(data)
         X, y = to_input(data.train.X, mean, std), torch.from_numpy(data.train.y)
@@ -102,11 +100,6 @@ def bench_train(cfg: dict, steps: int = 20, warmup: int = 3, synthetic: bool = T
            "steps_per_epoch": steps_per_epoch, "s_per_epoch": step * steps_per_epoch,
            "windows_per_s": bs / step, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "machine": machine(), "data": "synthetic" if synthetic else "real"}
-    ref = PAPER_CODE_S_PER_EPOCH.get(cfg["model"])
-    if ref and (T, C, bs) in ((128, 9, 64), (128, 9, 128)):
-        res["paper_code_s_per_epoch"] = ref
-        # per-window time ratio (the paper code figure is for 7352 windows per epoch)
-        res["speedup_vs_paper_code"] = (ref / 7352) / (res["s_per_epoch"] / n)
     if calib:
         Xc = X[:int(cfg["bn_calibration"]["windows"])]
         t0 = time.perf_counter()

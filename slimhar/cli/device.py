@@ -1,4 +1,4 @@
-"""The ``slimhar policy`` command group: the on-device subnet policy, run on the host."""
+"""``slimhar device`` and ``slimhar policy``: the firmware over its serial protocol, and its policy run on the host."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from slimhar.cli import _UserError, _user_errors, bench, main
-
+from .common import UserError, main, user_errors
 
 
 @main.group()
@@ -23,7 +22,7 @@ def _trace_path(name: str) -> Path:
     if bundled.exists():
         return bundled
     have = ", ".join(sorted(f.stem for f in bundled.parent.glob("*.json")))
-    raise _UserError(f"no trace file {name!r} (bundled: {have})")
+    raise UserError(f"no trace file {name!r} (bundled: {have})")
 
 
 @policy.command("simulate")
@@ -35,7 +34,7 @@ def _trace_path(name: str) -> Path:
 @click.option("--clock-mhz", type=float, default=64.0, show_default=True, help="Core clock for instructions -> time.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None, help="Folder for one timeline PNG per trace.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
-@_user_errors
+@user_errors
 def policy_simulate(blob_path, traces, latency_path, clock_mhz, plot_dir, json_path):
     """Battery, budget and load over time -> the policy's decisions, the accuracy they achieve,
     windows over budget, against an oracle that knows the whole trace."""
@@ -48,7 +47,7 @@ def policy_simulate(blob_path, traces, latency_path, clock_mhz, plot_dir, json_p
             rows = json.loads(Path(latency_path).read_text())["rows"]
             lat = {int(r["subnet"]): max(1, round(r["dsp_instructions"] / clock_mhz)) for r in rows}
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise _UserError(f"{latency_path}: not a `slimhar bench engine --json` result ({type(e).__name__}: {e})") from None
+            raise UserError(f"{latency_path}: not a `slimhar bench engine --json` result ({type(e).__name__}: {e})") from None
     cands = P.candidates_from_blob(blob, lat, us_per_mac=1.0 / clock_mhz)
     front = P.pareto_front(cands)
     src = "measured (bench engine)" if lat else f"estimated: 1 instruction per MAC at {clock_mhz:g} MHz"
@@ -61,7 +60,7 @@ def policy_simulate(blob_path, traces, latency_path, clock_mhz, plot_dir, json_p
         try:
             trace = P.Trace.load(_trace_path(name))
         except ValueError as e:
-            raise _UserError(str(e)) from None
+            raise UserError(str(e)) from None
         r = P.simulate(cands, trace)
         if plot_dir:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
@@ -87,7 +86,7 @@ def device():
     """Talk to the firmware over its serial protocol: a board (--port) or the emulated one (--qemu)."""
 
 
-def _target(fn):
+def target_options(fn):
     fn = click.option("--port", default=None, help="Serial port of a flashed board (/dev/ttyACM0) or a socket:// URL.")(fn)
     fn = click.option("--baud", type=int, default=115200, show_default=True)(fn)
     fn = click.option("--qemu", is_flag=True, help="Build the firmware and run it in QEMU (mps2-an386, -icount).")(fn)
@@ -96,10 +95,10 @@ def _target(fn):
     return fn
 
 
-class _Connection:
+class Connection:
     def __init__(self, port, baud, qemu, blob_path):
         if bool(port) == bool(qemu):
-            raise _UserError("give exactly one of --port PORT and --qemu")
+            raise UserError("give exactly one of --port PORT and --qemu")
         self.port, self.baud, self.qemu, self.blob_path = port, baud, qemu, blob_path
         self.q = None
 
@@ -116,7 +115,7 @@ class _Connection:
             self.dev.wait_ready()
         except dv.DeviceError as e:
             self.__exit__()
-            raise _UserError(str(e)) from None
+            raise UserError(str(e)) from None
         return self.dev
 
     def __exit__(self, *exc):
@@ -126,7 +125,7 @@ class _Connection:
             self.q.__exit__()
 
 
-def _device_errors(fn):
+def device_errors(fn):
     import functools
 
     @functools.wraps(fn)
@@ -135,17 +134,17 @@ def _device_errors(fn):
         try:
             return fn(*a, **kw)
         except DeviceError as e:
-            raise _UserError(str(e)) from None
+            raise UserError(str(e)) from None
     return wrapper
 
 
 @device.command("info")
-@_target
-@_user_errors
-@_device_errors
+@target_options
+@user_errors
+@device_errors
 def device_info(port, baud, qemu, blob_path):
     """Firmware, board, the embedded blob and its subnet table with latencies measured on the core."""
-    with _Connection(port, baud, qemu, blob_path) as dev:
+    with Connection(port, baud, qemu, blob_path) as dev:
         info = dev.info()
     d, b, p = info["device"], info["blob"], info["policy"]
     click.echo(f"firmware {d['firmware']} (protocol {d['protocol']}) on {d['board']}, {d['kernels']} kernels; "
@@ -164,7 +163,7 @@ def device_info(port, baud, qemu, blob_path):
 
 
 @device.command("stream")
-@_target
+@target_options
 @click.option("--recording", default="hapt-uci:0", show_default=True,
               help="hapt-uci:K (the K-th held-out recording: raw acc + gyro for a device running the causal chain, "
                    "the zero-phase channels for an offline blob), basicmotions (its test windows one "
@@ -175,8 +174,8 @@ def device_info(port, baud, qemu, blob_path):
 @click.option("--budget", default=None, help="Duty-cycle budget: PERMILLE of each hop, or Nms.")
 @click.option("--battery", type=int, default=None, help="Battery level (%%).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
-@_user_errors
-@_device_errors
+@user_errors
+@device_errors
 def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet, budget, battery, json_path):
     """Stream a recording through `feed`; print every window's result and a summary."""
     import numpy as np
@@ -185,28 +184,28 @@ def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet,
         try:
             k = int(recording.split(":")[1]) if ":" in recording else 0
         except ValueError:
-            raise _UserError(f"--recording {recording!r}: hapt-uci:K with K a number") from None
+            raise UserError(f"--recording {recording!r}: hapt-uci:K with K a number") from None
         X = ("hapt-uci", k)     # raw or preprocessed: the device's input spec says which (below)
     elif recording == "basicmotions":   # the windows are its raw channels (its spec has no chain)
         from slimhar.train.config import load_config
-        from slimhar.train.trainer import load_data
+        from slimhar.train.inputs import load_data
         T = load_data(load_config("basicmotions_cnn")).test.X
         X = T.reshape(-1, T.shape[2]).astype(np.float32)[:samples or None]
     else:
         try:
             X = np.load(recording).astype(np.float32)
         except (OSError, ValueError) as e:
-            raise _UserError(f"{recording}: not a .npy of samples ({e})") from None
+            raise UserError(f"{recording}: not a .npy of samples ({e})") from None
         if X.ndim != 2:
-            raise _UserError(f"{recording}: samples must be [N, axes], got shape {list(X.shape)}")
+            raise UserError(f"{recording}: samples must be [N, axes], got shape {list(X.shape)}")
         X = X[:samples or None]
-    with _Connection(port, baud, qemu, blob_path) as dev:
+    with Connection(port, baud, qemu, blob_path) as dev:
         spec = dev.info()["input"]
         if isinstance(X, tuple):
             _, X, _ = dv.held_out_recording(X[1], 500, samples or None, preprocessed=spec["chain"] == "offline")
         raw = spec["raw"].split(",")
         if X.shape[1] != len(raw):
-            raise _UserError(f"{recording}: {X.shape[1]} channels, the device takes {len(raw)} ({spec['raw']})")
+            raise UserError(f"{recording}: {X.shape[1]} channels, the device takes {len(raw)} ({spec['raw']})")
         if subnet is not None:
             dev.command(f"subnet set {subnet}")
         if budget is not None:
@@ -237,16 +236,16 @@ def device_stream(port, baud, qemu, blob_path, recording, samples, rate, subnet,
 
 
 @device.command("bench")
-@_target
+@target_options
 @click.option("--runs", type=int, default=5, show_default=True)
 @click.option("--warmup", type=int, default=1, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
-@_user_errors
-@_device_errors
+@user_errors
+@device_errors
 def device_bench(port, baud, qemu, blob_path, runs, warmup, json_path):
     """Every subnet timed on the device through MLPerf Tiny's own commands (db load / db / infer)."""
     import numpy as np
-    with _Connection(port, baud, qemu, blob_path) as dev:
+    with Connection(port, baud, qemu, blob_path) as dev:
         info = dev.info()
         axes = int(info["blob"]["axes"])
         rows = []
@@ -268,56 +267,3 @@ def device_bench(port, baud, qemu, blob_path, runs, warmup, json_path):
         click.echo(f"{x['name']:<10} {x['macs']:>10,} {x['us']:>15.1f} {x['per_run']:>18,} {x['per_run'] / x['macs']:>18.3f}")
     if json_path:
         Path(json_path).write_text(json.dumps(rows, indent=1))
-
-
-# -- the paper's runtime experiments on the device -----------------------------------------------
-
-
-@bench.command("runtime")
-@_target
-@click.option("--recording", type=int, default=3, show_default=True, help="Which held-out hapt-uci recording to stream.")
-@click.option("--windows", type=int, default=12, show_default=True, help="Windows per step.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/bench_runtime", show_default=True,
-              help="Plots (runtime_budget.png, runtime_load.png) and runtime.json.")
-@_user_errors
-@_device_errors
-def bench_runtime_cmd(port, baud, qemu, blob_path, recording, windows, out_dir):
-    """The seed paper's two runtime experiments on the device: the latency budget stepped down at
-    the paper's 70/45/20/10 ratios, and the core's load stepped 0/30/60/0 % (the firmware's load
-    generator: --qemu only). Prints windows over budget per change, settling, and accuracy
-    against the best single subnet that never violates."""
-    from slimhar.tools import device as dv
-    from slimhar.tools import runtime
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    with _Connection(port, baud, qemu, blob_path) as dev:
-        info = dev.info()
-        offline = info["input"]["chain"] == "offline"
-        try:
-            X = dv.held_out_recording(recording, 0, None, preprocessed=offline)[1]
-        except dv.DeviceError as e:
-            raise _UserError(str(e)) from None
-        if X.shape[1] != len(info["input"]["raw"].split(",")):
-            raise _UserError(f"the device takes {info['input']['raw']}: not a hapt-uci model")
-        exps = [("budget", runtime.budget_steps)] + ([("load", runtime.load_steps)] if qemu else [])
-        for key, fn in exps:
-            ex = fn(dev, X, windows_per_step=windows)
-            s = runtime.summary(ex)
-            runtime.plot(ex, out / f"runtime_{key}.png", f"{ex.name} on {info['device']['board']}")
-            results[key] = {"summary": s, "rows": ex.rows, "steps": ex.steps, "subnets": ex.subnets}
-    doc = {"board": info["device"], "blob": info["blob"], "recording": recording, "windows_per_step": windows,
-           **results}
-    (out / "runtime.json").write_text(json.dumps(doc, indent=1, default=str))
-    click.echo(f"{'experiment':<13} {'step':>4} {'budget ms':>9} {'load %':>6} {'over':>4} {'settle s':>8}  subnets")
-    for key, r in results.items():
-        for st in r["summary"]["steps"]:
-            click.echo(f"{r['summary']['experiment']:<13} {st['step']:>4} {st['budget_us'] / 1000:>9.1f} {st['load']:>6} "
-                       f"{st['over_budget']:>4} {st['settle_s']:>8.2f}  {', '.join(st['subnets'])}")
-    for key, r in results.items():
-        s = r["summary"]
-        click.echo(f"{s['experiment']}: over budget per change {s['over_budget_per_change']}, "
-                   f"{s['over_budget_outside_changes']} elsewhere; accuracy of the chosen subnets "
-                   f"{100 * s['accuracy_chosen']:.2f} % vs the best single subnet that never violates "
-                   f"({s['best_single']}) {100 * s['accuracy_best_single']:.2f} %")
-    click.echo(f"plots and runtime.json in {out}")

@@ -19,7 +19,7 @@ Its ``utils`` import torchvision for names they never use; where torchvision is 
 (it cannot be here: PyPI's wheels are CUDA builds for another torch), empty stand-in modules
 satisfy those imports, and the result says so.
 
-Each measurement runs in a fresh process (``python -m slimhar.train.paper_code``): the
+Each measurement runs in a fresh process (``python -m slimhar.benchmarks.paper_code``): the
 checkout's top-level packages are named ``utils``, ``models`` and ``train``, and its imports
 read ``sys.argv`` and the working directory.
 """
@@ -170,8 +170,9 @@ def compare(repo: Path, config: str, rounds: int = 3, epochs: int = 1, precision
     train` (fused layout) in each precision, every one in a fresh process. Returns each round's
     seconds per epoch and the speed-ups measured within it. `calib`: each round also times
     both sides' BN calibration of every subnet (each with its own calibration set size)."""
-    from .bench import SHAPES
-    from .config import load_config
+    from slimhar.train.config import load_config
+
+    from .train_speed import SHAPES
     cfg = load_config(config)
     app = paper_app(cfg)
     check_checkout(repo, app)
@@ -180,7 +181,7 @@ def compare(repo: Path, config: str, rounds: int = 3, epochs: int = 1, precision
     for i in range(rounds):
         if progress:
             progress(f"round {i + 1}/{rounds}: the paper's code, {epochs} epoch(s)")
-        p = _subprocess_json(["-m", "slimhar.train.paper_code", "--repo", str(repo), "--app", app, "--window",
+        p = _subprocess_json(["-m", "slimhar.benchmarks.paper_code", "--repo", str(repo), "--app", app, "--window",
                               str(window), "--axes", str(axes), "--classes", str(classes), "--windows", str(windows),
                               "--epochs", str(epochs)] + (["--calib"] if calib else []))
         row = {"paper_s_per_epoch": statistics.median(p["s_per_epoch"]), "paper_epochs": p["s_per_epoch"],
@@ -209,7 +210,7 @@ def compare(repo: Path, config: str, rounds: int = 3, epochs: int = 1, precision
 
 def main(argv=None) -> None:
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m slimhar.train.paper_code",
+    ap = argparse.ArgumentParser(prog="python -m slimhar.benchmarks.paper_code",
                                  description="Time whole epochs of the paper's own train() (one process per call).")
     ap.add_argument("--repo", required=True, type=Path)
     ap.add_argument("--app", required=True)

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from . import speed
-from .collab import collab_step, draw_subnets
-from .models import build_model, fused
-from .models.fused import chunk_geometry
+from slimhar.train import speed
+from slimhar.train.collab import collab_step, draw_subnets
+from slimhar.train.models import build_model, fused
+from slimhar.train.models.fused import chunk_geometry
 
 
 def _median_s(fn, reps: int, warmup: int = 2) -> float:
@@ -126,7 +126,7 @@ def wgrad_gemm_ms(model, batch: int, widths, dtype: torch.dtype, reps: int = 10)
 
 
 def probe_costs(cfg: dict, widths=(0.1, 0.5, 1.0), precision: str = "bf16", seed: int = 0) -> dict:
-    from .bench import SHAPES
+    from .train_speed import SHAPES
     if cfg["dataset"]["name"] not in SHAPES:
         raise ValueError(f"no known shapes for dataset {cfg['dataset']['name']!r} (known: {sorted(SHAPES)})")
     window, axes, classes, _ = SHAPES[cfg["dataset"]["name"]]

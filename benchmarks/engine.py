@@ -14,7 +14,7 @@ import numpy as np
 
 from slimhar.quantize.blob import Blob
 
-from . import engine_check as ec
+from slimhar.tools import engine_check as ec
 
 
 def _windows(blob: Blob, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -59,12 +59,13 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
     dsp = ec.run("dsp", ec.build("dsp"), blob_path, [(i, x[:windows]) for i, x in recs])
     port = ec.run("portable", ec.build("portable"), blob_path, [(i, x[:portable_windows]) for i, x in recs])
     # accuracy per subnet: the blob's table (validation) and, when `slimhar quantize` left its
-    # report beside the blob, the test split's
+    # report beside the blob and that report is on the test split (quantize --split test), the test split's
     report = {}
     rp = blob_path.parent / "report.json"
     if rp.is_file():
         try:
-            report = {r["name"]: r for r in json.loads(rp.read_text())["rows"]}
+            js = json.loads(rp.read_text())
+            report = {r["name"]: r for r in js["rows"]} if js.get("split") == "test" else {}
         except (ValueError, KeyError, TypeError):
             report = {}
     rows = []
@@ -97,9 +98,8 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
 
 
 def plot(res: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from slimhar.extras import pyplot
+    plt = pyplot()
     rows = res["rows"]
     fig, ax = plt.subplots(1, 3, figsize=(16, 4.2))
     macs = np.array([r["macs"] for r in rows]) / 1e6
