@@ -89,7 +89,8 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
                      "est_ms_at_64mhz": di / 64e3})
     widest = max(rows, key=lambda r: (r["macs"], r["width"]))
     out = {"blob": str(blob_path), "config": blob.meta.get("config", "?"), "subnets": len(rows), "windows": source, "machine": platform.node(),
-           "plan_bytes": dsp.plan_bytes, "switch_instructions": dsp.switch_instructions, "switch_bytes_copied": 0,
+           "plan_bytes": dsp.plan_bytes, "op_record_bytes": dsp.op_bytes,
+           "max_ops": max(len(r.op_kinds) for r in dsp.records), "switch_instructions": dsp.switch_instructions, "switch_bytes_copied": 0,
            "widest": widest["name"], "widest_dsp_per_mac": widest["dsp_per_mac"], "widest_speedup": widest["speedup"],
            "max_arena_ratio": max(r["arena_ratio"] for r in rows), "rows": rows}
     if with_firmware:

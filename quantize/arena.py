@@ -27,6 +27,7 @@ class MemoryPlan:
     arena_bytes: int       # activations, lifetime-planned (engine.h Plan::arena_bytes)
     scratch_bytes: int     # DSP-kernel scratch after them (Plan::scratch_bytes, DSP flavour)
     channels: int          # per-channel multipliers the plan stores (QuantStore entries)
+    ops: int = 0           # op records the plan holds (Plan::n_ops)
 
 
 def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple[list[int], int]:
@@ -118,7 +119,7 @@ def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
             channels += int(sg.tensors[wt].shape[0])
     use(sg.outputs[0], len(sg.operators))
     _, arena = greedy_offsets(sizes, first, last)
-    return MemoryPlan(arena, scratch, channels)
+    return MemoryPlan(arena, scratch, channels, len(sg.operators))
 
 
 def blob_memory(blob: Blob) -> dict:
@@ -128,4 +129,5 @@ def blob_memory(blob: Blob) -> dict:
             "scratch_bytes": max(p.scratch_bytes for p in plans),
             "channels": max(p.channels for p in plans),
             "channels_total": sum(p.channels for p in plans),
+            "ops": max(p.ops for p in plans),
             "plans": plans}

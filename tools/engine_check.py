@@ -63,8 +63,9 @@ class Record:
 @dataclass
 class Result:
     flavour: str
-    plan_bytes: int
+    plan_bytes: int                # a Plan without its op records
     switch_instructions: float     # per switch
+    op_bytes: int = 0              # one op record (OpPlan): a plan holds the blob's largest op count
     records: list[Record] = field(default_factory=list)
 
 
@@ -107,13 +108,15 @@ def write_inputs(path: Path, records: list[tuple[int, np.ndarray]]) -> None:
 
 def read_outputs(path: Path) -> Result:
     b = Path(path).read_bytes()
-    if len(b) < 40 or b[:4] != b"SHEO":
+    if len(b) < 44 or b[:4] != b"SHEO":
         raise EngineCheckError(f"{path}: not an engine_check output")
     version, n = struct.unpack_from("<II", b, 4)
+    if version != 2:
+        raise EngineCheckError(f"{path}: engine_check output version {version}, expected 2 (rebuild engine_check)")
     flavour = b[12:28].split(b"\0")[0].decode()
-    plan_bytes, switch = struct.unpack_from("<IQ", b, 28)
-    res = Result(flavour, plan_bytes, switch / 1000.0)
-    at = 40
+    plan_bytes, op_bytes, switch = struct.unpack_from("<IIQ", b, 28)
+    res = Result(flavour, plan_bytes, switch / 1000.0, op_bytes)
+    at = 44
     for _ in range(n):
         subnet, status, nw, osz, arena, scratch, macs, pstatus, prep, n_ops = struct.unpack_from("<IIIIIIIIQI", b, at)
         at += 48

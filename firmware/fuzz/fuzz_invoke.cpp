@@ -8,7 +8,7 @@ namespace {
 alignas(16) uint8_t g_arena[256 * 1024];
 int32_t g_mult[4096];
 int8_t g_shift[4096];
-slimhar::Plan g_plan;
+slimhar::FullPlan g_plan;
 
 void RunPlan() {
   fuzz::CheckPlan(g_plan);

@@ -6,7 +6,7 @@
 namespace {
 int32_t g_mult[4096];
 int8_t g_shift[4096];
-slimhar::Plan g_plan;
+slimhar::FullPlan g_plan;
 
 void Prepared(slimhar::EngineStatus st, const slimhar::QuantStore& store) {
   if (st == slimhar::EngineStatus::kOk) {

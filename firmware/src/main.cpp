@@ -8,7 +8,8 @@
 #include "slimhar_model.h"
 
 #ifndef SLIMHAR_PLAN_SLOTS
-// Prepared subnets kept in RAM (a plan is ~2.8 KB + 5 bytes per output channel); a subnet not
+// Prepared subnets kept in RAM (a plan is ~80 B + ~115 B per op record, sized to the blob's largest
+// subnet, + 5 bytes per output channel when the blob carries no multiplier tables); a subnet not
 // kept is prepared again when the policy moves to it (a cold switch, counted in that window's
 // latency as prepare_us). The policy moves along its front, which is a handful of subnets.
 #define SLIMHAR_PLAN_SLOTS 8
@@ -28,7 +29,10 @@ constexpr uint32_t kSampleCapacity = 2 * SLIMHAR_MODEL_WINDOW;  // a window and 
 
 // Every buffer is static and sized at build time from the blob (slimhar blob export-c).
 alignas(16) uint8_t g_arena[kArenaBytes];
+// each plan's op records sized to the blob's largest subnet, not to the engine's kMaxOps
+slimhar::OpPlan g_ops[kSlots][SLIMHAR_MODEL_MAX_OPS];
 slimhar::Plan g_slots[kSlots];
+slimhar::Plan* g_slot_ptrs[kSlots];
 // multipliers a plan keeps in RAM: none when the blob carries them (read in place from flash)
 constexpr uint32_t kStoreChannels = SLIMHAR_MODEL_STORE_CHANNELS;
 int32_t g_mult[kSlots * kStoreChannels + 1];
@@ -43,7 +47,12 @@ slimhar::text::LineReader g_reader;
 int slimhar_app() {
   hal::Init();
   hal::WriteLine("slimhar: firmware " SLIMHAR_FIRMWARE_VERSION ", protocol 2");
-  const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slots, kSlots, g_mult, g_shift, kStoreChannels,
+  for (uint32_t i = 0; i < kSlots; ++i) {
+    g_slots[i].ops = g_ops[i];
+    g_slots[i].op_capacity = SLIMHAR_MODEL_MAX_OPS;
+    g_slot_ptrs[i] = &g_slots[i];
+  }
+  const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slot_ptrs, kSlots, g_mult, g_shift, kStoreChannels,
                                g_samples, kSampleCapacity, g_db, sizeof(g_db)};
   slimhar::BoardApi board{hal::WriteLine, hal::Cycles, hal::CyclesPerUs(), hal::ClockName(), hal::SetLoad,
                           hal::Fault, hal::BoardName(), SLIMHAR_FIRMWARE_VERSION};

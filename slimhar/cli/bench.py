@@ -161,7 +161,9 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
             ("  DSP speed-up over portable", f"{r['widest_speedup']:.2f}x"),
             ("arena / ideal (worst subnet)", f"{r['max_arena_ratio']:.3f}"),
             ("switch between prepared subnets", f"{r['switch_instructions']:.0f} instructions, 0 bytes copied"),
-            ("prepared plan", f"{r['plan_bytes']:,} bytes + 5 per output channel")]
+            ("prepared plan", f"{r['plan_bytes']:,} bytes + {r['op_record_bytes']} per op record x {r['max_ops']} "
+                              f"(the blob's largest subnet) = {r['plan_bytes'] + r['op_record_bytes'] * r['max_ops']:,} "
+                              "bytes (+ 5 per output channel without multiplier tables)")]
     if "firmware" in r:
         fw = r["firmware"]
         rows += [("firmware flash (with blob)", f"{fw['flash_bytes']:,} bytes"), ("  blob", f"{fw['blob_bytes']:,} bytes"),

@@ -9,8 +9,9 @@
 //
 // inputs.bin  : "SHEI" u32 n_records, then per record: u32 subnet, u32 n_windows, u32 input_size,
 //               n_windows x input_size int8 (already quantized with the subnet's input params)
-// outputs.bin : "SHEO" u32 version=1, u32 n_records, char[16] kernel flavour,
-//               u32 sizeof(Plan), u64 switch instructions (x1000 switches);
+// outputs.bin : "SHEO" u32 version=2, u32 n_records, char[16] kernel flavour,
+//               u32 sizeof(Plan) (without its op records), u32 sizeof(OpPlan) (one op record),
+//               u64 switch instructions (x1000 switches);
 //               per record: u32 subnet, u32 status, u32 n_windows, u32 output_size,
 //               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 prepare status,
 //               u64 prepare instructions, u32 n_ops, n_ops x (u32 op kind, u32 reserved,
@@ -37,7 +38,7 @@ BIG uint8_t g_blob[kMaxBlob];
 alignas(16) uint8_t g_arena[kArena];
 int32_t g_mult[kQuant];
 int8_t g_shift[kQuant];
-slimhar::Plan g_plan;
+slimhar::FullPlan g_plan;
 uint64_t g_op_instr[slimhar::kMaxOps];
 uint64_t g_op_t0;
 
@@ -60,11 +61,12 @@ int Fail(const char* what) {
 
 // Switching between two prepared subnets, the way firmware does it: PlanCache::Get on a cached
 // subnet (a lookup, no weight copied). Measured over 1000 alternating switches.
-slimhar::Plan g_slots[2];
+slimhar::FullPlan g_slots[2];
+slimhar::Plan* const g_slot_ptrs[2] = {&g_slots[0], &g_slots[1]};
 int32_t g_slot_mult[2 * 1024];
 int8_t g_slot_shift[2 * 1024];
 uint64_t SwitchCost(const slimhar::Blob& blob) {
-  slimhar::PlanCache cache(g_slots, 2, g_slot_mult, g_slot_shift, 1024);
+  slimhar::PlanCache cache(g_slot_ptrs, 2, g_slot_mult, g_slot_shift, 1024);
   const uint32_t a = 0, b = blob.subnet_count() - 1;
   if (!cache.Get(blob, a) || !cache.Get(blob, b)) return 0;
   const slimhar::Plan* volatile active = nullptr;
@@ -102,12 +104,13 @@ int main(int argc, char** argv) {
   const uint64_t sw = standalone ? 0 : SwitchCost(blob);  // between the first and last subnet
   std::memset(h, 0, sizeof(h));
   std::memcpy(h, "SHEO", 4);
-  PutU32(h + 4, 1);
+  PutU32(h + 4, 2);
   PutU32(h + 8, n_rec);
   std::strncpy(reinterpret_cast<char*>(h + 12), slimhar::KernelFlavour(), 15);
   PutU32(h + 28, sizeof(slimhar::Plan));
-  PutU64(h + 32, sw);
-  if (!hostio::Write(fo, h, 40)) return Fail("cannot write outputs");
+  PutU32(h + 32, sizeof(slimhar::OpPlan));
+  PutU64(h + 36, sw);
+  if (!hostio::Write(fo, h, 44)) return Fail("cannot write outputs");
 
   for (uint32_t r = 0; r < n_rec; ++r) {
     if (!hostio::Read(fi, h, 12)) return Fail("inputs.bin: truncated");

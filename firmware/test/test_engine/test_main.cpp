@@ -25,10 +25,11 @@ using slimhar::EngineStatus;
 
 namespace {
 alignas(16) uint8_t g_arena[SLIMHAR_MODEL_ARENA_BYTES + SLIMHAR_MODEL_SCRATCH_BYTES];
-slimhar::Plan g_slots[2];
+slimhar::FullPlan g_slots[2];
+slimhar::Plan* const g_slot_ptrs[2] = {&g_slots[0], &g_slots[1]};
 int32_t g_mult[2 * SLIMHAR_MODEL_MAX_CHANNELS];
 int8_t g_shift[2 * SLIMHAR_MODEL_MAX_CHANNELS];
-slimhar::Plan g_plan;
+slimhar::FullPlan g_plan;
 int32_t g_mult1[SLIMHAR_MODEL_MAX_CHANNELS];
 int8_t g_shift1[SLIMHAR_MODEL_MAX_CHANNELS];
 int8_t g_out_a[64], g_out_b[64];
@@ -78,7 +79,7 @@ bool MatchesGolden(const slimhar::Blob& blob, uint32_t r) {
 // re-prepared plan gives the outputs it gave before.
 void PlanCacheEvicts(const slimhar::Blob& blob) {
   const uint32_t a = 0, b = 1, c = 2;
-  slimhar::PlanCache cache(g_slots, 2, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS);
+  slimhar::PlanCache cache(g_slot_ptrs, 2, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS);
   int8_t first_a[64];
   bool ok = blob.subnet_count() >= 3 && cache.Get(blob, a) && RunInto(*cache.Get(blob, a), 9, first_a);
   ok = ok && cache.Get(blob, b) && cache.Get(blob, a);  // b is now the least recently used
@@ -356,7 +357,7 @@ int main() {
     carries &= s.n_mults > 0;
     slimhar::QuantStore none{nullptr, nullptr, 0};  // the blob's table is read in place: no store needed
     slimhar::QuantStore b{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
-    slimhar::Plan pb;
+    slimhar::FullPlan pb;
     const bool ok = slimhar::PrepareSubnet(blob, i, &g_plan, &none, true) == EngineStatus::kOk &&
                     slimhar::PrepareSubnet(blob, i, &pb, &b, false) == EngineStatus::kOk && none.used == 0 &&
                     b.used == s.n_mults && g_plan.n_ops == pb.n_ops;
@@ -396,7 +397,7 @@ int main() {
   Check("extreme_bias_wraps_as_tflm", extreme);
 
   // switching: plans are stateless, so A, B, A gives A's outputs again; a cached switch prepares nothing
-  slimhar::PlanCache cache(g_slots, 2, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS);
+  slimhar::PlanCache cache(g_slot_ptrs, 2, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS);
   const uint32_t a = 0, b = blob.subnet_count() - 1;
   const slimhar::Plan* pa = cache.Get(blob, a);
   const slimhar::Plan* pb = cache.Get(blob, b);
@@ -416,6 +417,14 @@ int main() {
                                    slimhar::Invoke(*pa, g_arena + 8, sizeof(g_arena) - 8) == EngineStatus::kArenaTooSmall);
   slimhar::Plan empty;
   Check("empty_plan_refused", slimhar::Invoke(empty, g_arena, sizeof(g_arena)) == EngineStatus::kBadArgs);
+  {  // a plan's op storage is the caller's: a subnet with more ops than it holds is refused, never written past
+    slimhar::PlanWith<2> small;
+    slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    const EngineStatus r = slimhar::PrepareSubnet(blob, b, &small, &st);
+    slimhar::Plan unbound;           // no storage at all
+    Check("plan_without_room_for_its_ops_refused", r == EngineStatus::kTooLarge && small.n_ops == 0 &&
+                                                      slimhar::PrepareSubnet(blob, b, &unbound, &st) == EngineStatus::kBadArgs);
+  }
   slimhar::QuantStore tiny{g_mult1, g_shift1, 3};
   Check("full_store_refused", slimhar::PrepareSubnet(blob, b, &g_plan, &tiny, false) == EngineStatus::kTooLarge && tiny.used == 0);
   slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};

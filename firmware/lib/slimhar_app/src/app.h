@@ -26,7 +26,7 @@ constexpr uint32_t kMaxSamplesPerFeed = 8;
 struct AppMemory {
   uint8_t* arena;              // 16-byte aligned, arena + scratch of the largest subnet
   uint32_t arena_bytes;
-  Plan* slots;                 // prepared plans kept
+  Plan* const* slots;          // prepared plans kept, each with its op storage bound
   uint32_t n_slots;
   int32_t* mult;               // n_slots x channels_per_slot
   int8_t* shift;

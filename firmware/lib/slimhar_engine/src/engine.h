@@ -29,7 +29,7 @@ enum class EngineStatus : int {
 };
 const char* EngineStatusName(EngineStatus s);
 
-constexpr uint32_t kMaxOps = 24;       // a ResNet subnet has 20 ops
+constexpr uint32_t kMaxOps = 24;       // the most ops any plan may hold (a ResNet subnet has 20)
 constexpr uint32_t kMaxTensors = 96;   // tensors in one subgraph
 constexpr uint32_t kArenaAlign = 16;
 // The most arena + scratch one plan may need. Far above any Cortex-M's RAM, far below 2^32:
@@ -74,10 +74,14 @@ struct OpPlan {
   const uint8_t* index;          // gather: int32 little-endian indices (validated)
 };
 
+// A prepared subnet. Its op records live in caller-owned storage of op_capacity records (the
+// firmware sizes it to the blob's largest subnet, SLIMHAR_MODEL_MAX_OPS from `slimhar blob
+// export-c`; PlanWith<N> carries its own); Prepare refuses a model with more ops than that.
 struct Plan {
   uint32_t subnet = 0;
   uint32_t n_ops = 0;
-  OpPlan ops[kMaxOps];
+  OpPlan* ops = nullptr;
+  uint32_t op_capacity = 0;
   uint32_t arena_bytes = 0;      // activations, planned from lifetimes
   uint32_t scratch_bytes = 0;    // kernel scratch (DSP path), placed after the activations
   uint32_t input_off = 0, input_size = 0, output_off = 0, output_size = 0;
@@ -86,6 +90,20 @@ struct Plan {
   uint32_t macs = 0;
   uint64_t arena_total() const { return uint64_t(arena_bytes) + scratch_bytes; }  // <= kMaxArenaBytes
 };
+
+// A plan with storage for N op records (tests, tools, a firmware with one plan).
+template <uint32_t N>
+struct PlanWith : Plan {
+  static_assert(N >= 1 && N <= kMaxOps, "op capacity");
+  OpPlan storage[N];
+  PlanWith() {
+    ops = storage;
+    op_capacity = N;
+  }
+  PlanWith(const PlanWith&) = delete;  // a copy would point at the other plan's records
+  PlanWith& operator=(const PlanWith&) = delete;
+};
+using FullPlan = PlanWith<kMaxOps>;
 
 // Where Prepare puts per-channel multipliers and shifts: caller-owned, shared by many plans.
 struct QuantStore {

@@ -2,7 +2,7 @@
 
 namespace slimhar {
 
-PlanCache::PlanCache(Plan* slots, uint32_t n_slots, int32_t* mult, int8_t* shift, uint32_t channels_per_slot)
+PlanCache::PlanCache(Plan* const* slots, uint32_t n_slots, int32_t* mult, int8_t* shift, uint32_t channels_per_slot)
     : slots_(slots), n_slots_(n_slots > kMaxSlots ? kMaxSlots : n_slots), mult_(mult), shift_(shift),
       per_slot_(channels_per_slot) {
   for (uint32_t i = 0; i < kMaxSlots; ++i) {
@@ -23,7 +23,7 @@ const Plan* PlanCache::Get(const Blob& blob, uint32_t subnet, EngineStatus* stat
     if (subnet_[i] == subnet) {  // the common case: a switch to a prepared subnet
       used_at_[i] = ++clock_;
       if (status) *status = EngineStatus::kOk;
-      return &slots_[i];
+      return slots_[i];
     }
     if (subnet_[i] == kEmpty || (subnet_[victim] != kEmpty && used_at_[i] < used_at_[victim])) victim = i;
   }
@@ -33,13 +33,13 @@ const Plan* PlanCache::Get(const Blob& blob, uint32_t subnet, EngineStatus* stat
   }
   QuantStore store{mult_ + victim * per_slot_, shift_ + victim * per_slot_, per_slot_};
   subnet_[victim] = kEmpty;
-  const EngineStatus st = PrepareSubnet(blob, subnet, &slots_[victim], &store);
+  const EngineStatus st = PrepareSubnet(blob, subnet, slots_[victim], &store);
   ++prepares_;
   if (status) *status = st;
   if (st != EngineStatus::kOk) return nullptr;
   subnet_[victim] = subnet;
   used_at_[victim] = ++clock_;
-  return &slots_[victim];
+  return slots_[victim];
 }
 
 }  // namespace slimhar

@@ -12,9 +12,10 @@ namespace slimhar {
 
 class PlanCache {
  public:
-  // slots[n_slots]; mult / shift hold n_slots * channels_per_slot entries (channels_per_slot:
-  // SLIMHAR_MODEL_MAX_CHANNELS from `slimhar blob export-c`).
-  PlanCache(Plan* slots, uint32_t n_slots, int32_t* mult, int8_t* shift, uint32_t channels_per_slot);
+  // slots[n_slots]: plans with their op storage bound (Plan::ops); mult / shift hold
+  // n_slots * channels_per_slot entries (channels_per_slot: SLIMHAR_MODEL_STORE_CHANNELS from
+  // `slimhar blob export-c`, 0 when every subnet carries its multiplier table).
+  PlanCache(Plan* const* slots, uint32_t n_slots, int32_t* mult, int8_t* shift, uint32_t channels_per_slot);
 
   // The plan of `subnet`, prepared now if it is not cached. nullptr (and *status) on failure.
   const Plan* Get(const Blob& blob, uint32_t subnet, EngineStatus* status = nullptr);
@@ -24,7 +25,7 @@ class PlanCache {
  private:
   static constexpr uint32_t kEmpty = 0xFFFFFFFFu;
   static constexpr uint32_t kMaxSlots = 256;
-  Plan* slots_;
+  Plan* const* slots_;
   uint32_t n_slots_;
   int32_t* mult_;
   int8_t* shift_;

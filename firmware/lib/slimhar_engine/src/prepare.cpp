@@ -454,7 +454,7 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
            fb::Vector(c.b, sg, 3, 4, &c.ops),
        EngineStatus::kBadModel);
   NEED(c.tensors.len <= kMaxTensors, EngineStatus::kTooLarge);
-  NEED(c.ops.len >= 1 && c.ops.len <= kMaxOps, EngineStatus::kTooLarge);
+  NEED(c.ops.len >= 1 && c.ops.len <= kMaxOps && c.ops.len <= plan->op_capacity, EngineStatus::kTooLarge);
   NEED(sg_in.len == 1 && sg_out.len == 1, EngineStatus::kUnsupported);
 
   Lifetimes life;
@@ -580,7 +580,7 @@ const char* EngineStatusName(EngineStatus s) {
 }
 
 EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store, bool blob_multipliers) {
-  if (plan == nullptr || store == nullptr || !blob.ok()) return EngineStatus::kBadArgs;
+  if (plan == nullptr || plan->ops == nullptr || store == nullptr || !blob.ok()) return EngineStatus::kBadArgs;
   Ctx c;
   if (!blob.GetSubnet(subnet, &c.sub)) return EngineStatus::kBadArgs;
   c.blob = &blob;
@@ -601,7 +601,7 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
 }
 
 EngineStatus PrepareModel(const uint8_t* model, uint32_t size, Plan* plan, QuantStore* store) {
-  if (model == nullptr || plan == nullptr || store == nullptr) return EngineStatus::kBadArgs;
+  if (model == nullptr || plan == nullptr || plan->ops == nullptr || store == nullptr) return EngineStatus::kBadArgs;
   Ctx c;
   c.b = fb::Buf{model, size};
   const uint32_t mark = store->used;
