@@ -16,7 +16,7 @@ PIO_STAMP := .pio-core/.slimhar-ready
 SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
 FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: bench-int8 install-check hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
+.PHONY: bench-scratch bench-int8 install-check hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -159,6 +159,9 @@ bench-int8: setup ## the int8 study of docs/results.md §3 on the 150-epoch run 
 	done
 	$(PY) -m slimhar.benchmarks.int8_study $(RUNS)/int8/{minmax,mse,percentile,nncf}/report.json --json docs/assets/int8_study.json
 	cp $(RUNS)/int8/minmax/int8_vs_float.png docs/assets/int8_minmax_vs_converter.png
+
+bench-scratch: setup $(HIL_BLOB) ## the DSP kernels' RAM / speed trade: the engine built for several scratch budgets, the HIL blob in QEMU (~1 min)
+	$(PY) -m slimhar.benchmarks.scratch_sweep $(HIL_BLOB) --json docs/assets/scratch_sweep_hil.json
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --split test

@@ -52,6 +52,18 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple
     return [off[b] for b in range(len(sizes))], arena
 
 
+# scratch.h's budget for the DSP kernels' widened operands (build flag SLIMHAR_DSP_SCRATCH_BUDGET):
+# a firmware built with another budget needs this changed too, or its Invoke refuses the arena
+DSP_SCRATCH_BUDGET = 32768
+
+
+def _tile(budget_left: int, unit: int, most: int) -> int:
+    """How many units (conv input columns, fc segments) fit the budget: at least 1, at most all."""
+    fit = min(max(budget_left // unit if budget_left > 0 and unit else 1, 1), most)
+    tiles = -(-most // fit)                     # as few tiles as fit allows, made even (scratch.h EvenTile)
+    return -(-most // tiles)
+
+
 def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool) -> int:
     rows_in, cols, ch_in = x_shape[1], x_shape[2], x_shape[3]
     ch_out, kh = w_shape[0], w_shape[1]
@@ -60,7 +72,15 @@ def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool) -> int:
         rows = _up(rows_in + pad + 2, 4)
         return _up(2 * cols * rows, ALIGN) + _up(4 * ch_out * ((kh + 1) // 2), ALIGN)
     i4 = _up(ch_in, 4)
-    return _up(4 * (rows_in + pad) * cols * (i4 // 2), ALIGN) + _up(4 * 2 * kh * (i4 // 2), ALIGN)
+    weights = _up(4 * 2 * kh * (i4 // 2), ALIGN)
+    col = 4 * (rows_in + pad) * (i4 // 2)
+    return _up(col * _tile(DSP_SCRATCH_BUDGET - weights, col, cols), ALIGN) + weights
+
+
+def _fc_scratch(segs: int, seg_len: int, classes: int) -> int:
+    acc = _up(4 * classes, ALIGN)
+    seg = 4 * (_up(seg_len, 4) // 2)
+    return _up(seg * _tile(DSP_SCRATCH_BUDGET - acc, seg, segs), ALIGN) + acc
 
 
 def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
@@ -115,7 +135,7 @@ def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
                 segs, seg_len = math.prod(dims[1:-1]), i
             else:
                 segs, seg_len = 1, int(sg.tensors[wt].shape[1])
-            scratch = max(scratch, _up(4 * segs * (_up(seg_len, 4) // 2), ALIGN))
+            scratch = max(scratch, _fc_scratch(segs, seg_len, int(sg.tensors[wt].shape[0])))
             channels += int(sg.tensors[wt].shape[0])
     use(sg.outputs[0], len(sg.operators))
     _, arena = greedy_offsets(sizes, first, last)

@@ -2,9 +2,10 @@
 //
 // SMLAD multiplies two pairs of int16 and adds both products to an int32: 2 MACs per
 // instruction. Operands are packed int16 pairs, so both sides are widened once up front:
-//  - the conv input (plus its offset -zp, which fits int16) for the whole tensor, rows of
-//    SAME padding as zeros, channels padded to a multiple of 4 with zeros;
-//  - the weights of two output channels at a time (reused by every output position).
+//  - the conv input (plus its offset -zp, which fits int16) a tile of whole columns at a time
+//    (scratch.h: as many as the scratch budget holds), rows of SAME padding as zeros, channels
+//    padded to a multiple of 4 with zeros;
+//  - the weights of two output channels at a time (reused by every output position of a tile).
 // Each group of 4 channels is stored as two words (x0,x2) (x1,x3) -- the order SXTB16 produces
 // from 4 packed int8 -- on both sides, so the products pair up. The inner loop computes 2
 // output channels x 2 positions: per 4 channels, 4 word-pair loads + 8 SMLAD for 16 MACs.
@@ -262,43 +263,45 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
     return;
   }
   const ConvGeom g = Geom(p);
-  const uint32_t W = p.in_w, I = p.in_c, O = p.out_c, P = uint32_t(p.out_h) * W;
+  const uint32_t W = p.in_w, I = p.in_c, O = p.out_c, H = p.out_h;
+  const uint32_t tile = uint32_t(DspConvTile(p));  // columns widened at a time (scratch.h)
   uint32_t* xq = static_cast<uint32_t*>(scratch);
   uint32_t* wq = xq + uint32_t(DspConvInBytes(p)) / 4;
-  // widen the input once, column-major; SAME-padding rows are zeros (a skipped tap adds nothing)
   const uint32_t col_words = g.rows * g.words_per_pos;
-  for (uint32_t x = 0; x < W; ++x) {
-    uint32_t* col = xq + x * col_words;
-    std::memset(col, 0, 4 * p.pad_top * g.words_per_pos);
-    for (uint32_t r = 0; r < p.in_h; ++r)
-      Widen(in + (r * W + x) * I, I, g.I4, -p.in_zp[0], col + (r + p.pad_top) * g.words_per_pos);
-    std::memset(col + (p.pad_top + p.in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
-  }
-
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
-  const uint32_t H = p.out_h;
-  for (uint32_t o = 0; o < O; o += 2) {
-    const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
-    WidenWeights(p, o, ob, g.I4, wq);
-    const ChannelRequant ra(p, o), rb(p, ob);
-    // positions in pairs down each column: (y, x) and (y + 1, x)
-    for (uint32_t i = 0; i < P; i += 2) {
-      const uint32_t xa = i / H, ya = i - xa * H;
-      const uint32_t j = (i + 1 < P) ? i + 1 : i;
-      const uint32_t xb = j / H, yb = j - xb * H;
-      const uint32_t pos = ya * W + xa, pb = yb * W + xb;
-      const uint32_t* pw = wq;
-      Acc4 acc{0, 0, 0, 0};
-      Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
-             xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
-      const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
-      int8_t* da = out + pos * O;
-      da[o] = ra(a00);
-      if (ob != o) da[ob] = rb(a10);
-      if (j != i) {
-        int8_t* db = out + pb * O;
-        db[o] = ra(a01);
-        if (ob != o) db[ob] = rb(a11);
+  for (uint32_t x0 = 0; x0 < W; x0 += tile) {
+    const uint32_t cols = (W - x0 < tile) ? W - x0 : tile, P = H * cols;
+    // widen this tile's columns, column-major; SAME-padding rows are zeros (a skipped tap adds nothing)
+    for (uint32_t c = 0; c < cols; ++c) {
+      uint32_t* col = xq + c * col_words;
+      std::memset(col, 0, 4 * p.pad_top * g.words_per_pos);
+      for (uint32_t r = 0; r < p.in_h; ++r)
+        Widen(in + (r * W + x0 + c) * I, I, g.I4, -p.in_zp[0], col + (r + p.pad_top) * g.words_per_pos);
+      std::memset(col + (p.pad_top + p.in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
+    }
+    for (uint32_t o = 0; o < O; o += 2) {
+      const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
+      WidenWeights(p, o, ob, g.I4, wq);
+      const ChannelRequant ra(p, o), rb(p, ob);
+      // positions in pairs down each column of the tile: (y, x) and (y + 1, x)
+      for (uint32_t i = 0; i < P; i += 2) {
+        const uint32_t xa = i / H, ya = i - xa * H;
+        const uint32_t j = (i + 1 < P) ? i + 1 : i;
+        const uint32_t xb = j / H, yb = j - xb * H;
+        const uint32_t pos = ya * W + x0 + xa, pb = yb * W + x0 + xb;
+        const uint32_t* pw = wq;
+        Acc4 acc{0, 0, 0, 0};
+        Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
+               xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
+        const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
+        int8_t* da = out + pos * O;
+        da[o] = ra(a00);
+        if (ob != o) da[ob] = rb(a10);
+        if (j != i) {
+          int8_t* db = out + pb * O;
+          db[o] = ra(a01);
+          if (ob != o) db[ob] = rb(a11);
+        }
       }
     }
   }
@@ -307,60 +310,68 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
 void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
   const WeightView& w = p.w;
   const uint32_t L4 = uint32_t(Up4(w.seg_len)), wps = L4 / 2;
+  const uint32_t tile = uint32_t(DspFcTile(p));  // segments widened at a time (scratch.h)
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  for (uint32_t s = 0; s < w.segs; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, -p.in_zp[0], xq + s * wps);
+  int32_t* sums = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(scratch) + DspFcInBytes(p));  // one per class
+  for (uint32_t k = 0; k < w.out; ++k) sums[k] = 0;
   const uint32_t full = w.seg_len / 4;
   const int32_t off = -p.in_zp[0];
-  uint32_t k = 0;
-  // four classes at a time share each widened input pair: per 4 inputs 1 LDRD + 4 x (LDR,
-  // 2 SXTB16, 2 SMLAD) for 16 MACs; weights are widened on the fly (each is used once)
-  for (; k + 4 <= w.out; k += 4) {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (uint32_t s = 0; s < w.segs; ++s) {
-      const int8_t* w0 = w.base + k * w.out_stride + s * w.seg_stride;
-      const int8_t* w1 = w0 + w.out_stride;
-      const int8_t* w2 = w1 + w.out_stride;
-      const int8_t* w3 = w2 + w.out_stride;
-      const uint32_t* xp = xq + s * wps;
-      for (uint32_t gi = 0; gi < full; ++gi) {
-        const int32_t x0 = int32_t(xp[2 * gi]), x1 = int32_t(xp[2 * gi + 1]);
-        uint32_t v = Load4(w0 + 4 * gi);
-        a0 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a0));
-        v = Load4(w1 + 4 * gi);
-        a1 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a1));
-        v = Load4(w2 + 4 * gi);
-        a2 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a2));
-        v = Load4(w3 + 4 * gi);
-        a3 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a3));
+  for (uint32_t s0 = 0; s0 < w.segs; s0 += tile) {
+    const uint32_t s1 = (w.segs - s0 < tile) ? w.segs : s0 + tile;
+    for (uint32_t s = s0; s < s1; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, -p.in_zp[0], xq + (s - s0) * wps);
+    uint32_t k = 0;
+    // four classes at a time share each widened input pair: per 4 inputs 1 LDRD + 4 x (LDR,
+    // 2 SXTB16, 2 SMLAD) for 16 MACs; weights are widened on the fly (each is used once)
+    for (; k + 4 <= w.out; k += 4) {
+      int32_t a0 = sums[k], a1 = sums[k + 1], a2 = sums[k + 2], a3 = sums[k + 3];
+      for (uint32_t s = s0; s < s1; ++s) {
+        const int8_t* w0 = w.base + k * w.out_stride + s * w.seg_stride;
+        const int8_t* w1 = w0 + w.out_stride;
+        const int8_t* w2 = w1 + w.out_stride;
+        const int8_t* w3 = w2 + w.out_stride;
+        const uint32_t* xp = xq + (s - s0) * wps;
+        for (uint32_t gi = 0; gi < full; ++gi) {
+          const int32_t x0 = int32_t(xp[2 * gi]), x1 = int32_t(xp[2 * gi + 1]);
+          uint32_t v = Load4(w0 + 4 * gi);
+          a0 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a0));
+          v = Load4(w1 + 4 * gi);
+          a1 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a1));
+          v = Load4(w2 + 4 * gi);
+          a2 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a2));
+          v = Load4(w3 + 4 * gi);
+          a3 = __smlad(x1, Sxtb16Ror8(v), __smlad(x0, __sxtb16(v), a3));
+        }
+        for (uint32_t i = 4 * full; i < w.seg_len; ++i) {
+          const int32_t xv = int32_t(in[s * w.seg_len + i]) + off;
+          a0 = q::WrapAdd(a0, int32_t(w0[i]) * xv);
+          a1 = q::WrapAdd(a1, int32_t(w1[i]) * xv);
+          a2 = q::WrapAdd(a2, int32_t(w2[i]) * xv);
+          a3 = q::WrapAdd(a3, int32_t(w3[i]) * xv);
+        }
       }
-      for (uint32_t i = 4 * full; i < w.seg_len; ++i) {
-        const int32_t xv = int32_t(in[s * w.seg_len + i]) + off;
-        a0 += int32_t(w0[i]) * xv;
-        a1 += int32_t(w1[i]) * xv;
-        a2 += int32_t(w2[i]) * xv;
-        a3 += int32_t(w3[i]) * xv;
-      }
+      sums[k] = a0;
+      sums[k + 1] = a1;
+      sums[k + 2] = a2;
+      sums[k + 3] = a3;
     }
-    out[k] = ChannelRequant(p, k)(a0);
-    out[k + 1] = ChannelRequant(p, k + 1)(a1);
-    out[k + 2] = ChannelRequant(p, k + 2)(a2);
-    out[k + 3] = ChannelRequant(p, k + 3)(a3);
-  }
-  for (; k < w.out; ++k) {
-    int32_t acc = 0;
-    for (uint32_t s = 0; s < w.segs; ++s) {
-      const int8_t* wp = w.base + k * w.out_stride + s * w.seg_stride;
-      const uint32_t* xp = xq + s * wps;
-      uint32_t gi = 0;
-      for (; gi < full; ++gi) {
-        const uint32_t v = Load4(wp + 4 * gi);
-        acc = __smlad(int32_t(xp[2 * gi]), __sxtb16(v), acc);
-        acc = __smlad(int32_t(xp[2 * gi + 1]), Sxtb16Ror8(v), acc);
+    for (; k < w.out; ++k) {
+      int32_t acc = sums[k];
+      for (uint32_t s = s0; s < s1; ++s) {
+        const int8_t* wp = w.base + k * w.out_stride + s * w.seg_stride;
+        const uint32_t* xp = xq + (s - s0) * wps;
+        uint32_t gi = 0;
+        for (; gi < full; ++gi) {
+          const uint32_t v = Load4(wp + 4 * gi);
+          acc = __smlad(int32_t(xp[2 * gi]), __sxtb16(v), acc);
+          acc = __smlad(int32_t(xp[2 * gi + 1]), Sxtb16Ror8(v), acc);
+        }
+        for (uint32_t i = 4 * gi; i < w.seg_len; ++i)
+          acc = q::WrapAdd(acc, int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) + off));
       }
-      for (uint32_t i = 4 * gi; i < w.seg_len; ++i) acc += int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) + off);
+      sums[k] = acc;
     }
-    out[k] = ChannelRequant(p, k)(acc);
   }
+  for (uint32_t k = 0; k < w.out; ++k) out[k] = ChannelRequant(p, k)(sums[k]);
 }
 
 }  // namespace kernels

@@ -22,17 +22,52 @@ inline bool DspOneChannelConv(const OpPlan& p) { return p.kind == OpKind::kConv 
 inline uint64_t DspOneChannelRows(const OpPlan& p) { return Up4(uint64_t(p.in_h) + p.pad_top + p.pad_bottom + 2); }
 inline uint64_t DspOneChannelInBytes(const OpPlan& p) { return Up16(2ull * p.in_w * DspOneChannelRows(p)); }
 
-// General conv: the whole input widened column-major (rows x I4/2 words per column), then two
-// output channels' widened weights.
+// The DSP flavour widens int8 operands to int16 pairs in scratch once (SMLAD reads pairs). How
+// much of an input is widened at a time is bounded by this budget (bytes; build flag
+// SLIMHAR_DSP_SCRATCH_BUDGET, mirrored by quantize/arena.py DSP_SCRATCH_BUDGET): a conv widens
+// as many whole input columns (sensor axes) as fit, at least one; a fully-connected layer as many
+// flattened positions as fit, at least one, summing per class across those tiles. A larger
+// budget widens each conv's weights fewer times (fewer instructions), a smaller one saves RAM:
+// docs/results.md §4 measures the trade.
+#ifndef SLIMHAR_DSP_SCRATCH_BUDGET
+#define SLIMHAR_DSP_SCRATCH_BUDGET 32768
+#endif
+constexpr uint64_t kDspScratchBudget = SLIMHAR_DSP_SCRATCH_BUDGET;
+
+inline uint64_t Clamp1(uint64_t v, uint64_t hi) { return v < 1 ? 1 : (v > hi ? hi : v); }
+// `most` units split into as few tiles as `fit` units a tile allow, the tiles made even: the
+// same number of tiles (what costs instructions) in the least scratch (9 columns, 8 fit: 5 + 4).
+inline uint64_t EvenTile(uint64_t fit, uint64_t most) {
+  const uint64_t f = Clamp1(fit, most), tiles = (most + f - 1) / f;
+  return (most + tiles - 1) / tiles;
+}
+
+// General conv: input columns widened column-major (rows x I4/2 words per column), `tile` columns
+// at a time, then two output channels' widened weights.
 inline uint64_t DspConvRows(const OpPlan& p) { return uint64_t(p.in_h) + p.pad_top + p.pad_bottom; }
-inline uint64_t DspConvInWords(const OpPlan& p) { return DspConvRows(p) * p.in_w * (Up4(p.in_c) / 2); }
-inline uint64_t DspConvInBytes(const OpPlan& p) { return Up16(4 * DspConvInWords(p)); }
+inline uint64_t DspConvColWords(const OpPlan& p) { return DspConvRows(p) * (Up4(p.in_c) / 2); }
+inline uint64_t DspConvWeightBytes(const OpPlan& p) { return Up16(4ull * 2 * p.kh * (Up4(p.in_c) / 2)); }
+inline uint64_t DspConvTile(const OpPlan& p) {
+  const uint64_t w = DspConvWeightBytes(p), col = 4 * DspConvColWords(p);
+  return EvenTile(kDspScratchBudget > w && col ? (kDspScratchBudget - w) / col : 1, p.in_w);
+}
+inline uint64_t DspConvInBytes(const OpPlan& p) { return Up16(4 * DspConvColWords(p) * DspConvTile(p)); }
+
+// Fully connected: `tile` segments (flattened positions of seg_len channels) widened at a time,
+// then one int32 partial sum per class.
+inline uint64_t DspFcSegWords(const OpPlan& p) { return Up4(p.w.seg_len) / 2; }
+inline uint64_t DspFcAccBytes(const OpPlan& p) { return Up16(4ull * p.w.out); }
+inline uint64_t DspFcTile(const OpPlan& p) {
+  const uint64_t a = DspFcAccBytes(p), seg = 4 * DspFcSegWords(p);
+  return EvenTile(kDspScratchBudget > a && seg ? (kDspScratchBudget - a) / seg : 1, p.w.segs);
+}
+inline uint64_t DspFcInBytes(const OpPlan& p) { return Up16(4 * DspFcSegWords(p) * DspFcTile(p)); }
 
 // Scratch the DSP flavour needs for op p (0 for ops without scratch).
 inline uint64_t DspScratchBytes(const OpPlan& p) {
   if (DspOneChannelConv(p)) return DspOneChannelInBytes(p) + Up16(4ull * p.out_c * ((p.kh + 1u) / 2u));
-  if (p.kind == OpKind::kConv) return DspConvInBytes(p) + Up16(4ull * 2 * p.kh * (Up4(p.in_c) / 2));
-  if (p.kind == OpKind::kFullyConnected) return Up16(4ull * p.w.segs * (Up4(p.w.seg_len) / 2));
+  if (p.kind == OpKind::kConv) return DspConvInBytes(p) + DspConvWeightBytes(p);
+  if (p.kind == OpKind::kFullyConnected) return DspFcInBytes(p) + DspFcAccBytes(p);
   return 0;
 }
 
