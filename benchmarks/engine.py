@@ -35,7 +35,26 @@ def elf_sizes(elf: Path) -> dict:
     flash = sum(sec.get(k, 0) for k in (".isr_vector", ".text", ".ARM.exidx", ".preinit_array", ".init_array",
                                         ".fini_array", ".data"))
     ram = sec.get(".data", 0) + sec.get(".bss", 0)
-    return {"flash_bytes": flash, "ram_bytes": ram, "sections": sec}
+    return {"flash_bytes": flash, "ram_bytes": ram, "sections": sec, "ram_parts": ram_parts(elf, ram)}
+
+
+# the firmware's static buffers (firmware/src/main.cpp) by the part of the system they serve
+RAM_PARTS = {"arena + DSP scratch": ("g_arena",), "prepared plans": ("g_slots", "g_ops", "g_slot_ptrs"),
+             "multiplier store": ("g_mult", "g_shift"), "sample ring": ("g_samples",), "db input buffer": ("g_db",),
+             "application (windows, policy, protocol)": ("g_app", "g_reader"), "replay sensor FIFO": ("g_replay",)}
+
+
+def ram_parts(elf: Path, ram_total: int) -> dict:
+    """Static RAM of a firmware ELF by part, from its symbol sizes (nm -S); 'other' is the rest of
+    .data + .bss (board drivers, libc). The stack is not static: it grows down from the top of
+    RAM into what is left."""
+    out = subprocess.run(["arm-none-eabi-nm", "-S", "-C", str(elf)], capture_output=True, text=True, check=True).stdout
+    sizes = {}
+    for m in re.finditer(r"^[0-9a-f]+ ([0-9a-f]+) [bBdD] (?:\(anonymous namespace\)::)?(\w+)$", out, re.M):
+        sizes[m.group(2)] = sizes.get(m.group(2), 0) + int(m.group(1), 16)
+    parts = {k: sum(sizes.get(n, 0) for n in names) for k, names in RAM_PARTS.items()}
+    parts["other (drivers, libc)"] = ram_total - sum(parts.values())
+    return parts
 
 
 def firmware_sizes(blob_path: Path, project: Path = ec.REPO) -> dict:

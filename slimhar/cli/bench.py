@@ -168,7 +168,9 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
         fw = r["firmware"]
         rows += [("firmware flash (with blob)", f"{fw['flash_bytes']:,} bytes"), ("  blob", f"{fw['blob_bytes']:,} bytes"),
                  ("  code + tables", f"{fw['flash_without_blob']:,} bytes"), ("firmware RAM (static)", f"{fw['ram_bytes']:,} bytes"),
-                 ("  text / data / bss", " / ".join(f"{fw['sections'].get(k, 0):,}" for k in (".text", ".data", ".bss")))]
+                 ("  text / data / bss", " / ".join(f"{fw['sections'].get(k, 0):,}" for k in (".text", ".data", ".bss"))),
+                 *[(f"    {k}", f"{v:,} bytes") for k, v in fw.get("ram_parts", {}).items()],
+                 ("  free for the stack and a BLE stack", f"{262144 - fw['ram_bytes']:,} of 262,144 bytes")]
     summary(rows, r, json_path)
     if plot_path:
         plot(r, plot_path)
