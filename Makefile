@@ -185,7 +185,7 @@ engine-check-hapt: setup ## every subnet of the full hapt-uci blob (make quantiz
 # One libFuzzer target per reader (firmware/fuzz/): the blob reader, the flatbuffer reader,
 # Prepare, and Prepare + Invoke; each built with clang 14, ASan and UBSan.
 FUZZ_TARGETS := blob flatbuffer prepare invoke
-FUZZ_LIB_SRCS := firmware/lib/slimhar_blob/src/slimhar_blob.cpp firmware/lib/slimhar_app/src/chain.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp)
+FUZZ_LIB_SRCS := firmware/lib/slimhar_blob/src/slimhar_blob.cpp firmware/lib/slimhar_app/src/chain.cpp $(wildcard firmware/lib/slimhar_engine/src/*.cpp) $(wildcard firmware/lib/slimhar_engine/src/ops/*.cpp)
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 1800
 # FUZZ_RUNS=N: N inputs per target from a fixed seed instead of FUZZ_SECONDS split over the targets (make test: 100000)

@@ -32,7 +32,7 @@ def _op_table() -> list[dict]:
     """The engine's op table (firmware/lib/slimhar_engine/src/ops.def), in OpKind order."""
     import re
     text = (REPO / "firmware" / "lib" / "slimhar_engine" / "src" / "ops.def").read_text()
-    rows = re.findall(r"^SLIMHAR_OP\((\w+),\s*(\w+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\)", text, re.M)
+    rows = re.findall(r"^SLIMHAR_OP\((\w+),\s*(\w+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*\w+\)", text, re.M)
     return [{"kind": k, "name": n, "code": int(c), "options": int(o), "min_in": int(a), "max_in": int(b)}
             for k, n, c, o, a, b in rows]
 

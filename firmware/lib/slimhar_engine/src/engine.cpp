@@ -1,10 +1,21 @@
 #include "engine.h"
 
 #include "kernels.h"
+#include "prepare_ctx.h"
 
 namespace slimhar {
 
 const char* KernelFlavour() { return SLIMHAR_KERNELS_DSP ? "dsp" : "portable"; }
+
+namespace {
+// each op's Eval entry point (ops/<stem>.cpp), in OpKind order (ops.def)
+using EvalFn = void (*)(const OpPlan&, uint8_t*, void*);
+constexpr EvalFn kEval[] = {
+#define SLIMHAR_OP(kind, name, code, options, min_in, max_in, stem) prep::Eval##stem,
+#include "ops.def"
+#undef SLIMHAR_OP
+};
+}  // namespace
 
 EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size, OpHook hook, void* ctx) {
   if (arena == nullptr || plan.n_ops == 0) return EngineStatus::kBadArgs;
@@ -13,18 +24,7 @@ EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size, OpHook 
   void* scratch = arena + plan.arena_bytes;  // arena_bytes is a multiple of kArenaAlign
   for (uint32_t k = 0; k < plan.n_ops; ++k) {
     const OpPlan& op = plan.ops[k];
-    const int8_t* a = reinterpret_cast<const int8_t*>(arena + op.in_off[0]);
-    const int8_t* b = reinterpret_cast<const int8_t*>(arena + op.in_off[1]);
-    int8_t* y = reinterpret_cast<int8_t*>(arena + op.out_off);
-    switch (op.kind) {
-      case OpKind::kConv: kernels::Conv(op, a, y, scratch); break;
-      case OpKind::kFullyConnected: kernels::FullyConnected(op, a, y, scratch); break;
-      case OpKind::kPad: kernels::Pad(op, a, y); break;
-      case OpKind::kAdd: kernels::Add(op, a, b, y); break;
-      case OpKind::kGather: kernels::Gather(op, a, y); break;
-      case OpKind::kMaximum: kernels::Maximum(op, a, b, y); break;
-      case OpKind::kReshape: break;  // the planner made its output a view of its input
-    }
+    kEval[uint32_t(op.kind)](op, arena, scratch);  // kind: set by Prepare from ops.def, < the table's size
     if (hook) hook(k, ctx);
   }
   return EngineStatus::kOk;

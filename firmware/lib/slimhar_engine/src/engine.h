@@ -38,7 +38,7 @@ constexpr uint32_t kArenaAlign = 16;
 constexpr uint32_t kMaxArenaBytes = 1u << 24;
 
 enum class OpKind : uint8_t {
-#define SLIMHAR_OP(kind, name, code, options, min_in, max_in) kind,
+#define SLIMHAR_OP(kind, name, code, options, min_in, max_in, stem) kind,
 #include "ops.def"
 #undef SLIMHAR_OP
 };

@@ -5,69 +5,15 @@
 
 #include "engine.h"
 #include "fb_reader.h"
+#include "prepare_ctx.h"
 #include "planner.h"
 #include "kernels.h"
 #include "quant_math.h"
 #include "scratch.h"
 
 namespace slimhar {
-namespace {
+namespace prep {
 
-// TFLite schema numbers (schema.fbs) of what the exporter emits; the ops' own are in ops.def.
-enum : int8_t { kTypeInt32 = 2, kTypeInt8 = 9 };
-enum : int8_t { kActNone = 0, kActRelu = 1 };
-enum : int8_t { kPadSame = 0, kPadValid = 1 };
-enum : uint8_t { kOptNone = 0 };  // BuiltinOptions union tag of no options
-constexpr uint32_t kMaxDot = 1u << 16;  // products per output of a conv / fc
-
-// What the engine runs of each TFLite op: its builtin code, options union tag and input counts
-// (ops.def, the one op table).
-struct OpSpec {
-  int32_t code;
-  OpKind kind;
-  uint8_t options;
-  uint8_t min_in, max_in;
-};
-constexpr OpSpec kOpSpecs[] = {
-#define SLIMHAR_OP(kind, name, code, options, min_in, max_in) {code, OpKind::kind, options, min_in, max_in},
-#include "ops.def"
-#undef SLIMHAR_OP
-};
-
-struct TensorInfo {
-  int8_t type = -1;
-  uint32_t rank = 0;
-  int32_t dims[4] = {0, 0, 0, 0};
-  uint32_t elems = 0;
-  uint32_t n_scale = 0;
-  int32_t q_dim = 0;              // quantized_dimension of a per-axis quantization
-  fb::Vec scale, zp;
-  const uint8_t* data = nullptr;  // constant bytes in the flatbuffer
-  uint32_t data_size = 0;
-  bool pool = false;              // bound to a slice of the blob's pool
-  WeightRef ref{};
-};
-
-struct Ctx {
-  fb::Buf b;
-  fb::Vec tensors, buffers, opcodes, ops;
-  const Blob* blob = nullptr;
-  SubnetInfo sub{};
-  // the blob's precomputed multipliers (null: compute them), consumed op by op
-  const uint8_t* mults = nullptr;
-  uint32_t n_mults = 0;
-  mutable uint32_t mults_used = 0;
-};
-
-#define TRY(expr)                                    \
-  do {                                               \
-    const EngineStatus st_ = (expr);                 \
-    if (st_ != EngineStatus::kOk) return st_;        \
-  } while (0)
-#define NEED(cond, err)           \
-  do {                            \
-    if (!(cond)) return (err);    \
-  } while (0)
 
 EngineStatus ReadTensor(const Ctx& c, int32_t idx, TensorInfo* t) {
   *t = TensorInfo{};
@@ -128,7 +74,6 @@ EngineStatus ReadTensor(const Ctx& c, int32_t idx, TensorInfo* t) {
 
 bool IsConst(const TensorInfo& t) { return t.pool || t.data != nullptr; }
 
-// An int8 activation with per-tensor quantization.
 EngineStatus ActQuant(const Ctx& c, const TensorInfo& t, float* scale, int32_t* zp) {
   NEED(t.type == kTypeInt8 && !IsConst(t), EngineStatus::kUnsupported);
   NEED(t.n_scale == 1, EngineStatus::kBadTensor);  // per-tensor: TFLM's int8 kernels take one scale
@@ -140,7 +85,6 @@ EngineStatus ActQuant(const Ctx& c, const TensorInfo& t, float* scale, int32_t* 
   return EngineStatus::kOk;
 }
 
-// Act range of a fused activation on an int8 output (TFLite's CalculateActivationRangeQuantized).
 EngineStatus ActRange(int8_t act, int32_t zp, int32_t* lo, int32_t* hi) {
   *hi = 127;
   if (act == kActNone) {
@@ -153,7 +97,6 @@ EngineStatus ActRange(int8_t act, int32_t zp, int32_t* lo, int32_t* hi) {
   return EngineStatus::kOk;
 }
 
-// Binds the weights of a conv ([O, kh, 1, I]) or fc ([K, F]) tensor, in place.
 EngineStatus BindWeights(const Ctx& c, const TensorInfo& w, WeightView* v) {
   NEED(w.type == kTypeInt8, EngineStatus::kUnsupported);
   const uint32_t out = uint32_t(w.dims[0]);
@@ -252,176 +195,31 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
   return EngineStatus::kOk;
 }
 
-EngineStatus PrepareConv(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo* bias,
-                         const TensorInfo& out, OpPlan* op, QuantStore* store) {
-  const TensorInfo &x = in[0], &w = in[1];
-  int8_t padding = 0, act = 0;
-  int32_t stride_w = 1, stride_h = 1, dil_w = 1, dil_h = 1;
-  NEED(opt != nullptr, EngineStatus::kBadModel);
-  NEED(fb::Scalar<int8_t>(c.b, *opt, 0, 0, &padding) && fb::Scalar<int32_t>(c.b, *opt, 1, 0, &stride_w) &&
-           fb::Scalar<int32_t>(c.b, *opt, 2, 0, &stride_h) && fb::Scalar<int8_t>(c.b, *opt, 3, 0, &act) &&
-           fb::Scalar<int32_t>(c.b, *opt, 4, 1, &dil_w) && fb::Scalar<int32_t>(c.b, *opt, 5, 1, &dil_h),
-       EngineStatus::kBadModel);
-  NEED(stride_w == 1 && dil_w == 1 && dil_h == 1 && stride_h >= 1 && stride_h <= 255, EngineStatus::kUnsupported);
-  NEED(padding == kPadSame || padding == kPadValid, EngineStatus::kUnsupported);
-  NEED(x.rank == 4 && w.rank == 4 && out.rank == 4 && x.dims[0] == 1 && out.dims[0] == 1, EngineStatus::kBadTensor);
-  NEED(IsConst(w) && w.dims[2] == 1 && w.dims[3] == x.dims[3] && w.dims[0] == out.dims[3], EngineStatus::kBadTensor);
-  NEED(out.dims[2] == x.dims[2] && w.dims[1] <= 255, EngineStatus::kBadTensor);
-  const int32_t H = x.dims[1], kh = w.dims[1];
-  int32_t ho, pad_total = 0;
-  if (padding == kPadValid) {
-    NEED(H >= kh, EngineStatus::kBadTensor);
-    ho = (H - kh) / stride_h + 1;
-  } else {
-    ho = (H + stride_h - 1) / stride_h;
-    pad_total = (ho - 1) * stride_h + kh - H;
-    if (pad_total < 0) pad_total = 0;
-  }
-  NEED(out.dims[1] == ho && pad_total <= 255, EngineStatus::kBadTensor);
-  float s_in, s_out;
-  TRY(ActQuant(c, x, &s_in, &op->in_zp[0]));
-  TRY(ActQuant(c, out, &s_out, &op->out_zp));
-  TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
-  TRY(BindWeights(c, w, &op->w));
-  NEED(op->w.segs == uint32_t(kh) && op->w.seg_len == uint32_t(x.dims[3]), EngineStatus::kBadRef);
-  // at most 2^16 products of |int8| x |int8 - zp| <= 127 x 255 per output: the int32
-  // accumulator cannot overflow
-  NEED(uint32_t(kh) * uint32_t(x.dims[3]) <= kMaxDot, EngineStatus::kTooLarge);
-  TRY(BindChannels(c, w, bias, s_in, s_out, op, store));
-  op->kh = uint8_t(kh);
-  op->stride = uint8_t(stride_h);
-  op->pad_top = uint8_t(pad_total / 2);
-  op->pad_bottom = uint8_t(pad_total - pad_total / 2);
-  return EngineStatus::kOk;
-}
+}  // namespace prep
 
-EngineStatus PrepareFc(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo* bias,
-                       const TensorInfo& out, OpPlan* op, QuantStore* store) {
-  const TensorInfo &x = in[0], &w = in[1];
-  int8_t act = 0, fmt = 0;
-  if (opt) {
-    NEED(fb::Scalar<int8_t>(c.b, *opt, 0, 0, &act) && fb::Scalar<int8_t>(c.b, *opt, 1, 0, &fmt),
-         EngineStatus::kBadModel);
-  }
-  NEED(fmt == 0 && w.rank == 2 && IsConst(w), EngineStatus::kUnsupported);
-  NEED(x.elems == uint32_t(w.dims[1]) && out.elems == uint32_t(w.dims[0]), EngineStatus::kBadTensor);
-  float s_in, s_out;
-  TRY(ActQuant(c, x, &s_in, &op->in_zp[0]));
-  TRY(ActQuant(c, out, &s_out, &op->out_zp));
-  TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
-  TRY(BindWeights(c, w, &op->w));
-  NEED(uint32_t(op->w.segs) * op->w.seg_len == x.elems, EngineStatus::kBadRef);
-  NEED(x.elems <= kMaxDot, EngineStatus::kTooLarge);
-  TRY(BindChannels(c, w, bias, s_in, s_out, op, store));
-  return EngineStatus::kOk;
-}
+namespace {
+using namespace prep;
 
-EngineStatus PrepareAdd(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo& out, OpPlan* op) {
-  int8_t act = 0;
-  if (opt) NEED(fb::Scalar<int8_t>(c.b, *opt, 0, 0, &act), EngineStatus::kBadModel);
-  for (int k = 0; k < 2; ++k) {  // no broadcasting: the exporter never emits it
-    NEED(in[k].rank == out.rank, EngineStatus::kUnsupported);
-    for (uint32_t d = 0; d < out.rank; ++d) NEED(in[k].dims[d] == out.dims[d], EngineStatus::kUnsupported);
-  }
-  float s1, s2, so;
-  TRY(ActQuant(c, in[0], &s1, &op->in_zp[0]));
-  TRY(ActQuant(c, in[1], &s2, &op->in_zp[1]));
-  TRY(ActQuant(c, out, &so, &op->out_zp));
-  TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
-  // TFLite's int8 ADD: both inputs rescaled to 2*max(s1, s2) with 20 bits of headroom
-  const double twice_max = 2.0 * double(s1 > s2 ? s1 : s2);
-  const double real[3] = {double(s1) / twice_max, double(s2) / twice_max, twice_max / (double(1 << 20) * double(so))};
-  for (int k = 0; k < 3; ++k) {
-    int shift = 0;
-    NEED(q::QuantizeMultiplier(real[k], &op->add_mult[k], &shift) && shift <= 0, EngineStatus::kBadTensor);
-    op->add_shift[k] = int8_t(shift);
-  }
-  return EngineStatus::kOk;
-}
+// What the engine runs of each TFLite op: its builtin code, options union tag and input counts
+// (ops.def, the one op table), and its Prepare entry point (ops/<stem>.cpp), both in OpKind order.
+struct OpSpec {
+  int32_t code;
+  OpKind kind;
+  uint8_t options;
+  uint8_t min_in, max_in;
+};
+constexpr OpSpec kOpSpecs[] = {
+#define SLIMHAR_OP(kind, name, code, options, min_in, max_in, stem) {code, OpKind::kind, options, min_in, max_in},
+#include "ops.def"
+#undef SLIMHAR_OP
+};
 
-EngineStatus PreparePad(const Ctx& c, const TensorInfo* in, const TensorInfo& out, OpPlan* op) {
-  const TensorInfo &x = in[0], &p = in[1];
-  NEED(x.rank == 4 && out.rank == 4, EngineStatus::kUnsupported);
-  NEED(p.type == kTypeInt32 && p.data != nullptr && p.rank == 2 && p.dims[0] == 4 && p.dims[1] == 2 &&
-           p.data_size == 32,
-       EngineStatus::kBadTensor);
-  TRY(ActQuant(c, x, nullptr, &op->in_zp[0]));
-  TRY(ActQuant(c, out, nullptr, &op->out_zp));
-  for (int d = 0; d < 4; ++d) {
-    const int32_t lo = int32_t(fb::Rd32(p.data + 8 * d)), hi = int32_t(fb::Rd32(p.data + 8 * d + 4));
-    NEED(lo >= 0 && hi >= 0 && lo <= 4096 && hi <= 4096, EngineStatus::kBadTensor);
-    NEED(out.dims[d] == x.dims[d] + lo + hi, EngineStatus::kBadTensor);
-    if (d == 0) {
-      NEED(lo == 0 && hi == 0, EngineStatus::kUnsupported);
-    } else {
-      op->pad_before[d - 1] = uint16_t(lo);
-    }
-  }
-  return EngineStatus::kOk;
-}
-
-EngineStatus PrepareGather(const Ctx& c, const fb::Table* opt, const TensorInfo* in, const TensorInfo& out,
-                           OpPlan* op) {
-  const TensorInfo &x = in[0], &idx = in[1];
-  int32_t axis = 0, batch_dims = 0;
-  if (opt) {
-    NEED(fb::Scalar<int32_t>(c.b, *opt, 0, 0, &axis) && fb::Scalar<int32_t>(c.b, *opt, 1, 0, &batch_dims),
-         EngineStatus::kBadModel);
-  }
-  if (axis < 0) axis += int32_t(x.rank);
-  NEED(batch_dims == 0 && axis >= 0 && uint32_t(axis) < x.rank, EngineStatus::kUnsupported);
-  NEED(idx.type == kTypeInt32 && idx.rank == 1 && idx.data != nullptr && idx.data_size == 4 * idx.elems,
-       EngineStatus::kUnsupported);
-  NEED(out.rank == x.rank, EngineStatus::kBadTensor);
-  for (uint32_t d = 0; d < x.rank; ++d)
-    NEED(out.dims[d] == (d == uint32_t(axis) ? int32_t(idx.elems) : x.dims[d]), EngineStatus::kBadTensor);
-  for (uint32_t k = 0; k < idx.elems; ++k) {
-    const int32_t v = int32_t(fb::Rd32(idx.data + 4 * k));
-    NEED(v >= 0 && v < x.dims[axis], EngineStatus::kBadTensor);
-  }
-  TRY(ActQuant(c, x, nullptr, &op->in_zp[0]));
-  TRY(ActQuant(c, out, nullptr, &op->out_zp));
-  op->index = idx.data;
-  op->n_index = uint16_t(idx.elems);
-  // the kernel walks [outer, axis, inner]: keep the geometry in in_h/in_w/in_c for it
-  uint64_t outer = 1, inner = 1;
-  for (int32_t d = 0; d < axis; ++d) outer *= uint32_t(x.dims[d]);
-  for (uint32_t d = uint32_t(axis) + 1; d < x.rank; ++d) inner *= uint32_t(x.dims[d]);
-  NEED(outer <= 65535 && inner <= 65535, EngineStatus::kTooLarge);
-  op->in_h = uint16_t(outer);
-  op->in_w = uint16_t(x.dims[axis]);
-  op->in_c = uint16_t(inner);
-  return EngineStatus::kOk;
-}
-
-EngineStatus PrepareMaximum(const Ctx& c, const TensorInfo* in, const TensorInfo& out, OpPlan* op) {
-  for (int k = 0; k < 2; ++k) {
-    NEED(in[k].rank == out.rank, EngineStatus::kUnsupported);
-    for (uint32_t d = 0; d < out.rank; ++d) NEED(in[k].dims[d] == out.dims[d], EngineStatus::kUnsupported);
-    TRY(ActQuant(c, in[k], nullptr, &op->in_zp[k]));
-  }
-  TRY(ActQuant(c, out, nullptr, &op->out_zp));
-  return EngineStatus::kOk;
-}
-
-EngineStatus PrepareReshape(const Ctx& c, const TensorInfo* in, bool has_shape, const TensorInfo& out, OpPlan* op) {
-  NEED(in[0].elems == out.elems, EngineStatus::kBadTensor);
-  if (has_shape) {  // a constant new shape that agrees with the output tensor (-1: inferred)
-    const TensorInfo& sh = in[1];
-    NEED(sh.type == kTypeInt32 && sh.rank == 1 && sh.data != nullptr && sh.data_size == 4 * sh.elems,
-         EngineStatus::kUnsupported);
-    NEED(sh.elems == out.rank, EngineStatus::kBadTensor);
-    for (uint32_t d = 0; d < out.rank; ++d) {
-      const int32_t v = int32_t(fb::Rd32(sh.data + 4 * d));
-      NEED(v == out.dims[d] || v == -1, EngineStatus::kBadTensor);
-    }
-  }
-  float s1, s2;
-  TRY(ActQuant(c, in[0], &s1, &op->in_zp[0]));
-  TRY(ActQuant(c, out, &s2, &op->out_zp));
-  NEED(s1 == s2 && op->in_zp[0] == op->out_zp, EngineStatus::kUnsupported);  // a pure view
-  return EngineStatus::kOk;
-}
+using PrepareFn = EngineStatus (*)(const Ctx&, const OpArgs&, OpPlan*, QuantStore*);
+constexpr PrepareFn kPrepare[] = {
+#define SLIMHAR_OP(kind, name, code, options, min_in, max_in, stem) Prepare##stem,
+#include "ops.def"
+#undef SLIMHAR_OP
+};
 
 void FillGeometry(const TensorInfo& x, const TensorInfo& y, OpPlan* op) {
   auto hwc = [](const TensorInfo& t, uint16_t* h, uint16_t* w, uint16_t* ch) {
@@ -516,16 +314,8 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
     const int32_t yi = fb::VecI32(c.b, outs, 0);
     TRY(ReadTensor(c, yi, &y));
     NEED(!IsConst(y), EngineStatus::kBadModel);
-    const TensorInfo* bias = present[2] ? &t[2] : nullptr;
-    switch (op->kind) {
-      case OpKind::kConv: TRY(PrepareConv(c, o, t, bias, y, op, store)); break;
-      case OpKind::kFullyConnected: TRY(PrepareFc(c, o, t, bias, y, op, store)); break;
-      case OpKind::kAdd: TRY(PrepareAdd(c, o, t, y, op)); break;
-      case OpKind::kPad: TRY(PreparePad(c, t, y, op)); break;
-      case OpKind::kGather: TRY(PrepareGather(c, o, t, y, op)); break;
-      case OpKind::kMaximum: TRY(PrepareMaximum(c, t, y, op)); break;
-      case OpKind::kReshape: TRY(PrepareReshape(c, t, present[1], y, op)); break;
-    }
+    const OpArgs args{o, t, present, &y};
+    TRY(kPrepare[uint32_t(op->kind)](c, args, op, store));
     FillGeometry(t[0], y, op);
     if (op->kind == OpKind::kConv || op->kind == OpKind::kFullyConnected) {
       macs += uint64_t(y.elems) * op->w.segs * op->w.seg_len;
