@@ -133,9 +133,12 @@ int main(int argc, char** argv) {
     PutU32(rh + 4, uint32_t(st));
     PutU32(rh + 8, ok ? n_win : 0);
     PutU32(rh + 12, out_size);
-    PutU32(rh + 16, ok ? g_plan.arena_bytes : 0);
-    PutU32(rh + 20, ok ? g_plan.scratch_bytes : 0);
-    PutU32(rh + 24, ok ? g_plan.macs : 0);
+    // a prepared plan's sizes are reported even when it cannot run here (inputs of another
+    // size, a plan larger than this program's arena): what Prepare asked for is the point
+    const bool planned = prepared == slimhar::EngineStatus::kOk;
+    PutU32(rh + 16, planned ? g_plan.arena_bytes : 0);
+    PutU32(rh + 20, planned ? g_plan.scratch_bytes : 0);
+    PutU32(rh + 24, planned ? g_plan.macs : 0);
     PutU32(rh + 28, uint32_t(prepared));
     PutU64(rh + 32, t_prep);
     PutU32(rh + 40, ok && n_win ? g_plan.n_ops : 0);
