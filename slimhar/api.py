@@ -17,11 +17,12 @@ from pathlib import Path
 
 def train(config, out, *, epochs: int | None = None, seed: int | None = None, resume: bool = False,
           data_dir=None, device: str = "cpu", layout: str | None = None, precision: str | None = None,
-          progress: bool = False) -> dict:
+          progress: bool = False, log_test: bool = False) -> dict:
     """Collaborative training of every subnet, then BN calibration of each.
 
     config: a YAML path, a bundled config name, or a config dict (checked either way). Returns
-    the trainer's result: checkpoint path, epochs, per-subnet validation summary, timings."""
+    the trainer's result: checkpoint path, epochs, per-subnet validation summary, timings.
+    log_test: also log test accuracy at each validation (the paper's protocol; reporting only)."""
     from slimhar.train.config import check, load_config
     from slimhar.train.trainer import train as run
     cfg = dict(config) if isinstance(config, dict) else load_config(config)
@@ -29,10 +30,10 @@ def train(config, out, *, epochs: int | None = None, seed: int | None = None, re
         if val is not None:
             cfg[key] = val
     check(cfg)
-    return run(cfg, out, resume=resume, data_dir=data_dir, progress=progress, device=device)
+    return run(cfg, out, resume=resume, data_dir=data_dir, progress=progress, device=device, log_test=log_test)
 
 
-def quantize(checkpoint, out, *, widths="all", resolutions="all", ranges: str = "mse", split: str = "val",
+def quantize(checkpoint, out, *, widths="all", resolutions="all", ranges: str = "percentile", split: str = "val",
              calib_windows: int | None = None, verify: int = 16, baseline: bool = False, qat_epochs: int = 0,
              subnets: str = "all", data_dir=None, progress: bool = False) -> dict:
     """Every chosen subnet to an int8 TFLite-Micro flatbuffer over one shared int8 pool, packed

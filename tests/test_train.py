@@ -124,6 +124,12 @@ def test_existing_run_is_not_overwritten_and_bad_inputs_are_clear(tmp_path):
         p = run_cli(*cmd, check=False)
         assert p.returncode == 1 and "Traceback" not in p.stderr and p.stderr.count("\n") == 1, (cmd, p.stderr)
         assert "weights do not fit the cnn model its spec describes" in p.stderr and "of another shape" in p.stderr
+    # a checkpoint written by another format version: one line naming both versions
+    ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    ck["version"] = 99
+    torch.save(ck, other)
+    p = run_cli("eval", other, check=False)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "checkpoint version 99 (this slimhar reads 1)" in p.stderr
 
 
 def test_data_info_cli():
@@ -146,3 +152,16 @@ def test_importing_slimhar_leaves_the_process_alone():
     env = {k: v for k, v in __import__("os").environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+
+
+def test_logging_test_accuracy_leaves_training_unchanged(tmp_path):
+    """--log-test (the paper's protocol, reported beside our figures) only evaluates: the weights
+    and BN tables are bit-identical to a run without it, and every validated epoch has the record."""
+    a = train(_quick_cfg(2), tmp_path / "a", progress=False, log=lambda *_: None)
+    b = train(_quick_cfg(2), tmp_path / "b", progress=False, log=lambda *_: None, log_test=True)
+    sa, sb = ckpt.load(a["checkpoint"])["model"], ckpt.load(b["checkpoint"])["model"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    recs = [json.loads(line) for line in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()][:2]
+    assert all(set(r["test_paper_protocol"]) == set(r["val"]) for r in recs)
+    assert all(0 <= v <= 1 for r in recs for v in r["test_paper_protocol"].values())
+    assert "test_paper_protocol" not in (tmp_path / "a" / "train_log.jsonl").read_text()

@@ -81,9 +81,14 @@ def teardown_distributed(world: int) -> None:
 
 
 def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: bool = True,
-          log=print, device: str = "cpu") -> dict:
+          log=print, device: str = "cpu", log_test: bool = False) -> dict:
     """Single process, or one rank of a torchrun job (DistributedDataParallel; every rank
-    draws the same subnets, the global batch is the config's, only rank 0 writes)."""
+    draws the same subnets, the global batch is the config's, only rank 0 writes).
+
+    log_test: at every validation also record the same subnets' TEST accuracy in the log
+    (``test_paper_protocol``): what the paper's code looks at to pick its best epoch. Reported
+    beside our final-epoch figures, never used for any choice; training is identical with or
+    without it (evaluation only, after the validation's own BN calibration)."""
     dev, rank, world = setup_distributed(device)
     if rank != 0:
         progress, log = False, (lambda *a, **k: None)
@@ -123,6 +128,8 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
                                       device_ids=[dev.index] if dev.type == "cuda" else None)
     Xtr, ytr = to_input(data.train.X, mean, std), torch.from_numpy(data.train.y)
     Xval, yval = to_input(data.val.X, mean, std).to(dev), torch.from_numpy(data.val.y).to(dev)
+    if log_test:
+        Xte, yte = to_input(data.test.X, mean, std).to(dev), torch.from_numpy(data.test.y).to(dev)
     Xcal = calib_set(cfg, Xtr).to(dev)
     facts = dataset_facts(data, mean, std)
     spec = model.spec
@@ -153,6 +160,8 @@ def train(cfg: dict, out_dir, resume: bool = False, data_dir=None, progress: boo
         if every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == cfg["epochs"]):
             calibrate(model, Xcal, val_subnets, bs)
             rec["val"] = {f"{w:.2f}@{r}": accuracy(model, Xval, yval, w, r) for w, r in val_subnets}
+            if log_test:
+                rec["test_paper_protocol"] = {f"{w:.2f}@{r}": accuracy(model, Xte, yte, w, r) for w, r in val_subnets}
         history.append(rec)
         if rank == 0:
             ckpt.save_atomic(snapshot(epoch + 1, False), path)

@@ -25,8 +25,11 @@ from .common import UserError, main, user_errors
               help="Override the config's layout (auto: fused C++ kernels on the CPU).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
               help="Override the config's precision (bf16: bfloat16 GEMMs, fp32 accumulation; fused layout).")
+@click.option("--log-test", is_flag=True,
+              help="Also log the validated subnets' TEST accuracy every validation (the paper's protocol picks its "
+                   "best epoch by it; reporting only, never used for a choice; training is unchanged).")
 @user_errors
-def train(config, out, epochs, seed, resume, data_dir, device, nproc, layout, precision):
+def train(config, out, epochs, seed, resume, data_dir, device, nproc, layout, precision, log_test):
     """Collaborative training of every width x resolution subnet, then BN calibration of each.
 
     Also runs as one rank of a torchrun job: torchrun --nproc-per-node N -m slimhar train ..."""
@@ -44,7 +47,7 @@ def train(config, out, epochs, seed, resume, data_dir, device, nproc, layout, pr
     from slimhar import api
     from slimhar.train.evaluate import grid_table
     res = api.train(config, out, epochs=epochs, seed=seed, resume=resume, data_dir=data_dir, device=device,
-                    layout=layout, precision=precision, progress=sys.stderr.isatty())
+                    layout=layout, precision=precision, progress=sys.stderr.isatty(), log_test=log_test)
     if res["rank"] != 0:
         return
     click.echo(f"\ncheckpoint: {res['checkpoint']}  ({res['epochs']} epochs, "
