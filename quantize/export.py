@@ -62,7 +62,7 @@ def select(values, want, what):
 
 
 def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, calib_windows: int | None = None,
-                        split: str = "val", ranges: str = "mse", verify: int = 16,
+                        split: str = "val", ranges: str = "percentile", verify: int = 16,
                         data_dir=None, progress: bool = True, baseline: bool = False, qat_epochs: int = 0) -> dict:
     t_start = time.perf_counter()
     ck = ckpt.load(checkpoint)

@@ -19,10 +19,11 @@ from .common import UserError, main, user_errors
 @click.option("--resolutions", default="all", show_default=True, help="Comma-separated grid T' values, or all.")
 @click.option("--calib-batches", type=int, default=None,
               help="Calibration windows = N x batch size (default: the checkpoint's BN calibration set).")
-@click.option("--ranges", type=click.Choice(["mse", "percentile", "minmax", "nncf"]), default="mse", show_default=True,
-              help="Activation ranges: mse (least-squares clipping of the input and first block output, min-max "
-                   "elsewhere), percentile (clips the input and logits at 0.01/99.99 %), minmax, or nncf "
-                   "(NNCF's post-training quantization ranges each activation of the subnet's float model).")
+@click.option("--ranges", type=click.Choice(["percentile", "mse", "minmax", "nncf"]), default="percentile",
+              show_default=True,
+              help="Activation ranges: percentile (clips the input and logits at 0.01/99.99 %, min-max elsewhere; "
+                   "chosen on validation, docs/results.md §3), mse (least-squares clipping of the input and first "
+                   "block output), minmax, or nncf (NNCF's post-training quantization ranges; slimhar[nncf]).")
 @click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True,
               help="The split the report's accuracy columns are on. Choices (range method, subnet set, the blob's "
                    "accuracy table) are made on validation; report test once, with --split test.")
