@@ -312,3 +312,19 @@ def test_bench_train_costs_cli():
     r = subprocess.run([sys.executable, "-m", "slimhar", "bench", "train-costs", "--config", "unimib_cnn"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "no known shapes" in r.stderr
+
+
+def test_a_kernel_build_killed_midway_does_not_block_the_next_run():
+    """torch's build lock is a plain file: a build that was killed leaves it behind and every
+    later load would wait on it forever. With slimhar's flock held nobody is building, so the
+    next run removes it and loads (here: the already built kernels, in a fresh process)."""
+    import subprocess
+    import sys
+    from slimhar.train.models import fused
+    fused.extension()                             # built (or loaded) here first
+    _, where = fused.build_dir()
+    (where / "lock").write_text("")               # what a killed build leaves
+    code = "from slimhar.train.models import fused; fused.extension(); print('loaded')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "loaded" in r.stdout, r.stderr[-2000:]
+    assert "left by a kernel build that was stopped" in r.stderr and not (where / "lock").exists()

@@ -42,48 +42,70 @@ def _build_root(cpp_extension) -> Path:
         return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root())
 
 
+def build_dir() -> tuple[str, Path]:
+    """(extension name, build folder) of the kernels for these sources, flags and torch install."""
+    import hashlib
+    from torch.utils import cpp_extension
+    h = hashlib.sha256(repr((_flags(), torch.__version__, str(Path(torch.__file__).resolve().parent))).encode())
+    for p in _SOURCES:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    name = f"{_NAME}_{h.hexdigest()[:12]}"
+    return name, _build_root(cpp_extension) / name
+
+
+def _flags() -> list[str]:
+    flags = ["-O3", "-fopenmp"]     # at::parallel_for is header code: serial without -fopenmp
+    if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
+        flags.append("-march=native")
+    return flags
+
+
 @functools.lru_cache(maxsize=1)
 def extension():
     """Build once and load the C++ kernels. Needs g++ and ninja; raises a clear error without
     them. SLIMHAR_NATIVE=0 builds without -march=native (a cache shared by machines with
     different CPUs).
 
-    The build folder is named for a hash of the sources and flags, under torch's extensions root
+    The build folder is named for a hash of the sources, the flags and the torch installation
+    (its headers are in the build's command lines), under torch's extensions root
     (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions/<python>_<accelerator>/), and the
     sources are copied into it: a checkout and an installed copy of the same code share one
-    build, a changed source gets its own, and whether this call compiles (minutes: it is
-    announced on stderr with where it goes, and timed) is known before it starts."""
-    import hashlib
+    build, a changed source or another torch gets its own, and whether this call compiles
+    (minutes: it is announced on stderr with where it goes, and timed) is known before it starts.
+
+    Builds are serialized by an flock the OS releases when a process dies. torch's own lock
+    file (`lock`, a plain file) outlives a build that was killed and would make every later
+    run wait forever; holding the flock means no slimhar process is building there, so such a
+    file is stale and is removed."""
+    import fcntl
     import sys
     import time
     from torch.utils import cpp_extension
-    flags = ["-O3", "-fopenmp"]     # at::parallel_for is header code: serial without -fopenmp
-    if os.environ.get("SLIMHAR_NATIVE", "1") == "1":
-        flags.append("-march=native")
-    h = hashlib.sha256(repr((flags, torch.__version__)).encode())
-    texts = [p.read_bytes() for p in _SOURCES]
-    for p, t in zip(_SOURCES, texts):
-        h.update(p.name.encode() + b"\0" + t)
-    name = f"{_NAME}_{h.hexdigest()[:12]}"
-    where = _build_root(cpp_extension) / name
+    name, where = build_dir()
     where.mkdir(parents=True, exist_ok=True)
-    srcs = []
-    for p, t in zip(_SOURCES, texts):
-        q = where / p.name
-        if not q.is_file() or q.read_bytes() != t:      # unchanged copies keep their mtime: no rebuild
-            q.write_bytes(t)
-        srcs.append(str(q))
-    fresh = not (where / f"{name}.so").is_file()
-    if fresh:
-        print(f"slimhar: compiling the fused training kernels once (0.5-5 minutes, depending on the machine) in "
-              f"{where}", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    try:
-        ext = cpp_extension.load(name=name, sources=srcs, extra_cflags=flags, extra_ldflags=["-fopenmp"],
-                                 build_directory=str(where), verbose=False)
-    except Exception as e:       # noqa: BLE001 - re-raised with what to do
-        raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}) in {where}: {e}. "
-                           "Install a C++ compiler and ninja, or train with layout 'cl'.") from e
+    with open(where / ".slimhar-build.flock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        stale = where / "lock"
+        if stale.exists():
+            print(f"slimhar: removing {stale}, left by a kernel build that was stopped", file=sys.stderr, flush=True)
+            stale.unlink()
+        srcs = []
+        for p in _SOURCES:
+            t, q = p.read_bytes(), where / p.name
+            if not q.is_file() or q.read_bytes() != t:      # unchanged copies keep their mtime: no rebuild
+                q.write_bytes(t)
+            srcs.append(str(q))
+        fresh = not (where / f"{name}.so").is_file()
+        if fresh:
+            print(f"slimhar: compiling the fused training kernels once (0.5-5 minutes, depending on the machine) "
+                  f"in {where}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            ext = cpp_extension.load(name=name, sources=srcs, extra_cflags=_flags(), extra_ldflags=["-fopenmp"],
+                                     build_directory=str(where), verbose=False)
+        except Exception as e:       # noqa: BLE001 - re-raised with what to do
+            raise RuntimeError(f"cannot build the fused training kernels ({_SRC.name}) in {where}: {e}. "
+                               "Install a C++ compiler and ninja, or train with layout 'cl'.") from e
     if fresh:
         print(f"slimhar: fused training kernels ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     return ext
