@@ -19,7 +19,7 @@ FW_BLOB  := runs/firmware/model.blob
 .PHONY: bench-scratch bench-int8 install-check hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: setup-apt setup-venv setup-pio ## idempotent: Debian packages (ARM toolchain, QEMU), .venv with every pinned dependency, offline PlatformIO
 
