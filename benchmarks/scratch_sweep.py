@@ -60,8 +60,6 @@ def main(argv=None) -> int:
     try:
         res = sweep(a.blob, [int(v) for v in a.budgets.split(",")])
     except Exception as e:          # noqa: BLE001 - EngineCheckError, OSError, ...: one line
-        if isinstance(e, KeyboardInterrupt):
-            raise
         print(f"scratch_sweep: {e}", file=sys.stderr)
         return 1
     print(table(res))

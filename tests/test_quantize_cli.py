@@ -21,17 +21,14 @@ def _cli(*args):
                           timeout=600)
 
 
-@pytest.fixture(scope="module")
-def cnn(exported):
-    if exported["cfg"]["model"] != "cnn":
-        pytest.skip("once, on the CNN")
-    return exported
+# the session's BasicMotions CNN export only (conftest.exported), not its ResNet twin
+pytestmark = pytest.mark.parametrize("exported", ["cnn"], indirect=True)
 
 
-def test_quantize_command_writes_what_it_prints(cnn, tmp_path):
+def test_quantize_command_writes_what_it_prints(exported, tmp_path):
     """Two widths x two resolutions, report on test, model.blob = the Pareto subset: the printed
     table, report.json, the full and the selected blob agree with each other and with TFLM."""
-    ck = cnn["dir"].parent / "run" / "checkpoint.pt"
+    ck = exported["dir"].parent / "run" / "checkpoint.pt"
     out = tmp_path / "q"
     r = _cli("quantize", ck, "--out", out, "--widths", "0.35,1.0", "--resolutions", "100,80", "--verify", 2,
              "--split", "test", "--subnets", "pareto")
@@ -48,8 +45,8 @@ def test_quantize_command_writes_what_it_prints(cnn, tmp_path):
     chosen = [s.name for s in sel.subnets]
     assert chosen and set(chosen) <= set(names) and f"model.blob: {len(chosen)} of 4 subnets (pareto: " in r.stdout
     # the blob's table is validation accuracy, and the test figure in the report is TFLM's on test
-    data = load_data(cnn["ckpt"]["config"])
-    mean, std = cnn["ckpt"]["dataset"]["norm_mean"], cnn["ckpt"]["dataset"]["norm_std"]
+    data = load_data(exported["ckpt"]["config"])
+    mean, std = exported["ckpt"]["dataset"]["norm_mean"], exported["ckpt"]["dataset"]["norm_std"]
     for s in full.subnets:
         row = rep["rows"][names.index(s.name)]
         assert s.int8_acc == pytest.approx(row["val_int8_acc"], abs=1e-6)
@@ -59,8 +56,8 @@ def test_quantize_command_writes_what_it_prints(cnn, tmp_path):
         assert acc == pytest.approx(row["int8_acc"], abs=1e-6), s.name
 
 
-def test_quantize_bad_grid_is_one_line(cnn, tmp_path):
-    ck = cnn["dir"].parent / "run" / "checkpoint.pt"
+def test_quantize_bad_grid_is_one_line(exported, tmp_path):
+    ck = exported["dir"].parent / "run" / "checkpoint.pt"
     for args, says in ((["--widths", "0.2"], "width 0.2 is not in the checkpoint's grid"),
                        (["--resolutions", "abc"], "resolution 'abc' is not a number"),
                        (["--verify", "0"], "--verify must be at least 1")):
@@ -69,12 +66,12 @@ def test_quantize_bad_grid_is_one_line(cnn, tmp_path):
         assert not (tmp_path / "q" / "model.blob").exists()
 
 
-def test_baseline_converter_model_is_the_same_float_subnet(cnn):
+def test_baseline_converter_model_is_the_same_float_subnet(exported):
     """The TF-converter baseline starts from a Keras rebuild of the float subnet (BN folded): it
     must compute what the torch subnet computes, and its int8 .tflite must run in TFLM with the
     converter's own int8 input/output and land close to float accuracy."""
     from slimhar.quantize.baseline import convert, keras_subnet
-    ck = cnn["ckpt"]
+    ck = exported["ckpt"]
     from slimhar.train.checkpoint import build_model
     model = build_model(ck)
     data = load_data(ck["config"])

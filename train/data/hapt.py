@@ -106,6 +106,8 @@ def _frame_columns(df, where: str) -> dict[str, np.ndarray]:
     """A pickled DataFrame record -> {column name: 1-D array}."""
     try:
         mgr = df.state["_data"].state
+        # the block manager's 4th state item: its layout under the pandas version that wrote the
+        # file's format (0.14.1): column index + blocks of [columns, samples] with their columns
         axes, blocks = mgr[3]["0.14.1"]["axes"], mgr[3]["0.14.1"]["blocks"]
         names = [str(c) for c in axes[0][2]["data"]]
         cols = {}

@@ -435,7 +435,9 @@ void App::RunWindow(uint64_t end) {
     policy::Candidate view[policy::kMaxCandidates];
     for (uint32_t k = 0; k < n_front_; ++k) {
       view[k] = front_[k];
-      if (!cache_->Contains(view[k].subnet)) view[k].latency_us += prepare_us_[view[k].subnet];
+      if (cache_->Contains(view[k].subnet)) continue;
+      const uint64_t cost = uint64_t(view[k].latency_us) + prepare_us_[view[k].subnet];
+      view[k].latency_us = cost > 0xFFFFFFFFu ? 0xFFFFFFFFu : uint32_t(cost);  // saturate, never wrap
     }
     d = policy::Choose(view, n_front_, policy_cfg_, in, &policy_state_);
     subnet = d.subnet;

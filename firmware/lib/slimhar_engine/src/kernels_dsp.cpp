@@ -383,7 +383,7 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
   const int32_t off = -p.in_zp[0];
   for (uint32_t s0 = 0; s0 < w.segs; s0 += tile) {
     const uint32_t s1 = (w.segs - s0 < tile) ? w.segs : s0 + tile;
-    for (uint32_t s = s0; s < s1; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, -p.in_zp[0], xq + (s - s0) * wps);
+    for (uint32_t s = s0; s < s1; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, off, xq + (s - s0) * wps);
     // classes four at a time, then two, then one, sharing each widened input pair (FcDot4 /
     // FcDot2); weights are sign-extended on the fly (each is used once)
     auto tail = [&](uint32_t k, uint32_t s, int32_t acc) {   // inputs past the last full group of 4
