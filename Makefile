@@ -160,8 +160,9 @@ bench-int8: setup ## the int8 study of docs/results.md §3 on the 150-epoch run 
 	$(PY) -m slimhar.benchmarks.int8_study $(RUNS)/int8/{minmax,mse,percentile,nncf}/report.json --json docs/assets/int8_study.json
 	cp $(RUNS)/int8/minmax/int8_vs_float.png docs/assets/int8_minmax_vs_converter.png
 
-bench-scratch: setup $(HIL_BLOB) ## the DSP kernels' RAM / speed trade: the engine built for several scratch budgets, the HIL blob in QEMU (~1 min)
+bench-scratch: setup $(HIL_BLOB) $(FW_BLOB) ## the DSP kernels' RAM / speed trade: the engine built for several scratch budgets, the HIL and firmware blobs in QEMU (~2 min)
 	$(PY) -m slimhar.benchmarks.scratch_sweep $(HIL_BLOB) --json docs/assets/scratch_sweep_hil.json
+	$(PY) -m slimhar.benchmarks.scratch_sweep $(FW_BLOB) --budgets 8192,16384,32768,16777216 --json docs/assets/scratch_sweep_basicmotions.json
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --split test

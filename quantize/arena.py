@@ -25,7 +25,7 @@ def _up(v: int, a: int) -> int:
 @dataclass
 class MemoryPlan:
     arena_bytes: int       # activations, lifetime-planned (engine.h Plan::arena_bytes)
-    scratch_bytes: int     # DSP-kernel scratch after them (Plan::scratch_bytes, DSP flavour)
+    scratch_bytes: int     # what the DSP kernels' scratch adds above them (Plan::scratch_bytes)
     channels: int          # per-channel multipliers the plan stores (QuantStore entries)
     ops: int = 0           # op records the plan holds (Plan::n_ops)
 
@@ -52,9 +52,25 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple
     return [off[b] for b in range(len(sizes))], arena
 
 
-# scratch.h's budget for the DSP kernels' widened operands (build flag SLIMHAR_DSP_SCRATCH_BUDGET):
-# a firmware built with another budget needs this changed too, or its Invoke refuses the arena
-DSP_SCRATCH_BUDGET = 32768
+def place_scratch(sizes: list[int], first: list[int], last: list[int], off: list[int], op: int, n: int) -> int:
+    """planner.cpp Lifetimes::PlaceScratch: the lowest aligned offset where op's `n` bytes of
+    scratch clear every buffer alive during op (a gap of the activations, else above them)."""
+    at, moved = 0, True
+    while moved:
+        moved = False
+        for o in range(len(sizes)):
+            if first[o] > op or op > last[o]:
+                continue
+            if at < off[o] + sizes[o] and off[o] < at + n:
+                at = _up(off[o] + sizes[o], ALIGN)
+                moved = True
+    return at
+
+
+# scratch.h's default budget for the DSP kernels' widened operands (build flag
+# SLIMHAR_DSP_SCRATCH_BUDGET); a firmware built with another one passes it to `export-c`
+# (firmware/scripts/embed_blob.py does), and main.cpp refuses to compile when they disagree
+DSP_SCRATCH_BUDGET = 16384
 
 
 def _tile(budget_left: int, unit: int, most: int) -> int:
@@ -64,7 +80,7 @@ def _tile(budget_left: int, unit: int, most: int) -> int:
     return -(-most // tiles)
 
 
-def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool) -> int:
+def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool, budget: int) -> int:
     rows_in, cols, ch_in = x_shape[1], x_shape[2], x_shape[3]
     ch_out, kh = w_shape[0], w_shape[1]
     pad = max((out_shape[1] - 1) * stride + kh - rows_in, 0) if same else 0
@@ -74,16 +90,17 @@ def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool) -> int:
     i4 = _up(ch_in, 4)
     weights = _up(4 * 2 * kh * (i4 // 2), ALIGN)
     col = 4 * (rows_in + pad) * (i4 // 2)
-    return _up(col * _tile(DSP_SCRATCH_BUDGET - weights, col, cols), ALIGN) + weights
+    return _up(col * _tile(budget - weights, col, cols), ALIGN) + weights
 
 
-def _fc_scratch(segs: int, seg_len: int, classes: int) -> int:
+def _fc_scratch(segs: int, seg_len: int, classes: int, budget: int) -> int:
     acc = _up(4 * classes, ALIGN)
     seg = 4 * (_up(seg_len, 4) // 2)
-    return _up(seg * _tile(DSP_SCRATCH_BUDGET - acc, seg, segs), ALIGN) + acc
+    return _up(seg * _tile(budget - acc, seg, segs), ALIGN) + acc
 
 
-def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
+def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> MemoryPlan:
+    """The engine's plan of subnet `s` for a DSP build with scratch budget `budget`."""
     m = read_model(blob.model_bytes(s))
     sg = m.subgraphs[0]
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in m.operatorCodes]
@@ -109,7 +126,8 @@ def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
         last[buf_of[t]] = max(last[buf_of[t]], k)
 
     define(sg.inputs[0], 0)
-    scratch, channels = 0, 0
+    scratch: dict[int, int] = {}   # op -> its DSP scratch bytes
+    channels = 0
     n_in = {fb.BuiltinOperator.ADD: 2, fb.BuiltinOperator.MAXIMUM: 2}
     for k, op in enumerate(sg.operators):
         code = codes[op.opcodeIndex]
@@ -123,9 +141,9 @@ def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
         if code == _CONV:
             x, w = (sg.tensors[i] for i in op.inputs[:2])
             o = op.builtinOptions
-            scratch = max(scratch, _conv_scratch([int(d) for d in x.shape], [int(d) for d in w.shape],
-                                                 [int(d) for d in sg.tensors[y].shape],
-                                                 o.strideH, o.padding == fb.Padding.SAME))
+            scratch[k] = _conv_scratch([int(d) for d in x.shape], [int(d) for d in w.shape],
+                                       [int(d) for d in sg.tensors[y].shape], o.strideH, o.padding == fb.Padding.SAME,
+                                       budget)
             channels += int(w.shape[0])
         elif code == _FC:
             wt = op.inputs[1]
@@ -135,18 +153,25 @@ def memory_plan(blob: Blob, s: SubnetEntry) -> MemoryPlan:
                 segs, seg_len = math.prod(dims[1:-1]), i
             else:
                 segs, seg_len = 1, int(sg.tensors[wt].shape[1])
-            scratch = max(scratch, _fc_scratch(segs, seg_len, int(sg.tensors[wt].shape[0])))
+            scratch[k] = _fc_scratch(segs, seg_len, int(sg.tensors[wt].shape[0]), budget)
             channels += int(sg.tensors[wt].shape[0])
     use(sg.outputs[0], len(sg.operators))
-    _, arena = greedy_offsets(sizes, first, last)
-    return MemoryPlan(arena, scratch, channels, len(sg.operators))
+    off, arena = greedy_offsets(sizes, first, last)
+    total = arena
+    for k, n in scratch.items():
+        total = max(total, _up(place_scratch(sizes, first, last, off, k, n) + n, ALIGN))
+    return MemoryPlan(arena, total - arena, channels, len(sg.operators))
 
 
-def blob_memory(blob: Blob) -> dict:
-    """What the firmware's static buffers must hold to run every subnet of `blob`."""
-    plans = [memory_plan(blob, s) for s in blob.subnets]
-    return {"arena_bytes": max(p.arena_bytes for p in plans),
-            "scratch_bytes": max(p.scratch_bytes for p in plans),
+def blob_memory(blob: Blob, budget: int = DSP_SCRATCH_BUDGET) -> dict:
+    """What the firmware's static buffers must hold to run every subnet of `blob` (DSP scratch
+    for a build with scratch budget `budget`)."""
+    plans = [memory_plan(blob, s, budget) for s in blob.subnets]
+    arena = max(p.arena_bytes for p in plans)
+    return {"arena_bytes": arena,
+            # what the firmware's one arena holds beyond the largest activations (main.cpp adds
+            # it in DSP builds): enough for every subnet's activations + scratch
+            "scratch_bytes": max(p.arena_bytes + p.scratch_bytes for p in plans) - arena,
             "channels": max(p.channels for p in plans),
             "channels_total": sum(p.channels for p in plans),
             "ops": max(p.ops for p in plans),

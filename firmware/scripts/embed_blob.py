@@ -3,6 +3,7 @@
 # The blob comes from $SLIMHAR_BLOB, else the env's `custom_blob` option (a path relative to
 # the project). `slimhar blob export-c` validates it and writes slimhar_model.{h,c}.
 import os
+import re
 import subprocess
 import sys
 
@@ -18,8 +19,24 @@ if not os.path.isfile(path):
     env.Exit(1)
 out = os.path.join(env.subst("$BUILD_DIR"), "slimhar_generated")
 py = os.path.join(proj, ".venv", "bin", "python")
+
+
+def scratch_budget():
+    """The build's -DSLIMHAR_DSP_SCRATCH_BUDGET=N (build_flags or $PLATFORMIO_BUILD_FLAGS), if any:
+    export-c sizes the static arena for it (main.cpp checks the two agree at compile time)."""
+    flags = " ".join([env.subst("$BUILD_FLAGS"), str(env.GetProjectOption("build_flags", "")),
+                      os.environ.get("PLATFORMIO_BUILD_FLAGS", "")])
+    for d in env.get("CPPDEFINES", []):
+        if isinstance(d, (tuple, list)) and len(d) == 2:
+            flags += f" -D{d[0]}={d[1]}"
+    found = re.findall(r"-D\s*SLIMHAR_DSP_SCRATCH_BUDGET=(\d+)", flags)
+    return found[-1] if found else None
+
+
+budget = scratch_budget()
 subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar", "blob", "export-c", path,
-                       "-o", out, "--symbol", "slimhar_model"], stdout=subprocess.DEVNULL)
+                       "-o", out, "--symbol", "slimhar_model"] + (["--dsp-scratch-budget", budget] if budget else []),
+                      stdout=subprocess.DEVNULL)
 # say which model and which subnets this firmware embeds
 subprocess.call([py if os.path.exists(py) else sys.executable, "-c",
                  "import sys; from slimhar.quantize.blob import Blob; b = Blob.open(sys.argv[1]); "

@@ -5,10 +5,11 @@
 // core sleeps until the next interrupt, and the watchdog is fed.
 #include "app.h"
 #include "hal.h"
+#include "scratch.h"
 #include "slimhar_model.h"
 
 #ifndef SLIMHAR_PLAN_SLOTS
-// Prepared subnets kept in RAM (a plan is ~80 B + ~115 B per op record, sized to the blob's largest
+// Prepared subnets kept in RAM (a plan is ~64 B + ~120 B per op record, sized to the blob's largest
 // subnet, + 5 bytes per output channel when the blob carries no multiplier tables); a subnet not
 // kept is prepared again when the policy moves to it (a cold switch, counted in that window's
 // latency as prepare_us). The policy moves along its front, which is a handful of subnets.
@@ -21,6 +22,10 @@
 namespace {
 #if defined(__ARM_FEATURE_DSP) && !defined(SLIMHAR_PORTABLE_KERNELS)
 constexpr uint32_t kArenaBytes = SLIMHAR_MODEL_ARENA_BYTES + SLIMHAR_MODEL_SCRATCH_BYTES;
+// the scratch export-c sized the arena for is the one these kernels use (embed_blob.py passes the
+// build's SLIMHAR_DSP_SCRATCH_BUDGET): otherwise a subnet's plan could outgrow the static arena
+static_assert(SLIMHAR_MODEL_DSP_SCRATCH_BUDGET == slimhar::kernels::kDspScratchBudget,
+              "slimhar_model.h was sized for another SLIMHAR_DSP_SCRATCH_BUDGET");
 #else
 constexpr uint32_t kArenaBytes = SLIMHAR_MODEL_ARENA_BYTES;
 #endif

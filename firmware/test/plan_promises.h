@@ -6,37 +6,81 @@
 #include <cstdint>
 
 #include "engine.h"
+#include "scratch.h"
 
 namespace slimhar {
 namespace test {
 
-// Every buffer inside the arena, the DSP flavour's widened input and weights inside the room
-// Prepare left for them (kMaxArenaBytes less the activations).
-inline bool PlanKeepsPromises(const Plan& p) {
+// The DSP kernels' scratch of an op as scratch.h sizes it, if it lies between what the kernels
+// need at the least (one column or position widened, recomputed here in 64 bits from the
+// geometry) and at the most (the whole input widened); ~0 otherwise (a broken promise).
+inline uint64_t ScratchOf(const OpPlan& op) {
   auto up = [](uint64_t v, uint64_t a) { return (v + a - 1) / a * a; };
-  const uint64_t arena = p.arena_bytes;
-  bool ok = p.n_ops >= 1 && p.n_ops <= kMaxOps && arena % kArenaAlign == 0 &&
-            p.arena_total() <= kMaxArenaBytes && uint64_t(p.input_off) + p.input_size <= arena &&
+  uint64_t lo = 0, hi = 0;
+  if (op.kind == OpKind::kConv) {
+    const uint64_t rows = uint64_t(op.in_h) + op.pad_top + op.pad_bottom, c4 = up(op.in_c, 4);
+    if (op.in_c == 1 && op.kh <= 16) {
+      lo = hi = up(2 * op.in_w * up(rows + 2, 4), 16) + up(4ull * op.out_c * ((op.kh + 1) / 2), 16);
+    } else {
+      lo = up(2 * rows * c4, 16) + up(4ull * op.kh * c4, 16);
+      hi = up(2 * rows * op.in_w * c4, 16) + up(4ull * op.kh * c4, 16);
+    }
+  } else if (op.kind == OpKind::kFullyConnected) {
+    lo = up(2 * up(op.w.seg_len, 4), 16) + up(4ull * op.w.out, 16);
+    hi = up(2ull * op.w.segs * up(op.w.seg_len, 4), 16) + up(4ull * op.w.out, 16);
+  }
+  const uint64_t n = kernels::DspScratchBytes(op);
+  return (n >= lo && n <= hi) ? n : ~uint64_t(0);
+}
+
+// Every buffer inside the arena; each op's DSP scratch inside arena + dsp_scratch_bytes and clear
+// of every activation still needed while the op runs -- its own inputs and output, and any region
+// a later op reads that no op between them rewrites (the liveness recomputed here from the ops'
+// offsets alone, not from the planner's lifetimes). Checked for BOTH flavours: the host fuzzer
+// exercises the DSP placement too.
+inline bool PlanKeepsPromises(const Plan& p) {
+  const uint64_t arena = p.arena_bytes, total = arena + p.dsp_scratch_bytes;
+  bool ok = p.n_ops >= 1 && p.n_ops <= kMaxOps && arena % kArenaAlign == 0 && total <= kMaxArenaBytes &&
+            p.arena_total() <= total && uint64_t(p.input_off) + p.input_size <= arena &&
             uint64_t(p.output_off) + p.output_size <= arena;
-  uint64_t dsp = 0;
+  auto in_bytes = [](const OpPlan& op) { return uint64_t(op.in_h) * op.in_w * op.in_c; };
   for (uint32_t k = 0; ok && k < p.n_ops; ++k) {
     const OpPlan& op = p.ops[k];
-    const uint64_t in = uint64_t(op.in_h) * op.in_w * op.in_c;
     ok &= uint64_t(op.out_off) + op.out_size <= arena;
     if (op.kind == OpKind::kConv || op.kind == OpKind::kPad || op.kind == OpKind::kFullyConnected)
-      ok &= uint64_t(op.in_off[0]) + in <= arena;
-    if (op.kind == OpKind::kConv) {
-      const uint64_t rows = uint64_t(op.in_h) + op.pad_top + op.pad_bottom, c4 = up(op.in_c, 4);
-      const uint64_t need = (op.in_c == 1 && op.kh <= 16)
-                                ? up(2 * op.in_w * up(rows + 2, 4), 16) + up(4ull * op.out_c * ((op.kh + 1) / 2), 16)
-                                : up(2 * rows * op.in_w * c4, 16) + up(4ull * op.kh * c4, 16);
-      if (need > dsp) dsp = need;
-    } else if (op.kind == OpKind::kFullyConnected) {
-      const uint64_t need = up(2ull * op.w.segs * up(op.w.seg_len, 4), 16);
-      if (need > dsp) dsp = need;
-    }
+      ok &= uint64_t(op.in_off[0]) + in_bytes(op) <= arena;
   }
-  return ok && dsp <= kMaxArenaBytes - arena;
+  auto overlap = [](uint64_t a, uint64_t na, uint64_t b, uint64_t nb) { return na && nb && a < b + nb && b < a + na; };
+  // the bytes op j reads from input i (0 when unknown: gather, reshape, elementwise read out_size)
+  auto read = [&](const OpPlan& op, uint32_t i, uint64_t* off) {
+    *off = op.in_off[i];
+    if (op.kind == OpKind::kConv || op.kind == OpKind::kPad || op.kind == OpKind::kFullyConnected) return in_bytes(op);
+    if (op.kind == OpKind::kAdd || op.kind == OpKind::kMaximum) return uint64_t(op.out_size);
+    return uint64_t(0);
+  };
+  for (uint32_t k = 0; ok && k < p.n_ops; ++k) {
+    const uint64_t n = ScratchOf(p.ops[k]);
+    if (n == 0) continue;
+    const uint64_t s = p.ops[k].scratch_off;
+    ok &= s % kArenaAlign == 0 && n <= total && s <= total - n;
+    ok &= !overlap(s, n, p.ops[k].out_off, p.ops[k].out_size);
+    // a region read by op j >= k is alive at k unless an op in (k, j) rewrote it (RESHAPE writes nothing)
+    auto alive = [&](uint32_t j, uint64_t off, uint64_t len) {
+      for (uint32_t d = k + 1; d < j; ++d)
+        if (p.ops[d].kind != OpKind::kReshape && p.ops[d].out_off <= off &&
+            off + len <= uint64_t(p.ops[d].out_off) + p.ops[d].out_size)
+          return false;
+      return true;
+    };
+    for (uint32_t j = k; ok && j < p.n_ops; ++j)
+      for (uint32_t i = 0; i < p.ops[j].n_in; ++i) {
+        uint64_t off;
+        const uint64_t len = read(p.ops[j], i, &off);
+        if (alive(j, off, len)) ok &= !overlap(s, n, off, len);
+      }
+    if (alive(p.n_ops, p.output_off, p.output_size)) ok &= !overlap(s, n, p.output_off, p.output_size);
+  }
+  return ok;
 }
 
 }  // namespace test

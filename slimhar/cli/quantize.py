@@ -175,12 +175,15 @@ def blob_unpack(file, subnet, output):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for NAME.h / NAME.c.")
 @click.option("--symbol", default="slimhar_blob", show_default=True, help="C array name (and file stem).")
+@click.option("--dsp-scratch-budget", type=click.IntRange(min=1), default=None,
+              help="The firmware's SLIMHAR_DSP_SCRATCH_BUDGET, if not the default (sizes the arena).")
 @user_errors
-def blob_export_c(file, out_dir, symbol):
+def blob_export_c(file, out_dir, symbol, dsp_scratch_budget):
     """The blob as C source + header the firmware links (16-byte aligned const data, in flash)."""
     from slimhar.quantize.c_export import export_c
     with open(file, "rb") as f:
-        h, c = export_c(f.read(), out_dir, symbol, file)
+        h, c = export_c(f.read(), out_dir, symbol, file,
+                        **({"dsp_scratch_budget": dsp_scratch_budget} if dsp_scratch_budget else {}))
     click.echo(f"wrote {h} and {c}")
 
 

@@ -21,9 +21,10 @@ EngineStatus Invoke(const Plan& plan, uint8_t* arena, size_t arena_size, OpHook 
   if (arena == nullptr || plan.n_ops == 0) return EngineStatus::kBadArgs;
   if (uint64_t(arena_size) < plan.arena_total() || (reinterpret_cast<uintptr_t>(arena) % kArenaAlign) != 0)
     return EngineStatus::kArenaTooSmall;
-  void* scratch = arena + plan.arena_bytes;  // arena_bytes is a multiple of kArenaAlign
   for (uint32_t k = 0; k < plan.n_ops; ++k) {
     const OpPlan& op = plan.ops[k];
+    // scratch_off + the op's scratch <= arena_total() (Prepare), a multiple of kArenaAlign
+    void* scratch = SLIMHAR_KERNELS_DSP ? arena + op.scratch_off : nullptr;
     kEval[uint32_t(op.kind)](op, arena, scratch);  // kind: set by Prepare from ops.def, < the table's size
     if (hook) hook(k, ctx);
   }

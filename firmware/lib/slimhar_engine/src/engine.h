@@ -61,6 +61,7 @@ struct OpPlan {
   uint8_t pad_top, pad_bottom;   // conv SAME padding rows (skipped taps)
   uint16_t n_index;              // gather: indices count
   uint32_t in_off[2], out_off;
+  uint32_t scratch_off;           // where the DSP kernels' scratch of this op lies (scratch.h sizes it)
   uint32_t out_size;              // elements
   uint16_t in_h, in_w, in_c, out_h, out_w, out_c;
   uint16_t pad_before[3];        // PAD along H, W, C (the amounts after follow from the shapes)
@@ -83,7 +84,12 @@ struct Plan {
   OpPlan* ops = nullptr;
   uint32_t op_capacity = 0;
   uint32_t arena_bytes = 0;      // activations, planned from lifetimes
-  uint32_t scratch_bytes = 0;    // kernel scratch (DSP path), placed after the activations
+  // The DSP kernels' scratch, one op's at a time, placed in the activations' gaps where they are
+  // large enough (Lifetimes::PlaceScratch): scratch_bytes is what it adds ABOVE the activations
+  // (DSP flavour; 0 for the portable one, whose kernels need none). dsp_scratch_bytes is the
+  // same figure computed and bounded by every flavour, so a model is accepted or refused alike.
+  uint32_t scratch_bytes = 0;
+  uint32_t dsp_scratch_bytes = 0;
   uint32_t input_off = 0, input_size = 0, output_off = 0, output_size = 0;
   float input_scale = 0, output_scale = 0;
   int32_t input_zp = 0, output_zp = 0;

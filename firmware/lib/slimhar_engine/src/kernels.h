@@ -22,7 +22,8 @@ void Add(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out);
 void Gather(const OpPlan& p, const int8_t* in, int8_t* out);
 void Maximum(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out);
 
-// `scratch` holds Plan::scratch_bytes, 16-byte aligned (scratch.h; unused by the portable flavour).
+// `scratch`: the op's DspScratchBytes (scratch.h) at OpPlan::scratch_off of the arena, 16-byte
+// aligned, clear of every activation alive during the op (null for the portable flavour: unused).
 void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch);
 void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch);
 

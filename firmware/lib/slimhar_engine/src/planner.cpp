@@ -34,7 +34,7 @@ bool Lifetimes::Alias(uint32_t out, uint32_t in, uint32_t op) {
   return true;
 }
 
-uint64_t Lifetimes::Plan(uint32_t* offsets) const {
+uint64_t Lifetimes::Plan(uint32_t* offsets) {
   // placement order: larger first; ties by first use, then creation order
   uint16_t order[kMaxTensors];
   for (uint32_t i = 0; i < n_bufs_; ++i) order[i] = uint16_t(i);
@@ -50,7 +50,7 @@ uint64_t Lifetimes::Plan(uint32_t* offsets) const {
     }
     order[j] = b;
   }
-  uint64_t off[kMaxTensors];
+  uint64_t* off = off_;
   bool placed[kMaxTensors] = {};
   uint64_t arena = 0;
   for (uint32_t i = 0; i < n_bufs_; ++i) {
@@ -74,6 +74,22 @@ uint64_t Lifetimes::Plan(uint32_t* offsets) const {
   }
   for (uint32_t t = 0; t < n_tensors_; ++t) offsets[t] = buf_of_[t] >= 0 ? uint32_t(off[buf_of_[t]]) : 0;
   return arena;
+}
+
+uint64_t Lifetimes::PlaceScratch(uint32_t op, uint64_t bytes) const {
+  uint64_t at = 0;
+  bool moved = true;
+  while (moved) {  // as Plan: step past every live buffer it overlaps until none does
+    moved = false;
+    for (uint32_t o = 0; o < n_bufs_; ++o) {
+      if (first_[o] > op || op > last_[o]) continue;
+      if (at < off_[o] + size_[o] && off_[o] < at + bytes) {
+        at = AlignUp(off_[o] + size_[o]);
+        moved = true;
+      }
+    }
+  }
+  return at;
 }
 
 }  // namespace slimhar

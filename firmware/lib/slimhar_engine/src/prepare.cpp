@@ -268,7 +268,8 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   plan->output_size = tout.elems;
   plan->macs = 0;
   plan->n_ops = c.ops.len;
-  uint64_t macs = 0, dsp_scratch = 0;
+  uint64_t macs = 0;
+  uint64_t scratch[kMaxOps] = {};  // each op's DSP scratch (scratch.h), placed once the arena is planned
 
   static_assert(kMaxTensors <= 256, "tensor indices are kept in uint8_t");
   uint8_t op_in[kMaxOps][2] = {}, op_out[kMaxOps] = {};  // activation tensors of each op, for the offsets
@@ -321,8 +322,8 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
       macs += uint64_t(y.elems) * op->w.segs * op->w.seg_len;
       NEED(macs <= 0xFFFFFFFFu, EngineStatus::kTooLarge);
     }
-    const uint64_t scratch = kernels::DspScratchBytes(*op);  // bounded for every flavour (scratch.h)
-    if (scratch > dsp_scratch) dsp_scratch = scratch;
+    scratch[k] = kernels::DspScratchBytes(*op);  // 64-bit, bounded below for every flavour (scratch.h)
+    NEED(scratch[k] <= kMaxArenaBytes, EngineStatus::kTooLarge);
     // activations this op reads must exist already (graph order); constants are not planned
     op->n_in = (op->kind == OpKind::kAdd || op->kind == OpKind::kMaximum) ? 2 : 1;
     for (uint32_t i = 0; i < op->n_in; ++i) {
@@ -339,17 +340,25 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   NEED(life.Use(uint32_t(out_t), c.ops.len), EngineStatus::kBadModel);  // the output outlives the ops
   uint32_t offsets[kMaxTensors];
   const uint64_t arena = life.Plan(offsets);
-  NEED(arena <= kMaxArenaBytes && dsp_scratch <= kMaxArenaBytes - arena, EngineStatus::kTooLarge);
-  plan->arena_bytes = uint32_t(arena);
-  plan->macs = uint32_t(macs);
+  NEED(arena <= kMaxArenaBytes, EngineStatus::kTooLarge);
+  uint64_t total = arena;  // activations + the scratch that does not fit in their gaps
   for (uint32_t k = 0; k < c.ops.len; ++k) {
     OpPlan* op = &plan->ops[k];
     for (uint32_t i = 0; i < op->n_in; ++i) op->in_off[i] = offsets[op_in[k][i]];
     op->out_off = offsets[op_out[k]];
+    if (scratch[k] == 0) continue;
+    const uint64_t at = life.PlaceScratch(k, scratch[k]);  // <= arena, 16-byte aligned
+    const uint64_t end = (at + scratch[k] + kArenaAlign - 1) & ~uint64_t(kArenaAlign - 1);
+    NEED(end <= kMaxArenaBytes, EngineStatus::kTooLarge);
+    op->scratch_off = uint32_t(at);
+    if (end > total) total = end;
   }
+  plan->arena_bytes = uint32_t(arena);
+  plan->macs = uint32_t(macs);
   plan->input_off = offsets[in_t];
   plan->output_off = offsets[out_t];
-  plan->scratch_bytes = SLIMHAR_KERNELS_DSP ? uint32_t(dsp_scratch) : 0;
+  plan->dsp_scratch_bytes = uint32_t(total - arena);
+  plan->scratch_bytes = SLIMHAR_KERNELS_DSP ? plan->dsp_scratch_bytes : 0;
   return EngineStatus::kOk;
 }
 

@@ -28,9 +28,11 @@ inline uint64_t DspOneChannelInBytes(const OpPlan& p) { return Up16(2ull * p.in_
 // as many whole input columns (sensor axes) as fit, at least one; a fully-connected layer as many
 // flattened positions as fit, at least one, summing per class across those tiles. A larger
 // budget widens each conv's weights fewer times (fewer instructions), a smaller one saves RAM:
-// docs/results.md §4 measures the trade.
+// docs/results.md §4 measures the trade. Prepare places each op's scratch in a gap of the
+// activations alive during that op when one is large enough (planner.h PlaceScratch), so a
+// scratch costs RAM only where it does not fit beside them.
 #ifndef SLIMHAR_DSP_SCRATCH_BUDGET
-#define SLIMHAR_DSP_SCRATCH_BUDGET 32768
+#define SLIMHAR_DSP_SCRATCH_BUDGET 16384
 #endif
 constexpr uint64_t kDspScratchBudget = SLIMHAR_DSP_SCRATCH_BUDGET;
 
