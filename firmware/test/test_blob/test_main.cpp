@@ -66,6 +66,8 @@ static void DamagedCopies() {
   // the input spec (tests/test_input_spec.py damages every field of a chain spec, on this reader too)
   const uint32_t spec = Rd32(good.data() + 44);
   const uint32_t spec_std = spec + 32 + 24u * (good[spec + 20] + good[spec + 21]) + 4u * good[spec + 21];
+  // subnet 0's multiplier table: qn0 int32 multipliers, then qn0 int8 shifts
+  const uint32_t qoff0 = Rd32(good.data() + table + 52), qn0 = Rd32(good.data() + table + 56);
   const Case cases[] = {
       {"bad_header_size", 10, 63, 2, BlobStatus::kBadHeaderSize},
       {"zero_subnets", 20, 0, 4, BlobStatus::kBadCounts},
@@ -86,6 +88,10 @@ static void DamagedCopies() {
       {"subnet_mults_misaligned", table + 52, Rd32(good.data() + table + 52) + 2, 4, BlobStatus::kMisaligned},
       {"subnet_mults_out_of_bounds", table + 52, uint32_t(good.size()) - 4, 4, BlobStatus::kOutOfBounds},
       {"subnet_too_many_mults", table + 56, 70000, 4, BlobStatus::kBadSubnet},
+      {"subnet_multiplier_below_2_30", qoff0, 5, 4, BlobStatus::kBadSubnet},
+      {"subnet_multiplier_negative", qoff0, 0x80000000u, 4, BlobStatus::kBadSubnet},
+      {"subnet_shift_past_30", qoff0 + 4 * qn0, 31, 1, BlobStatus::kBadSubnet},
+      {"subnet_shift_below_minus_31", qoff0 + 4 * qn0, uint32_t(-32) & 0xFF, 1, BlobStatus::kBadSubnet},
       {"spec_out_of_bounds", 44, uint32_t(good.size()), 4, BlobStatus::kOutOfBounds},
       {"spec_bad_magic", spec, 'X', 1, BlobStatus::kBadSpec},
       {"spec_version_2", spec + 4, 2, 2, BlobStatus::kBadSpec},

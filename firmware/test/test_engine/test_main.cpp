@@ -255,10 +255,11 @@ void DamagedModels(const slimhar::Blob& blob) {
   Check("damaged_models_accepted_keep_promises", promises && runs && accepted > 0);
   Check("damaged_root_or_identifier_refused", header_refused);
 
-  // a damaged multiplier table: a value out of TFLM's range, a count that does not fit the model
+  // a damaged multiplier table: a count that does not fit the model (values out of TFLM's range
+  // are refused by Blob::Open: test_blob)
   {
     const uint32_t entry0 = Rd32(good.data() + 24);
-    const uint32_t qoff = Rd32(good.data() + entry0 + 52), qn = Rd32(good.data() + entry0 + 56);
+    const uint32_t qn = Rd32(good.data() + entry0 + 56);
     auto prep = [&](std::vector<uint8_t>& b) {
       WrCrc(b);
       slimhar::Blob x;
@@ -267,23 +268,20 @@ void DamagedModels(const slimhar::Blob& blob) {
       const EngineStatus st = slimhar::PrepareSubnet(x, 0, &g_plan, &store);
       return (st != EngineStatus::kOk && store.used != 0) ? EngineStatus::kBadArgs : st;  // refusals leave the store
     };
+    const uint32_t qoff = Rd32(good.data() + entry0 + 52);
     std::vector<uint8_t> b = good;
-    Wr32(b.data() + qoff, 5);                           // a multiplier below 2^30
-    const EngineStatus small_mult = prep(b);
-    b = good;
-    b[qoff + 4 * qn] = 40;                              // a shift past 30
-    const EngineStatus big_shift = prep(b);
-    b = good;
-    Wr32(b.data() + entry0 + 56, qn - 1);               // one channel short
+    // one channel short, its values valid (the first qn - 1 multipliers, then their shifts):
+    // Blob::Open accepts it, Prepare runs out of multipliers
+    Wr32(b.data() + entry0 + 56, qn - 1);
+    std::memmove(b.data() + qoff + 4 * (qn - 1), good.data() + qoff + 4 * qn, qn - 1);
     const EngineStatus short_table = prep(b);
     b = good;
-    Wr32(b.data() + entry0 + 56, qn + 1);               // one channel too many
+    Wr32(b.data() + entry0 + 56, qn + 1);               // one channel too many: refused by either reader
     const EngineStatus long_table = prep(b);
     b = good;
     Wr32(b.data() + entry0 + 56, 0);                    // no table: computed, and it runs
     const EngineStatus none = prep(b);
-    Check("damaged_multipliers_refused", small_mult == EngineStatus::kBadTensor && big_shift == EngineStatus::kBadTensor &&
-                                             short_table == EngineStatus::kBadTensor && long_table == EngineStatus::kBadTensor);
+    Check("damaged_multipliers_refused", short_table == EngineStatus::kBadTensor && long_table != EngineStatus::kOk);
     Check("no_multiplier_table_computes_them", none == EngineStatus::kOk);
   }
 

@@ -206,6 +206,13 @@ BlobStatus Blob::Check() const {
     if (qn > kMaxMults) return BlobStatus::kBadSubnet;
     if (qn && qoff % 4) return BlobStatus::kMisaligned;
     if (qn && !InBounds(qoff, 5ull * qn, size_)) return BlobStatus::kOutOfBounds;
+    // every multiplier as TFLM's QuantizeMultiplier makes them (0 with shift 0, or in [2^30, 2^31)
+    // with a shift in [-31, 30]): checked once here, so that a cold Prepare reads them unchecked
+    for (uint32_t j = 0; j < qn; ++j) {
+      const int32_t m = int32_t(U32(h + qoff + 4 * j));
+      const int8_t sh = int8_t(h[qoff + 4 * qn + j]);
+      if (!((m == 0 && sh == 0) || (m >= (1 << 30) && sh >= -31 && sh <= 30))) return BlobStatus::kBadSubnet;
+    }
     for (uint32_t j = 0; j < nref; ++j) {
       const uint8_t* r = h + roff + j * kRefEntry;
       const uint16_t p = U16(r + 2), out = U16(r + 4), in = U16(r + 6);

@@ -58,16 +58,9 @@ EngineStatus ReadTensor(const Ctx& c, int32_t idx, TensorInfo* t) {
     NEED(t->zp.len == t->n_scale, EngineStatus::kBadTensor);
     NEED(fb::Scalar<int32_t>(c.b, qt, 6, 0, &t->q_dim), EngineStatus::kBadModel);
   }
-  if (c.blob) {
-    for (uint32_t j = 0; j < c.sub.n_refs; ++j) {
-      WeightRef r;
-      NEED(c.blob->GetRef(c.sub, j, &r), EngineStatus::kBadRef);
-      if (r.tensor == uint32_t(idx)) {
-        NEED(!t->pool && t->data == nullptr, EngineStatus::kBadRef);
-        t->pool = true;
-        t->ref = r;
-      }
-    }
+  if (c.ref_of[idx]) {  // a slice of the pool: the flatbuffer must not carry the bytes too
+    NEED(t->data == nullptr && c.blob->GetRef(c.sub, c.ref_of[idx] - 1u, &t->ref), EngineStatus::kBadRef);
+    t->pool = true;
   }
   return EngineStatus::kOk;
 }
@@ -155,16 +148,13 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
   int8_t* sh = store->shift + (room ? store->used : 0);
   if (c.mults) {
     // computed at export exactly as below (quantize/requant.py; test_engine checks the two agree):
-    // checked, then read in place from the blob (flash on a board) -- no floating point, no RAM:
+    // read in place from the blob (flash on a board) -- no floating point, no RAM:
     // what makes a cold switch cheap
+    // (every value was checked against TFLM's ranges once, by Blob::Open: PrepareSubnet takes
+    // only an opened blob)
     NEED(n <= c.n_mults - c.mults_used, EngineStatus::kBadTensor);
     const uint8_t* qm = c.mults + 4u * c.mults_used;
     const int8_t* qs = reinterpret_cast<const int8_t*>(c.mults + 4u * c.n_mults + c.mults_used);
-    for (uint32_t o = 0; o < n; ++o) {
-      int32_t v;
-      std::memcpy(&v, qm + 4u * o, 4);
-      NEED((v == 0 && qs[o] == 0) || (v >= (1 << 30) && qs[o] >= -31 && qs[o] <= 30), EngineStatus::kBadTensor);
-    }
     c.mults_used += n;
     op->shift = qs;
     op->bias = bias ? bias->data : nullptr;
@@ -254,6 +244,15 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   NEED(c.tensors.len <= kMaxTensors, EngineStatus::kTooLarge);
   NEED(c.ops.len >= 1 && c.ops.len <= kMaxOps && c.ops.len <= plan->op_capacity, EngineStatus::kTooLarge);
   NEED(sg_in.len == 1 && sg_out.len == 1, EngineStatus::kUnsupported);
+  if (c.blob) {  // each reference names a tensor of this subgraph, and no tensor twice
+    static_assert(kMaxTensors < 256, "reference indices + 1 are kept in uint8_t");
+    NEED(c.sub.n_refs <= kMaxTensors, EngineStatus::kBadRef);
+    for (uint32_t j = 0; j < c.sub.n_refs; ++j) {
+      WeightRef r;
+      NEED(c.blob->GetRef(c.sub, j, &r) && r.tensor < c.tensors.len && c.ref_of[r.tensor] == 0, EngineStatus::kBadRef);
+      c.ref_of[r.tensor] = uint8_t(j + 1);
+    }
+  }
 
   Lifetimes life;
   life.Reset(c.tensors.len, c.ops.len);

@@ -41,6 +41,9 @@ struct Ctx {
   const uint8_t* mults = nullptr;
   uint32_t n_mults = 0;
   mutable uint32_t mults_used = 0;
+  // which weight reference binds each tensor (0: none, else its index + 1), indexed once per
+  // prepare instead of scanning every reference for every tensor read
+  uint8_t ref_of[kMaxTensors] = {};
 };
 
 #define TRY(expr)                                    \
