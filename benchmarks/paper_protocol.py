@@ -9,7 +9,9 @@ reads the run's ``train_log.jsonl`` and prints, per run:
 - paper protocol: the best test accuracy over epochs and its epoch (labelled as test-selected);
 - the honest alternative: the test accuracy at the epoch with the best VALIDATION accuracy;
 - the curves' shape: mean test accuracy per third of the schedule and the final training
-  loss / accuracy (over-fitting shows as test falling while training accuracy saturates).
+  loss / accuracy (over-fitting shows as test falling while training accuracy saturates);
+- how noisy one epoch's figure is: the mean and the standard deviation of the test accuracy
+  over the last 10 epochs (a ranking of two runs by single epochs is only as good as that).
 
     python -m slimhar.benchmarks.paper_protocol runs/pp/hapt_uci_cnn runs/pp/hapt_uci_resnet_bf16 \
         --json docs/assets/paper_protocol.json --plot docs/assets/paper_protocol.png
@@ -35,21 +37,26 @@ def read_run(run: Path) -> dict:
     best_v = max(range(len(val)), key=lambda i: (val[i], -i))
     third = max(1, len(test) // 3)
     thirds = [sum(test[i:i + third]) / len(test[i:i + third]) for i in range(0, 3 * third, third)]
+    last = test[-10:]
+    mean_last = sum(last) / len(last)
+    sd_last = (sum((t - mean_last) ** 2 for t in last) / max(1, len(last) - 1)) ** 0.5
     return {"run": str(run), "subnet": key, "epochs": epochs, "test": test, "val": val,
             "final_test": test[-1], "final_epoch": epochs[-1],
             "paper_best_test": test[best_t], "paper_best_epoch": epochs[best_t],
             "val_best_epoch": epochs[best_v], "test_at_val_best": test[best_v],
-            "test_mean_by_third": thirds, "final_train_loss": ep[-1]["loss"], "final_train_acc": ep[-1]["train_acc"]}
+            "test_mean_by_third": thirds, "test_last10_mean": mean_last, "test_last10_sd": sd_last,
+            "final_train_loss": ep[-1]["loss"], "final_train_acc": ep[-1]["train_acc"]}
 
 
 def table(runs: list[dict]) -> str:
     lines = [f"{'run':<34} {'subnet':<9} {'ours: final':>11} {'paper: best test (epoch)':>25} "
-             f"{'at best val (epoch)':>20} {'test mean per third':>22} {'train acc':>9}"]
+             f"{'at best val (epoch)':>20} {'test mean per third':>22} {'last 10: mean+-sd':>17} {'train acc':>9}"]
     for r in runs:
         th = "/".join(f"{100 * t:.2f}" for t in r["test_mean_by_third"])
         lines.append(f"{Path(r['run']).name:<34} {r['subnet']:<9} {100 * r['final_test']:>11.2f} "
                      f"{100 * r['paper_best_test']:>17.2f} ({r['paper_best_epoch']:>3d}) "
                      f"{100 * r['test_at_val_best']:>12.2f} ({r['val_best_epoch']:>3d}) {th:>22} "
+                     f"{100 * r['test_last10_mean']:>11.2f}+-{100 * r['test_last10_sd']:.2f} "
                      f"{100 * r['final_train_acc']:>9.2f}")
     lines.append("test accuracy (%) of the widest subnet at the full window after each epoch's BN calibration; "
                  "'paper' picks the epoch BY THE TEST SET (the paper's protocol), never used for a choice here")

@@ -142,6 +142,16 @@ void PlannerCases() {
   }
   const uint64_t a3 = plan(rnd, 12, off);
   const bool rnd_ok = valid(rnd, 12, off, a3) && a3 <= sum;
+  // an op's scratch on the chain (x1 at 0, x0 and then x2 at 160, x3 at 0): during op 3 (x2 at
+  // 160-208, x3 at 0-32 alive) 64 bytes fit the gap at 32, 200 bytes go above x2, to 208; during
+  // op 1 (x1 and x0 alive, no gap) above both, at 256
+  slimhar::Lifetimes chain_life;
+  chain_life.Reset(4, 4);
+  for (uint32_t t = 0; t < 4; ++t) chain_life.Define(t, chain[t].first, chain[t].bytes), chain_life.Use(t, chain[t].last);
+  const bool chain_offsets = chain_life.Plan(off) == 256 && off[0] == 160 && off[1] == 0 && off[2] == 160 && off[3] == 0;
+  const bool scratch_ok = chain_offsets && chain_life.PlaceScratch(3, 64) == 32 && chain_life.PlaceScratch(3, 128) == 32 &&
+                          chain_life.PlaceScratch(3, 129) == 208 && chain_life.PlaceScratch(3, 200) == 208 &&
+                          chain_life.PlaceScratch(1, 16) == 256;
   slimhar::Lifetimes life;
   life.Reset(2, 2);
   const bool refuses = life.Define(0, 0, 8) && !life.Define(0, 1, 8) && !life.Use(1, 1) && !life.Define(5, 0, 8);
@@ -149,6 +159,7 @@ void PlannerCases() {
   Check("planner_residual_optimal", res_ok);
   Check("planner_random_lifetimes_valid", rnd_ok);
   Check("planner_refuses_bad_tensors", refuses);
+  Check("planner_scratch_in_gaps", scratch_ok);
 }
 
 // Requantization against TFLM's definitions written out literally in 64-bit / double arithmetic
