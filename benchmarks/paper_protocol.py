@@ -13,8 +13,8 @@ reads the run's ``train_log.jsonl`` and prints, per run:
 - how noisy one epoch's figure is: the mean and the standard deviation of the test accuracy
   over the last 10 epochs (a ranking of two runs by single epochs is only as good as that).
 
-    python -m slimhar.benchmarks.paper_protocol runs/pp/hapt_uci_cnn runs/pp/hapt_uci_resnet_bf16 \
-        --json docs/assets/paper_protocol.json --plot docs/assets/paper_protocol.png
+    python -m slimhar.benchmarks.paper_protocol runs/pp/hapt_uci_cnn_bf16 runs/pp/hapt_uci_resnet_bf16 \
+        --per-subject --json docs/assets/paper_protocol.json --plot docs/assets/paper_protocol.png
 """
 from __future__ import annotations
 
@@ -46,6 +46,41 @@ def read_run(run: Path) -> dict:
             "val_best_epoch": epochs[best_v], "test_at_val_best": test[best_v],
             "test_mean_by_third": thirds, "test_last10_mean": mean_last, "test_last10_sd": sd_last,
             "final_train_loss": ep[-1]["loss"], "final_train_acc": ep[-1]["train_acc"]}
+
+
+def per_subject(run: Path, data_dir=None) -> dict:
+    """The final checkpoint's widest subnet at the full window, on the validation and the test
+    split, subject by subject (which subjects a difference between two runs comes from)."""
+    import numpy as np
+    import torch
+
+    from slimhar.train import checkpoint as ckpt
+    from slimhar.train.evaluate import predict
+    from slimhar.train.inputs import load_data, to_input
+    ck = ckpt.load(run / "checkpoint.pt")
+    model = ckpt.build_model(ck)
+    data = load_data(ck["config"], data_dir)
+    w, r = max(model.spec.subnets)
+    out = {}
+    for name in ("val", "test"):
+        sp = data.splits()[name]
+        if sp.subject is None:
+            raise ValueError(f"{run}: the {name} split has no subjects")
+        X = to_input(sp.X, ck["dataset"]["norm_mean"], ck["dataset"]["norm_std"])
+        hit = (predict(model, X, w, r) == torch.from_numpy(sp.y)).numpy()
+        out[name] = {int(k): [int(hit[sp.subject == k].sum()), int((sp.subject == k).sum())]
+                     for k in np.unique(sp.subject)}
+    return out
+
+
+def subject_table(names: list[str], subj: list[dict]) -> str:
+    lines = [f"{'split':<5} {'subject':>7} {'windows':>7} " + " ".join(f"{n[:24]:>24}" for n in names)]
+    for split in ("val", "test"):
+        for k in sorted(subj[0][split]):
+            n = subj[0][split][k][1]
+            lines.append(f"{split:<5} {k:>7} {n:>7} " + " ".join(f"{100 * s[split][k][0] / n:>24.2f}" for s in subj))
+    lines.append("accuracy (%) of each run's final checkpoint, widest subnet at the full window, per subject")
+    return "\n".join(lines)
 
 
 def table(runs: list[dict]) -> str:
@@ -88,13 +123,22 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="Run folders trained with --log-test.")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--per-subject", action="store_true",
+                    help="Also evaluate each run's final checkpoint subject by subject (val and test).")
+    ap.add_argument("--data-dir", type=Path, default=None)
     a = ap.parse_args(argv)
     try:
         runs = [read_run(r) for r in a.runs]
+        subj = [per_subject(r, a.data_dir) for r in a.runs] if a.per_subject else None
     except (OSError, ValueError, KeyError) as e:
         print(f"paper_protocol: {e}", file=sys.stderr)
         return 1
     print(table(runs))
+    if subj:
+        print()
+        print(subject_table([Path(r["run"]).name for r in runs], subj))
+        for r, su in zip(runs, subj):
+            r["per_subject"] = {sp: {str(k): v for k, v in d.items()} for sp, d in su.items()}
     if a.json:
         a.json.write_text(json.dumps(runs, indent=1))
     if a.plot:
