@@ -31,7 +31,7 @@ def _windows(blob: Blob, cfg: dict, n: int) -> np.ndarray:
     return ((X - blob.norm_mean) / blob.norm_std).astype(np.float32)
 
 
-def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int) -> ec.Result:
+def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int, budget: int | None = None) -> ec.Result:
     blob = Blob.open(blob_path)
     X = _windows(blob, cfg, n)
     records, refs = [], []
@@ -46,7 +46,7 @@ def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int) -> ec.R
         diff = r.outputs.astype(int) - ref
         assert not diff.any(), f"{kind} {s.name}: {np.count_nonzero(diff)} of {diff.size} logits differ from TFLM"
         assert r.macs == s.macs
-        mp = memory_plan(blob, s)
+        mp = memory_plan(blob, s) if budget is None else memory_plan(blob, s, budget)
         assert r.arena_bytes == mp.arena_bytes <= 1.10 * s.arena_bytes, s.name   # planner == its mirror, near ideal
         if res.flavour == "dsp":
             assert r.scratch_bytes == mp.scratch_bytes, s.name
@@ -65,6 +65,19 @@ def test_engine_equals_tflm_on_basicmotions(exported, programs, kind, windows):
 def test_engine_equals_tflm_on_hapt(hapt_blob, programs, kind, windows):
     path, cfg = hapt_blob
     _check(kind, programs[kind], path, cfg, windows)
+
+
+def test_dsp_engine_at_another_scratch_budget(hapt_blob, programs, tmp_path, monkeypatch):
+    """A DSP build with an 8 KiB scratch budget: other tiles, most scratch inside the activations'
+    gaps -- still bit-exact with TFLM, and its arena + scratch what quantize/arena.py computes for
+    that budget (what `export-c --dsp-scratch-budget` sizes a firmware with)."""
+    path, cfg = hapt_blob
+    monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-DSLIMHAR_DSP_SCRATCH_BUDGET=8192")
+    elf = ec.build("dsp", build_dir=tmp_path / "build")   # apart: the session's builds stay as they are
+    monkeypatch.delenv("PLATFORMIO_BUILD_FLAGS")
+    res = _check("dsp", elf, path, cfg, 2, budget=8192)
+    default = _check("dsp", programs["dsp"], path, cfg, 1)
+    assert sum(r.scratch_bytes for r in res.records) < sum(r.scratch_bytes for r in default.records)
 
 
 def test_default_firmware_blob_every_subnet(programs):

@@ -77,14 +77,20 @@ def pio(project: Path = REPO) -> tuple[list[str], dict]:
     return [str(exe)], env
 
 
-def build(kind: str, project: Path = REPO) -> Path:
-    """Build the engine check for `kind` (host | dsp | portable); returns the program / ELF."""
+def build(kind: str, project: Path = REPO, build_dir: Path | None = None) -> Path:
+    """Build the engine check for `kind` (host | dsp | portable); returns the program / ELF.
+    `build_dir`: build there instead of the project's .pio/build -- for builds with other flags
+    (PlatformIO wipes every build of a folder whose configuration changed)."""
     cmd, env = pio(project)
+    if build_dir is not None:
+        env["PLATFORMIO_BUILD_DIR"] = str(build_dir)
+    elif env.get("PLATFORMIO_BUILD_DIR"):       # the caller's environment chose one
+        build_dir = Path(env["PLATFORMIO_BUILD_DIR"])
     name = ENVS[kind]
     r = subprocess.run(cmd + ["run", "-e", name], cwd=project, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise EngineCheckError(f"pio run -e {name} failed:\n{r.stdout[-4000:]}{r.stderr[-2000:]}")
-    return project / ".pio" / "build" / name / ("program" if kind == "host" else "firmware.elf")
+    return (build_dir or project / ".pio" / "build") / name / ("program" if kind == "host" else "firmware.elf")
 
 
 def subnet_inputs(blob: Blob, s: SubnetEntry, x_norm: np.ndarray) -> np.ndarray:
