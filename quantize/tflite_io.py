@@ -57,7 +57,10 @@ def _options(op):
 
 
 def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
-    """with_weights=False leaves pool-backed weight buffers empty (the blob's form)."""
+    """with_weights=False gives the blob's form: pool-backed weight buffers empty, and a
+    per-channel quantization's zero points (all equal: 0 for int8 weights and int32 biases)
+    stored once instead of once per channel (8 bytes a channel; Blob.unpack expands them, so a
+    standalone .tflite has TFLite's one zero point per scale)."""
     m = fb.ModelT()
     m.version = 3
     m.buffers = [fb.BufferT()]                       # buffer 0: the empty sentinel
@@ -80,6 +83,8 @@ def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
             q = fb.QuantizationParametersT()
             q.scale = [float(s) for s in t.scale]
             q.zeroPoint = [int(z) for z in t.zero_point]
+            if not with_weights and len(q.scale) > 1 and len(set(q.zeroPoint)) == 1:
+                q.zeroPoint = q.zeroPoint[:1]
             q.quantizedDimension = t.axis
             ft.quantization = q
         sg.tensors.append(ft)
@@ -152,6 +157,30 @@ def pack(model: fb.ModelT) -> bytes:
     b = flatbuffers.Builder(1024)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def expand_zero_points(model: fb.ModelT) -> None:
+    """The blob's one zero point of a per-channel quantization, repeated for every scale (the
+    form TFLite's interpreters require of a standalone model)."""
+    for sg in model.subgraphs or []:
+        for t in sg.tensors or []:
+            q = t.quantization
+            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
+                    and len(q.zeroPoint) == 1:
+                q.zeroPoint = [int(q.zeroPoint[0])] * len(q.scale)
+
+
+def compact_zero_points(data: bytes) -> bytes:
+    """A blob-form flatbuffer with each per-channel quantization's equal zero points stored once
+    (what to_model(with_weights=False) writes; for models packed before it did)."""
+    m = read_model(data)
+    for sg in m.subgraphs or []:
+        for t in sg.tensors or []:
+            q = t.quantization
+            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
+                    and len(q.zeroPoint) == len(q.scale) and len(set(int(z) for z in q.zeroPoint)) == 1:
+                q.zeroPoint = [int(q.zeroPoint[0])]
+    return pack(m)
 
 
 def to_tflite(g: QGraph, with_weights: bool = True) -> bytes:

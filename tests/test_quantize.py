@@ -112,6 +112,42 @@ def test_blob_unpacks_to_the_standalone_files(exported):
         assert (meta["width"], meta["resolution"], meta["classes"]) == (s.width, s.resolution, 4)
 
 
+def test_blob_stores_per_channel_zero_points_once(exported):
+    """In the blob a per-channel quantization keeps ONE zero point (TFLM reads it, 8 bytes a
+    channel saved); unpack gives every scale its zero point again, as TFLite's interpreters
+    require of a standalone model -- LiteRT refuses the compact form. A blob packed with full
+    vectors (before the compact form) repacks to the same bytes as one exported now."""
+    from slimhar.quantize.blob import repack
+    from slimhar.quantize.tflite_io import expand_zero_points, pack
+    b = Blob.open(exported["dir"] / "model.blob")
+    per_channel = 0
+    for s in b.subnets:
+        compact, full = read_model(b.model_bytes(s)), read_model(b.unpack(s))
+        for tc, tf in zip(compact.subgraphs[0].tensors, full.subgraphs[0].tensors):
+            if tf.quantization is not None and len(tf.quantization.scale) > 1:
+                per_channel += 1
+                assert list(tc.quantization.zeroPoint) == [0]
+                assert list(tf.quantization.zeroPoint) == [0] * len(tf.quantization.scale)
+    assert per_channel >= 2 * len(b.subnets)          # conv weights and their biases, at least
+    s = b.subnets[0]
+    with pytest.raises(ValueError, match="zero_point"):
+        LiteRT(b.model_bytes(s), reference=True)
+    models = []                                        # the same blob with every model's vectors full
+    for s in b.subnets:
+        m = read_model(b.model_bytes(s))
+        expand_zero_points(m)
+        models.append(pack(m))
+    from slimhar.quantize.blob import pack_blob
+    rows = [dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
+                 params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc, int8_acc=s.int8_acc,
+                 model=mb, refs=[(t, b.pool[p].name, o, i) for t, p, o, i in s.refs])
+            for s, mb in zip(b.subnets, models)]
+    old = pack_blob({e.name: b.pool_array(k) for k, e in enumerate(b.pool)}, rows, b.spec, b.meta, b.window,
+                    b.axes, b.classes, b.arch)
+    assert len(old) > len(b.data)
+    assert repack(Blob(old)) == repack(b)
+
+
 def _weights(tfl: bytes) -> dict[str, np.ndarray]:
     m = read_model(tfl)
     out = {}

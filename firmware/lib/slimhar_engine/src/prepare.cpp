@@ -55,7 +55,9 @@ EngineStatus ReadTensor(const Ctx& c, int32_t idx, TensorInfo* t) {
     NEED(fb::Vector(c.b, qt, 2, 4, &t->scale), EngineStatus::kBadModel);
     NEED(fb::Vector(c.b, qt, 3, 8, &t->zp), EngineStatus::kBadModel);
     t->n_scale = t->scale.len;
-    NEED(t->zp.len == t->n_scale, EngineStatus::kBadTensor);
+    // one zero point per scale (TFLite), or one for all channels of a per-channel quantization
+    // (the blob's compact form: quantize/tflite_io.py; BindChannels checks the values)
+    NEED(t->zp.len == t->n_scale || (t->zp.len == 1 && t->n_scale > 1), EngineStatus::kBadTensor);
     NEED(fb::Scalar<int32_t>(c.b, qt, 6, 0, &t->q_dim), EngineStatus::kBadModel);
   }
   if (c.ref_of[idx]) {  // a slice of the pool: the flatbuffer must not carry the bytes too
