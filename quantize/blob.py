@@ -145,9 +145,9 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
     `int8_acc` replaces the table's int8 accuracy of some (index -> fraction). trim: keep only
     the pool tensors the chosen subnets use, each cut to the out / in channels they use (the
     weights stay the real ones, only their strides shrink). spec: another input spec (same
-    window, channels and classes). The models are re-emitted in the current blob form (zero
-    points stored once per per-channel quantization). Same bytes for the same arguments."""
-    from .tflite_io import compact_zero_points
+    window, channels and classes). The models are re-emitted in the current blob form
+    (tflite_io.blob_form). Same bytes for the same arguments."""
+    from .tflite_io import to_blob_form
     keep = list(range(len(blob.subnets))) if subnets is None else list(subnets)
     bad = [i for i in keep if not 0 <= i < len(blob.subnets)]
     if bad or not keep:
@@ -167,7 +167,7 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
         s = blob.subnets[i]
         rows.append(dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                          params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc,
-                         int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=compact_zero_points(blob.model_bytes(s)),
+                         int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=to_blob_form(blob.model_bytes(s)),
                          refs=[(t, blob.pool[p].name, o, n) for t, p, o, n in s.refs]))
     return pack_blob(pool, rows, spec or blob.spec, blob.meta, blob.window, blob.axes, blob.classes,
                      blob.arch)
@@ -298,7 +298,7 @@ class Blob:
 
     def unpack(self, s: SubnetEntry) -> bytes:
         """A standalone .tflite of subnet s: its flatbuffer with the pool slices filled in."""
-        from .tflite_io import expand_zero_points, pack, read_model
+        from .tflite_io import pack, read_model, standalone_form
         try:
             m = read_model(self.model_bytes(s))
             tensors = m.subgraphs[0].tensors
@@ -315,8 +315,7 @@ class Blob:
             if not (0 < ft.buffer < len(m.buffers)):
                 raise self._err(f"subnet {s.name}: tensor {t} has no buffer to fill")
             m.buffers[ft.buffer].data = sl.reshape(-1).view(np.uint8)
-        expand_zero_points(m)
-        return pack(m)
+        return pack(standalone_form(m))
 
     def info(self) -> dict:
         return {

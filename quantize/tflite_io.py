@@ -57,10 +57,8 @@ def _options(op):
 
 
 def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
-    """with_weights=False gives the blob's form: pool-backed weight buffers empty, and a
-    per-channel quantization's zero points (all equal: 0 for int8 weights and int32 biases)
-    stored once instead of once per channel (8 bytes a channel; Blob.unpack expands them, so a
-    standalone .tflite has TFLite's one zero point per scale)."""
+    """with_weights=False leaves pool-backed weight buffers empty (to_tflite then writes the
+    blob's form, see blob_form)."""
     m = fb.ModelT()
     m.version = 3
     m.buffers = [fb.BufferT()]                       # buffer 0: the empty sentinel
@@ -83,8 +81,6 @@ def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
             q = fb.QuantizationParametersT()
             q.scale = [float(s) for s in t.scale]
             q.zeroPoint = [int(z) for z in t.zero_point]
-            if not with_weights and len(q.scale) > 1 and len(set(q.zeroPoint)) == 1:
-                q.zeroPoint = q.zeroPoint[:1]
             q.quantizedDimension = t.axis
             ft.quantization = q
         sg.tensors.append(ft)
@@ -159,32 +155,79 @@ def pack(model: fb.ModelT) -> bytes:
     return bytes(b.Output())
 
 
-def expand_zero_points(model: fb.ModelT) -> None:
-    """The blob's one zero point of a per-channel quantization, repeated for every scale (the
-    form TFLite's interpreters require of a standalone model)."""
+_WITH_BIAS = (fb.BuiltinOperator.CONV_2D, fb.BuiltinOperator.FULLY_CONNECTED)
+
+
+def _biased_ops(model: fb.ModelT):
+    """(input, weights, bias) tensors of every CONV_2D / FULLY_CONNECTED that has a bias."""
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
+    for sg in model.subgraphs or []:
+        for op in sg.operators or []:
+            ins = list(op.inputs)
+            if codes[op.opcodeIndex] in _WITH_BIAS and len(ins) >= 3 and ins[2] >= 0:
+                yield tuple(sg.tensors[i] for i in ins[:3])
+
+
+def blob_form(model: fb.ModelT) -> fb.ModelT:
+    """The form a subnet's flatbuffer takes in the blob (docs/blob-format.md), in place:
+    - a per-channel quantization's zero points (all equal: 0 for int8 weights) stored once
+      instead of once per channel (8 bytes a channel);
+    - a CONV_2D / FULLY_CONNECTED bias without its quantization: its scales are input scale x
+      weight scale by construction (graph.py), which TFLM's int8 kernels never read (4 bytes a
+      channel).
+    TFLM and the engine run this form; TFLite's interpreters do not, so standalone_form undoes
+    both exactly (Blob.unpack: the same bytes as the .tflite `slimhar quantize` writes)."""
+    for x, w, b in _biased_ops(model):
+        if b.quantization is not None and b.quantization.scale is not None and w.quantization is not None \
+                and x.quantization is not None and np.array_equal(_bias_scale(x, w, len(b.quantization.scale)),
+                                                               np.asarray(b.quantization.scale, np.float32)) \
+                and not any(int(z) for z in (b.quantization.zeroPoint if b.quantization.zeroPoint is not None else [])):
+            b.quantization = None
+    for sg in model.subgraphs or []:
+        for t in sg.tensors or []:
+            q = t.quantization
+            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
+                    and len(q.zeroPoint) == len(q.scale) and len(set(int(z) for z in q.zeroPoint)) == 1:
+                q.zeroPoint = [int(q.zeroPoint[0])]
+    return model
+
+
+def _bias_scale(x, w, n: int) -> np.ndarray:
+    """graph.py's bias scales: float32(float64(input scale) x float64(weight scale[o]))."""
+    sw = np.asarray(w.quantization.scale, np.float32).astype(np.float64)
+    if len(sw) == 1:
+        sw = np.repeat(sw, n)
+    return (np.float64(np.float32(x.quantization.scale[0])) * sw[:n]).astype(np.float32)
+
+
+def standalone_form(model: fb.ModelT) -> fb.ModelT:
+    """blob_form undone, in place: every scale its zero point, every bias its quantization."""
     for sg in model.subgraphs or []:
         for t in sg.tensors or []:
             q = t.quantization
             if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
                     and len(q.zeroPoint) == 1:
                 q.zeroPoint = [int(q.zeroPoint[0])] * len(q.scale)
+    for x, w, b in _biased_ops(model):
+        if b.quantization is None and w.quantization is not None and x.quantization is not None:
+            n = int(b.shape[0])
+            q = fb.QuantizationParametersT()
+            q.scale = [float(v) for v in _bias_scale(x, w, n)]
+            q.zeroPoint = [0] * n
+            q.quantizedDimension = 0
+            b.quantization = q
+    return model
 
 
-def compact_zero_points(data: bytes) -> bytes:
-    """A blob-form flatbuffer with each per-channel quantization's equal zero points stored once
-    (what to_model(with_weights=False) writes; for models packed before it did)."""
-    m = read_model(data)
-    for sg in m.subgraphs or []:
-        for t in sg.tensors or []:
-            q = t.quantization
-            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
-                    and len(q.zeroPoint) == len(q.scale) and len(set(int(z) for z in q.zeroPoint)) == 1:
-                q.zeroPoint = [int(q.zeroPoint[0])]
-    return pack(m)
+def to_blob_form(data: bytes) -> bytes:
+    """A flatbuffer re-emitted in the blob's form (for blobs packed before it existed)."""
+    return pack(blob_form(read_model(data)))
 
 
 def to_tflite(g: QGraph, with_weights: bool = True) -> bytes:
-    return pack(to_model(g, with_weights))
+    """The standalone .tflite, or (with_weights=False) the blob's form of it."""
+    m = to_model(g, with_weights)
+    return pack(m if with_weights else blob_form(m))
 
 
 def read_model(data: bytes) -> fb.ModelT:

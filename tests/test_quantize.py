@@ -112,32 +112,31 @@ def test_blob_unpacks_to_the_standalone_files(exported):
         assert (meta["width"], meta["resolution"], meta["classes"]) == (s.width, s.resolution, 4)
 
 
-def test_blob_stores_per_channel_zero_points_once(exported):
-    """In the blob a per-channel quantization keeps ONE zero point (TFLM reads it, 8 bytes a
-    channel saved); unpack gives every scale its zero point again, as TFLite's interpreters
-    require of a standalone model -- LiteRT refuses the compact form. A blob packed with full
-    vectors (before the compact form) repacks to the same bytes as one exported now."""
-    from slimhar.quantize.blob import repack
-    from slimhar.quantize.tflite_io import expand_zero_points, pack
+def test_blob_form_of_the_flatbuffers(exported):
+    """In the blob a per-channel quantization keeps ONE zero point and a bias no quantization (its
+    scales are input x weight scales, which TFLM's int8 kernels never read): 12 bytes a channel.
+    unpack restores both exactly -- LiteRT refuses the blob's form -- and the result is the
+    standalone file byte for byte (test above). A blob packed in the full form (before the
+    compact one) repacks to the same bytes as one exported now."""
+    from slimhar.quantize.blob import pack_blob, repack
+    from slimhar.quantize.tflite_io import pack, standalone_form
     b = Blob.open(exported["dir"] / "model.blob")
-    per_channel = 0
+    per_channel = biases = 0
     for s in b.subnets:
         compact, full = read_model(b.model_bytes(s)), read_model(b.unpack(s))
         for tc, tf in zip(compact.subgraphs[0].tensors, full.subgraphs[0].tensors):
             if tf.quantization is not None and len(tf.quantization.scale) > 1:
-                per_channel += 1
-                assert list(tc.quantization.zeroPoint) == [0]
                 assert list(tf.quantization.zeroPoint) == [0] * len(tf.quantization.scale)
-    assert per_channel >= 2 * len(b.subnets)          # conv weights and their biases, at least
-    s = b.subnets[0]
+                if tf.type == 2:                        # int32: a bias
+                    biases += 1
+                    assert tc.quantization is None
+                else:
+                    per_channel += 1
+                    assert list(tc.quantization.zeroPoint) == [0]
+    assert per_channel >= 2 * len(b.subnets) and biases >= 2 * len(b.subnets)   # conv and fc, at least
     with pytest.raises(ValueError, match="zero_point"):
-        LiteRT(b.model_bytes(s), reference=True)
-    models = []                                        # the same blob with every model's vectors full
-    for s in b.subnets:
-        m = read_model(b.model_bytes(s))
-        expand_zero_points(m)
-        models.append(pack(m))
-    from slimhar.quantize.blob import pack_blob
+        LiteRT(b.model_bytes(b.subnets[0]), reference=True)
+    models = [pack(standalone_form(read_model(b.model_bytes(s)))) for s in b.subnets]   # the full form
     rows = [dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                  params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc, int8_acc=s.int8_acc,
                  model=mb, refs=[(t, b.pool[p].name, o, i) for t, p, o, i in s.refs])
