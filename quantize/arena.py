@@ -30,6 +30,19 @@ class MemoryPlan:
     ops: int = 0           # op records the plan holds (Plan::n_ops)
 
 
+def _lowest_clear(n: int, taken: list[tuple[int, int]]) -> int:
+    """planner.cpp LowestClear: from 0, step past every (offset, size) that `n` bytes would
+    overlap -- in list order, repeated until none does."""
+    at, moved = 0, True
+    while moved:
+        moved = False
+        for o, size in taken:
+            if at < o + size and o < at + n:
+                at = _up(o + size, ALIGN)
+                moved = True
+    return at
+
+
 def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple[list[int], int]:
     """planner.cpp Lifetimes::Plan: larger buffers first (ties: earlier first use, then creation
     order); each goes to the lowest offset reached by stepping past every placed buffer that is
@@ -38,15 +51,8 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple
     off: dict[int, int] = {}
     arena = 0
     for b in order:
-        at, moved = 0, True
-        while moved:
-            moved = False
-            for o in range(len(sizes)):
-                if o not in off or first[o] > last[b] or first[b] > last[o]:
-                    continue
-                if at < off[o] + sizes[o] and off[o] < at + sizes[b]:
-                    at = _up(off[o] + sizes[o], ALIGN)
-                    moved = True
+        at = _lowest_clear(sizes[b], [(off[o], sizes[o]) for o in range(len(sizes))
+                                      if o in off and not (first[o] > last[b] or first[b] > last[o])])
         off[b] = at
         arena = max(arena, _up(at + sizes[b], ALIGN))
     return [off[b] for b in range(len(sizes))], arena
@@ -55,16 +61,7 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple
 def place_scratch(sizes: list[int], first: list[int], last: list[int], off: list[int], op: int, n: int) -> int:
     """planner.cpp Lifetimes::PlaceScratch: the lowest aligned offset where op's `n` bytes of
     scratch clear every buffer alive during op (a gap of the activations, else above them)."""
-    at, moved = 0, True
-    while moved:
-        moved = False
-        for o in range(len(sizes)):
-            if first[o] > op or op > last[o]:
-                continue
-            if at < off[o] + sizes[o] and off[o] < at + n:
-                at = _up(off[o] + sizes[o], ALIGN)
-                moved = True
-    return at
+    return _lowest_clear(n, [(off[o], sizes[o]) for o in range(len(sizes)) if first[o] <= op <= last[o]])
 
 
 # scratch.h's default budget for the DSP kernels' widened operands (build flag

@@ -168,27 +168,34 @@ def _biased_ops(model: fb.ModelT):
                 yield tuple(sg.tensors[i] for i in ins[:3])
 
 
+def _per_channel(model: fb.ModelT):
+    """Every quantization with more than one scale that has zero points."""
+    for sg in model.subgraphs or []:
+        for t in sg.tensors or []:
+            q = t.quantization
+            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1:
+                yield q
+
+
 def blob_form(model: fb.ModelT) -> fb.ModelT:
     """The form a subnet's flatbuffer takes in the blob (docs/blob-format.md), in place:
     - a per-channel quantization's zero points (all equal: 0 for int8 weights) stored once
       instead of once per channel (8 bytes a channel);
     - a CONV_2D / FULLY_CONNECTED bias without its quantization: its scales are input scale x
       weight scale by construction (graph.py), which TFLM's int8 kernels never read (4 bytes a
-      channel).
+      channel); stripped only where they are exactly that, so standalone_form restores them.
     TFLM and the engine run this form; TFLite's interpreters do not, so standalone_form undoes
     both exactly (Blob.unpack: the same bytes as the .tflite `slimhar quantize` writes)."""
     for x, w, b in _biased_ops(model):
-        if b.quantization is not None and b.quantization.scale is not None and w.quantization is not None \
-                and x.quantization is not None and np.array_equal(_bias_scale(x, w, len(b.quantization.scale)),
-                                                               np.asarray(b.quantization.scale, np.float32)) \
-                and not any(int(z) for z in (b.quantization.zeroPoint if b.quantization.zeroPoint is not None else [])):
+        q = b.quantization
+        if q is None or q.scale is None or w.quantization is None or x.quantization is None:
+            continue
+        zero = q.zeroPoint is None or not any(int(z) for z in q.zeroPoint)
+        if zero and np.array_equal(_bias_scale(x, w, len(q.scale)), np.asarray(q.scale, np.float32)):
             b.quantization = None
-    for sg in model.subgraphs or []:
-        for t in sg.tensors or []:
-            q = t.quantization
-            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
-                    and len(q.zeroPoint) == len(q.scale) and len(set(int(z) for z in q.zeroPoint)) == 1:
-                q.zeroPoint = [int(q.zeroPoint[0])]
+    for q in _per_channel(model):
+        if len(q.zeroPoint) == len(q.scale) and len(set(int(z) for z in q.zeroPoint)) == 1:
+            q.zeroPoint = [int(q.zeroPoint[0])]
     return model
 
 
@@ -202,12 +209,9 @@ def _bias_scale(x, w, n: int) -> np.ndarray:
 
 def standalone_form(model: fb.ModelT) -> fb.ModelT:
     """blob_form undone, in place: every scale its zero point, every bias its quantization."""
-    for sg in model.subgraphs or []:
-        for t in sg.tensors or []:
-            q = t.quantization
-            if q is not None and q.scale is not None and q.zeroPoint is not None and len(q.scale) > 1 \
-                    and len(q.zeroPoint) == 1:
-                q.zeroPoint = [int(q.zeroPoint[0])] * len(q.scale)
+    for q in _per_channel(model):
+        if len(q.zeroPoint) == 1:
+            q.zeroPoint = [int(q.zeroPoint[0])] * len(q.scale)
     for x, w, b in _biased_ops(model):
         if b.quantization is None and w.quantization is not None and x.quantization is not None:
             n = int(b.shape[0])

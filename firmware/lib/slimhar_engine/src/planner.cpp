@@ -3,6 +3,25 @@
 namespace slimhar {
 namespace {
 inline uint64_t AlignUp(uint64_t v) { return (v + kArenaAlign - 1) & ~uint64_t(kArenaAlign - 1); }
+
+// The lowest aligned offset where `bytes` clear every buffer o < n for which taken(o) holds:
+// from 0, step past each one it overlaps, in index order, until none does.
+template <typename Taken>
+uint64_t LowestClear(const uint64_t* off, const uint32_t* size, uint32_t n, uint64_t bytes, Taken taken) {
+  uint64_t at = 0;
+  bool moved = true;
+  while (moved) {
+    moved = false;
+    for (uint32_t o = 0; o < n; ++o) {
+      if (!taken(o)) continue;
+      if (at < off[o] + size[o] && off[o] < at + bytes) {
+        at = AlignUp(off[o] + size[o]);
+        moved = true;
+      }
+    }
+  }
+  return at;
+}
 }  // namespace
 
 void Lifetimes::Reset(uint32_t n_tensors, uint32_t) {
@@ -50,46 +69,24 @@ uint64_t Lifetimes::Plan(uint32_t* offsets) {
     }
     order[j] = b;
   }
-  uint64_t* off = off_;
   bool placed[kMaxTensors] = {};
   uint64_t arena = 0;
   for (uint32_t i = 0; i < n_bufs_; ++i) {
     const uint16_t b = order[i];
     // lowest aligned offset that clears every placed buffer alive at the same time
-    uint64_t at = 0;
-    bool moved = true;
-    while (moved) {
-      moved = false;
-      for (uint32_t o = 0; o < n_bufs_; ++o) {
-        if (!placed[o] || first_[o] > last_[b] || first_[b] > last_[o]) continue;
-        if (at < off[o] + size_[o] && off[o] < at + size_[b]) {
-          at = AlignUp(off[o] + size_[o]);
-          moved = true;
-        }
-      }
-    }
-    off[b] = at;
+    const uint64_t at = LowestClear(off_, size_, n_bufs_, size_[b], [&](uint32_t o) {
+      return placed[o] && first_[o] <= last_[b] && first_[b] <= last_[o];
+    });
+    off_[b] = at;
     placed[b] = true;
     if (AlignUp(at + size_[b]) > arena) arena = AlignUp(at + size_[b]);
   }
-  for (uint32_t t = 0; t < n_tensors_; ++t) offsets[t] = buf_of_[t] >= 0 ? uint32_t(off[buf_of_[t]]) : 0;
+  for (uint32_t t = 0; t < n_tensors_; ++t) offsets[t] = buf_of_[t] >= 0 ? uint32_t(off_[buf_of_[t]]) : 0;
   return arena;
 }
 
 uint64_t Lifetimes::PlaceScratch(uint32_t op, uint64_t bytes) const {
-  uint64_t at = 0;
-  bool moved = true;
-  while (moved) {  // as Plan: step past every live buffer it overlaps until none does
-    moved = false;
-    for (uint32_t o = 0; o < n_bufs_; ++o) {
-      if (first_[o] > op || op > last_[o]) continue;
-      if (at < off_[o] + size_[o] && off_[o] < at + bytes) {
-        at = AlignUp(off_[o] + size_[o]);
-        moved = true;
-      }
-    }
-  }
-  return at;
+  return LowestClear(off_, size_, n_bufs_, bytes, [&](uint32_t o) { return first_[o] <= op && op <= last_[o]; });
 }
 
 }  // namespace slimhar

@@ -149,11 +149,10 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
   int32_t* m = store->mult + (room ? store->used : 0);
   int8_t* sh = store->shift + (room ? store->used : 0);
   if (c.mults) {
-    // computed at export exactly as below (quantize/requant.py; test_engine checks the two agree):
-    // read in place from the blob (flash on a board) -- no floating point, no RAM:
-    // what makes a cold switch cheap
-    // (every value was checked against TFLM's ranges once, by Blob::Open: PrepareSubnet takes
-    // only an opened blob)
+    // computed at export exactly as below (quantize/requant.py; test_engine checks the two agree)
+    // and checked against TFLM's ranges once, by Blob::Open (PrepareSubnet takes only an opened
+    // blob): read in place from the blob (flash on a board) -- no floating point, no RAM, what
+    // makes a cold switch cheap
     NEED(n <= c.n_mults - c.mults_used, EngineStatus::kBadTensor);
     const uint8_t* qm = c.mults + 4u * c.mults_used;
     const int8_t* qs = reinterpret_cast<const int8_t*>(c.mults + 4u * c.n_mults + c.mults_used);
