@@ -75,6 +75,14 @@ def subnet_name(width: float, resolution: int) -> str:
     return f"w{round(width * 100):03d}_t{resolution}"
 
 
+def subnet_metadata(width: float, resolution: int, classes: int, arch: str) -> bytes:
+    """A subnet's `slimhar` metadata entry as its table entry and the header give it back (the
+    width through float32, as the table stores it)."""
+    from .tflite_io import metadata_json
+    return metadata_json({"width": round(float(np.float32(width)), 6), "resolution": int(resolution),
+                          "classes": int(classes), "arch": arch})
+
+
 def _pad(n: int) -> int:
     return (-n) % ALIGN
 
@@ -95,7 +103,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     if (spec.window, len(spec.channels), len(spec.class_names)) != (window, axes, classes):
         raise BlobError(f"input spec ({spec.window} samples, {len(spec.channels)} channels, "
                         f"{len(spec.class_names)} classes) does not match the model ({window}, {axes}, {classes})")
-    names = list(pool)
+    pool_names = list(pool)
     out = bytearray(HEADER.size)
 
     def section(data: bytes) -> int:
@@ -104,6 +112,15 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         out.extend(data)
         return off
 
+    from .tflite_io import drop_metadata, drop_names, drop_weight_scales, pack, read_model, tensor_names
+    models = [read_model(s["model"]) for s in subnets]
+    # the tensor names most subnets share (all of them, for one architecture) go once into the
+    # metadata; a subnet with those names carries none (tflite_io.drop_names)
+    lists = [tuple(tensor_names(m)) for m in models]
+    names = max(lists, key=lambda n: (lists.count(n), -lists.index(n))) if lists else ()
+    meta = {k: v for k, v in meta.items() if k != "tensor_names"}
+    if names:
+        meta["tensor_names"] = [n.decode("utf-8") for n in names]
     spec_off = section(pack_spec(spec))
     meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     meta_off = section(meta_bytes)
@@ -111,7 +128,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     out.extend(b"\0" * _pad(len(out)))
     pool_data_off = len(out)
     pool_entries = []
-    for n in names:
+    for n in pool_names:
         a = np.ascontiguousarray(pool[n], np.int8)
         off = section(a.tobytes())
         dims = list(a.shape) + [0] * (4 - a.ndim)
@@ -119,20 +136,24 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     pool_data_size = len(out) - pool_data_off
     pool_dir_off = section(b"".join(pool_entries))
     model_offs, ref_offs, mult_offs, mult_counts = [], [], [], []
-    for s in subnets:
-        model_offs.append(section(s["model"]))
-        refs = b"".join(REF_ENTRY.pack(t, names.index(p), o, i) for t, p, o, i in s["refs"])
-        ref_offs.append(section(refs))
+    model_sizes = []
+    for s, m in zip(subnets, models):
         mult, shift = subnet_multipliers(s["model"])     # TFLM's Prepare, done once here
+        drop_metadata(m, subnet_metadata(s["width"], s["resolution"], s["classes"], arch))
+        model = pack(drop_names(drop_weight_scales(m, mult, shift), list(names)))
+        model_offs.append(section(model))
+        model_sizes.append(len(model))
+        refs = b"".join(REF_ENTRY.pack(t, pool_names.index(p), o, i) for t, p, o, i in s["refs"])
+        ref_offs.append(section(refs))
         mult_offs.append(section(mult.tobytes() + shift.tobytes()))
         mult_counts.append(len(mult))
     table = b"".join(SUBNET_ENTRY.pack(
         s["width"], s["resolution"], s["classes"], *s["channels"], 0, s["macs"], s["params"], s["arena_bytes"],
-        s["float_acc"], s["int8_acc"], mo, len(s["model"]), ro, len(s["refs"]), qo, qn)
-        for s, mo, ro, qo, qn in zip(subnets, model_offs, ref_offs, mult_offs, mult_counts))
+        s["float_acc"], s["int8_acc"], mo, ms, ro, len(s["refs"]), qo, qn)
+        for s, mo, ms, ro, qo, qn in zip(subnets, model_offs, model_sizes, ref_offs, mult_offs, mult_counts))
     table_off = section(table)
     out.extend(b"\0" * _pad(len(out)))
-    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(names),
+    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(pool_names),
                      pool_dir_off, pool_data_off, pool_data_size, spec_off, meta_off, len(meta_bytes),
                      window, axes, classes, ARCHS[arch], 0)
     struct.pack_into("<I", out, CRC_OFFSET, crc32_of(out))
@@ -147,7 +168,7 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
     weights stay the real ones, only their strides shrink). spec: another input spec (same
     window, channels and classes). The models are re-emitted in the current blob form
     (tflite_io.blob_form). Same bytes for the same arguments."""
-    from .tflite_io import to_blob_form
+    from .tflite_io import blob_form, pack
     keep = list(range(len(blob.subnets))) if subnets is None else list(subnets)
     bad = [i for i in keep if not 0 <= i < len(blob.subnets)]
     if bad or not keep:
@@ -167,7 +188,7 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
         s = blob.subnets[i]
         rows.append(dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                          params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc,
-                         int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=to_blob_form(blob.model_bytes(s)),
+                         int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=pack(blob_form(blob.model(s))),
                          refs=[(t, blob.pool[p].name, o, n) for t, p, o, n in s.refs]))
     return pack_blob(pool, rows, spec or blob.spec, blob.meta, blob.window, blob.axes, blob.classes,
                      blob.arch)
@@ -239,6 +260,10 @@ class Blob:
             self.meta = json.loads(d[meta_off:meta_off + meta_size].decode())
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise self._err(f"metadata is not JSON ({e})") from None
+        names = self.meta.get("tensor_names", []) if isinstance(self.meta, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise self._err("metadata: tensor_names is not a list of strings")
+        self.tensor_names = [n.encode("utf-8") for n in names]
         self.pool: list[PoolEntry] = []
         for k in range(n_pool):
             name, off, size, rank, d0, d1, d2, d3, _ = POOL_ENTRY.unpack_from(d, pool_dir_off + k * POOL_ENTRY.size)
@@ -296,14 +321,27 @@ class Blob:
     def model_bytes(self, s: SubnetEntry) -> bytes:
         return self.data[s.model_offset:s.model_offset + s.model_size]
 
-    def unpack(self, s: SubnetEntry) -> bytes:
-        """A standalone .tflite of subnet s: its flatbuffer with the pool slices filled in."""
-        from .tflite_io import pack, read_model, standalone_form
+    def model(self, s: SubnetEntry):
+        """Subnet s's flatbuffer as a ModelT with what the blob carries once or as multipliers
+        given back (tensor names, weight scales: docs/blob-format.md), weights still empty."""
+        from .tflite_io import read_model, restore_metadata, restore_names, restore_weight_scales
         try:
             m = read_model(self.model_bytes(s))
-            tensors = m.subgraphs[0].tensors
+            m.subgraphs[0].tensors
         except Exception as e:   # the flatbuffer library raises assorted errors on garbage
             raise self._err(f"subnet {s.name}: flatbuffer does not parse ({type(e).__name__})") from None
+        try:
+            restore_weight_scales(restore_names(m, self.tensor_names), *self.multipliers(s))
+            restore_metadata(m, subnet_metadata(s.width, s.resolution, s.classes, self.arch))
+        except (ValueError, IndexError, TypeError, AttributeError) as e:
+            raise self._err(f"subnet {s.name}: cannot restore its weight scales ({e})") from None
+        return m
+
+    def unpack(self, s: SubnetEntry) -> bytes:
+        """A standalone .tflite of subnet s: its flatbuffer with the pool slices filled in."""
+        from .tflite_io import pack, standalone_form
+        m = self.model(s)
+        tensors = m.subgraphs[0].tensors
         for t, p, o, i in s.refs:
             if t >= len(tensors):
                 raise self._err(f"subnet {s.name}: reference to tensor {t} of {len(tensors)}")

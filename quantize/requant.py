@@ -34,6 +34,15 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return int(q), int(e)
 
 
+def weight_scales(s_in: float, s_out: float, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The float32 weight scales a multiplier table came from, given the op's input and output
+    scales: s_w = mult * 2^(shift - 31) * s_out / s_in, rounded to float32. The multiplier keeps
+    31 bits of the float64 product, the scale has 24: the nearest float32 is the original one
+    (tflite_io.drop_weight_scales keeps the scales where it is not, e.g. an underflowed 0)."""
+    return np.asarray([np.float32(math.ldexp(int(q), int(e) - 31) * s_out / s_in) for q, e in zip(mult, shift)],
+                      np.float32)
+
+
 def subnet_multipliers(model: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(int32 mult[n], int8 shift[n]) of a subnet flatbuffer, n = its conv / fc output channels."""
     from .tflite_io import read_model

@@ -105,7 +105,7 @@ def to_model(g: QGraph, with_weights: bool = True) -> fb.ModelT:
     m.subgraphs = [sg]
     meta = fb.BufferT()
     keep = {k: g.meta[k] for k in META_KEYS if k in g.meta}      # the rest lives in the blob's table
-    meta.data = np.frombuffer(json.dumps(keep, sort_keys=True, separators=(",", ":")).encode(), np.uint8)
+    meta.data = np.frombuffer(metadata_json(keep), np.uint8)
     m.buffers.append(meta)
     md = fb.MetadataT()
     md.name = METADATA_NAME
@@ -178,14 +178,17 @@ def _per_channel(model: fb.ModelT):
 
 
 def blob_form(model: fb.ModelT) -> fb.ModelT:
-    """The form a subnet's flatbuffer takes in the blob (docs/blob-format.md), in place:
+    """The form a subnet's flatbuffer takes in the blob (docs/blob-format.md), in place -- the
+    rules that need only the model (pack_blob adds those that need the blob: drop_weight_scales,
+    drop_names, drop_metadata):
     - a per-channel quantization's zero points (all equal: 0 for int8 weights) stored once
       instead of once per channel (8 bytes a channel);
     - a CONV_2D / FULLY_CONNECTED bias without its quantization: its scales are input scale x
       weight scale by construction (graph.py), which TFLM's int8 kernels never read (4 bytes a
-      channel); stripped only where they are exactly that, so standalone_form restores them.
-    TFLM and the engine run this form; TFLite's interpreters do not, so standalone_form undoes
-    both exactly (Blob.unpack: the same bytes as the .tflite `slimhar quantize` writes)."""
+      channel); stripped only where they are exactly that, so standalone_form restores them;
+    - such a bias stored as int16 when every value fits (2 bytes a channel).
+    The engine runs this form; TFLite's interpreters do not, so standalone_form undoes it
+    exactly (Blob.unpack: the same bytes as the .tflite `slimhar quantize` writes)."""
     for x, w, b in _biased_ops(model):
         q = b.quantization
         if q is None or q.scale is None or w.quantization is None or x.quantization is None:
@@ -196,7 +199,24 @@ def blob_form(model: fb.ModelT) -> fb.ModelT:
     for q in _per_channel(model):
         if len(q.zeroPoint) == len(q.scale) and len(set(int(z) for z in q.zeroPoint)) == 1:
             q.zeroPoint = [int(q.zeroPoint[0])]
+    for _x, _w, b in _biased_ops(model):
+        v = _bias_values(model, b)
+        if (b.quantization is None and b.type == fb.TensorType.INT32 and v is not None and v.size
+                and np.all(np.abs(v.astype(np.int64)) < 1 << 15)):
+            b.type = fb.TensorType.INT16
+            model.buffers[b.buffer].data = np.frombuffer(v.astype("<i2").tobytes(), np.uint8)
     return model
+
+
+def _bias_values(model: fb.ModelT, b) -> np.ndarray | None:
+    """A bias tensor's values, None when it has no data of its type's size."""
+    if not 0 < b.buffer < len(model.buffers) or model.buffers[b.buffer].data is None:
+        return None
+    raw = bytes(model.buffers[b.buffer].data)
+    dt = {fb.TensorType.INT32: "<i4", fb.TensorType.INT16: "<i2"}.get(b.type)
+    if dt is None or len(raw) % np.dtype(dt).itemsize:
+        return None
+    return np.frombuffer(raw, dt)
 
 
 def _bias_scale(x, w, n: int) -> np.ndarray:
@@ -208,7 +228,12 @@ def _bias_scale(x, w, n: int) -> np.ndarray:
 
 
 def standalone_form(model: fb.ModelT) -> fb.ModelT:
-    """blob_form undone, in place: every scale its zero point, every bias its quantization."""
+    """blob_form undone, in place: every bias int32 and its quantization, every scale its zero point."""
+    for _x, _w, b in _biased_ops(model):
+        v = _bias_values(model, b)
+        if b.quantization is None and b.type == fb.TensorType.INT16 and v is not None:   # narrowed by blob_form
+            b.type = fb.TensorType.INT32
+            model.buffers[b.buffer].data = np.frombuffer(v.astype("<i4").tobytes(), np.uint8)
     for q in _per_channel(model):
         if len(q.zeroPoint) == 1:
             q.zeroPoint = [int(q.zeroPoint[0])] * len(q.scale)
@@ -223,9 +248,114 @@ def standalone_form(model: fb.ModelT) -> fb.ModelT:
     return model
 
 
-def to_blob_form(data: bytes) -> bytes:
-    """A flatbuffer re-emitted in the blob's form (for blobs packed before it existed)."""
-    return pack(blob_form(read_model(data)))
+def _weighted_ops(model: fb.ModelT):
+    """(input, weights, output, channels) of every CONV_2D / FULLY_CONNECTED in operator order:
+    the order of a subnet's multiplier table (requant.py)."""
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
+    sg = model.subgraphs[0]
+    for op in sg.operators or []:
+        if codes[op.opcodeIndex] in _WITH_BIAS:
+            w = sg.tensors[op.inputs[1]]
+            yield sg.tensors[op.inputs[0]], w, sg.tensors[op.outputs[0]], int(w.shape[0])
+
+
+def _no_scales(q) -> bool:
+    return q is not None and (q.scale is None or len(q.scale) == 0)
+
+
+def drop_weight_scales(model: fb.ModelT, mult: np.ndarray, shift: np.ndarray) -> fb.ModelT:
+    """The blob's third rule, in place: a per-channel weight quantization loses its scales where
+    the subnet's multiplier table (the same scales, requantized: requant.py) gives every one of
+    them back exactly (requant.weight_scales); only the device reads a blob's flatbuffer, and it
+    needs the multipliers, not the scales (4 bytes a channel)."""
+    from .requant import weight_scales
+    k = 0
+    for x, w, y, n in _weighted_ops(model):
+        q = w.quantization
+        if q is not None and q.scale is not None and len(q.scale) == n > 1 and k + n <= len(mult):
+            back = weight_scales(_act_scale(x), _act_scale(y), mult[k:k + n], shift[k:k + n])
+            if np.array_equal(back.view(np.uint32), np.asarray(q.scale, np.float32).view(np.uint32)):
+                q.scale = None
+        k += n
+    return model
+
+
+def restore_weight_scales(model: fb.ModelT, mult: np.ndarray, shift: np.ndarray) -> fb.ModelT:
+    """drop_weight_scales undone, in place. ValueError when the table does not cover them."""
+    from .requant import weight_scales
+    k = 0
+    for x, w, y, n in _weighted_ops(model):
+        if _no_scales(w.quantization):
+            if k + n > len(mult):
+                raise ValueError(f"the multiplier table ({len(mult)} channels) ends before the weights' scales")
+            w.quantization.scale = [float(v) for v in weight_scales(_act_scale(x), _act_scale(y),
+                                                                     mult[k:k + n], shift[k:k + n])]
+        k += n
+    return model
+
+
+def _act_scale(t) -> float:
+    q = t.quantization
+    if q is None or q.scale is None or len(q.scale) != 1:
+        raise ValueError("an activation of a conv / fc op has no per-tensor scale")
+    return float(np.float32(q.scale[0]))
+
+
+def drop_names(model: fb.ModelT, names: list[bytes]) -> fb.ModelT:
+    """The blob's fourth rule, in place: tensor names equal to the blob's common list (carried
+    once, in its metadata) are left out of the subnet's flatbuffer."""
+    tensors = model.subgraphs[0].tensors
+    if [bytes(t.name or b"") for t in tensors] == list(names):
+        for t in tensors:
+            t.name = None
+    return model
+
+
+def restore_names(model: fb.ModelT, names: list[bytes]) -> fb.ModelT:
+    """drop_names undone: a subgraph without any tensor name, as long as the common list."""
+    tensors = model.subgraphs[0].tensors
+    if names and len(tensors) == len(names) and not any(t.name for t in tensors):
+        for t, n in zip(tensors, names):
+            t.name = n
+    return model
+
+
+def metadata_json(keep: dict) -> bytes:
+    """The bytes of a subnet's `slimhar` metadata entry."""
+    return json.dumps(keep, sort_keys=True, separators=(",", ":")).encode()
+
+
+def drop_metadata(model: fb.ModelT, expected: bytes) -> fb.ModelT:
+    """The blob's fifth rule, in place: the `slimhar` metadata entry leaves the flatbuffer when
+    it is exactly `expected` (what the blob's subnet table and header give back) and its buffer
+    is the last one."""
+    md, bufs = model.metadata or [], model.buffers or []
+    if (len(md) == 1 and _name(md[0].name) == METADATA_NAME and md[0].buffer == len(bufs) - 1
+            and bufs[-1].data is not None and bytes(bufs[-1].data) == expected):
+        model.metadata = None
+        model.buffers = bufs[:-1]
+    return model
+
+
+def restore_metadata(model: fb.ModelT, data: bytes) -> fb.ModelT:
+    """drop_metadata undone: a model without metadata gets the entry back as its last buffer."""
+    if not model.metadata:
+        b = fb.BufferT()
+        b.data = np.frombuffer(data, np.uint8)
+        model.buffers = list(model.buffers or []) + [b]
+        md = fb.MetadataT()
+        md.name = METADATA_NAME
+        md.buffer = len(model.buffers) - 1
+        model.metadata = [md]
+    return model
+
+
+def _name(n) -> str:
+    return n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n)
+
+
+def tensor_names(model: fb.ModelT) -> list[bytes]:
+    return [bytes(t.name or b"") for t in model.subgraphs[0].tensors]
 
 
 def to_tflite(g: QGraph, with_weights: bool = True) -> bytes:
@@ -241,7 +371,6 @@ def read_model(data: bytes) -> fb.ModelT:
 def read_metadata(data: bytes) -> dict:
     m = read_model(data)
     for md in m.metadata or []:
-        name = md.name.decode() if isinstance(md.name, bytes) else md.name
-        if name == METADATA_NAME:
+        if _name(md.name) == METADATA_NAME:
             return json.loads(bytes(m.buffers[md.buffer].data).decode())
     return {}

@@ -91,6 +91,52 @@ def test_default_firmware_blob_every_subnet(programs):
     assert 0 < res.switch_instructions <= 2000          # a cached switch: a lookup, no copy
 
 
+def test_blob_multipliers_are_what_prepare_computes(exported, programs, tmp_path):
+    """Each subnet's multiplier table (requant.py, at export) is, op by op, what the engine's
+    Prepare computes in double as TFLM does from the standalone .tflite -- whose weight scales
+    `unpack` gave back from that same table (the blob carries none: tflite_io.drop_weight_scales)
+    -- and what PrepareSubnet runs with (engine_check reports a CRC-32 of each op's multipliers
+    and shifts as the plan holds them)."""
+    import zlib
+    from slimhar.quantize.tflite_io import _weighted_ops
+    blob_path = exported["dir"] / "model.blob"
+    blob = Blob.open(blob_path)
+    zeros = lambda s: np.zeros((1, s.resolution * blob.axes), np.int8)
+    in_blob = ec.run("host", programs["host"], blob_path, [(i, zeros(s)) for i, s in enumerate(blob.subnets)])
+    for i, s in enumerate(blob.subnets):
+        mult, shift = blob.multipliers(s)
+        expected, k = [], 0
+        for _x, _w, _y, n in _weighted_ops(blob.model(s)):
+            expected.append(zlib.crc32(mult[k:k + n].astype("<i4").tobytes() + shift[k:k + n].tobytes()))
+            k += n
+        assert k == len(mult) > 0
+        (tmp_path / "alone.tflite").write_bytes(blob.unpack(s))
+        alone = ec.run("host", programs["host"], tmp_path / "alone.tflite", [(0, zeros(s))]).records[0]
+        mine = in_blob.records[i]
+        assert mine.status == alone.status == 0, s.name
+        weighted = lambda r: [c for c, kind in zip(r.op_mult_crcs, r.op_kinds) if kind in ("CONV_2D", "FULLY_CONNECTED")]
+        assert weighted(alone) == expected, f"{s.name}: Prepare computes other multipliers than the blob's table"
+        assert weighted(mine) == expected, f"{s.name}: the plan does not use the blob's table"
+        assert all(c == 0 for c, kind in zip(mine.op_mult_crcs, mine.op_kinds) if kind not in ("CONV_2D", "FULLY_CONNECTED"))
+
+
+def test_int16_bias_runs_only_inside_a_blob(exported, programs, tmp_path):
+    """The blob stores a bias whose values fit as int16 (tflite_io.blob_form) and the engine reads
+    it there; the same narrowed bias in a standalone .tflite is refused (bad tensor), since TFLM
+    reads such a bias differently (it gives other logits)."""
+    from slimhar.quantize.tflite_io import blob_form, pack, read_model
+    blob_path = exported["dir"] / "model.blob"
+    blob = Blob.open(blob_path)
+    s = blob.subnets[0]
+    narrowed = pack(blob_form(read_model(blob.unpack(s))))       # weights inside, biases int16
+    assert any(t.type == 7 for t in read_model(narrowed).subgraphs[0].tensors)
+    (tmp_path / "narrow.tflite").write_bytes(narrowed)
+    x = np.zeros((1, s.resolution * blob.axes), np.int8)
+    r = ec.run("host", programs["host"], tmp_path / "narrow.tflite", [(0, x)]).records[0]
+    assert ec.STATUS[r.prepare_status] == "bad tensor"
+    assert ec.run("host", programs["host"], blob_path, [(0, x)]).records[0].status == 0
+
+
 def test_engine_check_refuses_bad_input(programs, tmp_path, exported):
     """A window of the wrong size is reported per record, not run; a corrupt blob stops it."""
     blob_path = exported["dir"] / "model.blob"

@@ -113,17 +113,26 @@ def test_blob_unpacks_to_the_standalone_files(exported):
 
 
 def test_blob_form_of_the_flatbuffers(exported):
-    """In the blob a per-channel quantization keeps ONE zero point and a bias no quantization (its
-    scales are input x weight scales, which TFLM's int8 kernels never read): 12 bytes a channel.
-    unpack restores both exactly -- LiteRT refuses the blob's form -- and the result is the
-    standalone file byte for byte (test above). A blob packed in the full form (before the
-    compact one) repacks to the same bytes as one exported now."""
+    """In the blob a per-channel weight quantization keeps ONE zero point and no scales (the
+    multiplier table gives them back), a bias no quantization (its scales are input x weight
+    scales, which TFLM's int8 kernels never read), no tensor has a name (the blob's metadata
+    lists them once) and the `slimhar` metadata entry is gone (the subnet table has it): 16 bytes
+    a channel and ~0.4 KB a subnet. unpack restores all of it exactly -- LiteRT refuses the
+    blob's form -- and the result is the standalone file byte for byte (test above). A blob
+    packed in the full form (before the compact one) repacks to the same bytes as one exported
+    now."""
     from slimhar.quantize.blob import pack_blob, repack
     from slimhar.quantize.tflite_io import pack, standalone_form
     b = Blob.open(exported["dir"] / "model.blob")
     per_channel = biases = 0
+    names = None
     for s in b.subnets:
         compact, full = read_model(b.model_bytes(s)), read_model(b.unpack(s))
+        assert compact.metadata is None and len(compact.buffers) == len(full.buffers) - 1
+        assert read_metadata(b.unpack(s))["width"] == s.width
+        assert not any(t.name for t in compact.subgraphs[0].tensors)
+        names = names or [t.name.decode() for t in full.subgraphs[0].tensors]
+        assert [t.name.decode() for t in full.subgraphs[0].tensors] == names == b.meta["tensor_names"]
         for tc, tf in zip(compact.subgraphs[0].tensors, full.subgraphs[0].tensors):
             if tf.quantization is not None and len(tf.quantization.scale) > 1:
                 assert list(tf.quantization.zeroPoint) == [0] * len(tf.quantization.scale)
@@ -132,11 +141,11 @@ def test_blob_form_of_the_flatbuffers(exported):
                     assert tc.quantization is None
                 else:
                     per_channel += 1
-                    assert list(tc.quantization.zeroPoint) == [0]
+                    assert list(tc.quantization.zeroPoint) == [0] and len(tc.quantization.scale) == 0
     assert per_channel >= 2 * len(b.subnets) and biases >= 2 * len(b.subnets)   # conv and fc, at least
-    with pytest.raises(ValueError, match="zero_point"):
+    with pytest.raises((ValueError, RuntimeError), match="quantization"):
         LiteRT(b.model_bytes(b.subnets[0]), reference=True)
-    models = [pack(standalone_form(read_model(b.model_bytes(s)))) for s in b.subnets]   # the full form
+    models = [pack(standalone_form(b.model(s))) for s in b.subnets]   # the full form
     rows = [dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                  params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc, int8_acc=s.int8_acc,
                  model=mb, refs=[(t, b.pool[p].name, o, i) for t, p, o, i in s.refs])
@@ -145,6 +154,28 @@ def test_blob_form_of_the_flatbuffers(exported):
                     b.axes, b.classes, b.arch)
     assert len(old) > len(b.data)
     assert repack(Blob(old)) == repack(b)
+
+
+def test_weight_scales_leave_only_where_the_table_gives_them_back(exported):
+    """drop_weight_scales keeps a tensor's scales when one multiplier does not lead back to its
+    scale exactly; restoring needs the whole table; a blob whose table is cut short is refused."""
+    from slimhar.quantize.tflite_io import _weighted_ops, drop_weight_scales, restore_weight_scales
+    b = Blob.open(exported["dir"] / "model.blob")
+    s = b.subnets[-1]
+    mult, shift = b.multipliers(s)
+    kept = lambda m: [w.quantization.scale is not None and len(w.quantization.scale) > 0 for _x, w, _y, _n in _weighted_ops(m)]
+    assert not any(kept(drop_weight_scales(b.model(s), mult, shift)))
+    off = mult.copy()
+    off[1] += 1 << 12                                  # channel 1 of the first conv: another scale
+    assert kept(drop_weight_scales(b.model(s), off, shift)) == [True] + [False] * (len(kept(b.model(s))) - 1)
+    with pytest.raises(ValueError, match="multiplier table"):
+        restore_weight_scales(read_model(b.model_bytes(s)), mult[:-1], shift[:-1])
+    data = bytearray(b.data)
+    table_off = HEADER.unpack_from(data, 0)[6]
+    struct.pack_into("<I", data, table_off + 64 * (len(b.subnets) - 1) + 56, s.mult_count - 1)
+    cut = Blob(_recrc(data))
+    with pytest.raises(BlobError, match="cannot restore its weight scales"):
+        cut.unpack(cut.subnets[-1])
 
 
 def _weights(tfl: bytes) -> dict[str, np.ndarray]:
@@ -165,7 +196,7 @@ def test_subnet_weights_are_slices_of_one_pool(exported):
         ws = _weights((exported["dir"] / "subnets" / f"{s.name}.tflite").read_bytes())
         assert len(ws) == len(s.refs) > 0
         for t, p, o, i in s.refs:
-            name = read_model(b.model_bytes(s)).subgraphs[0].tensors[t].name.decode()
+            name = b.model(s).subgraphs[0].tensors[t].name.decode()
             got = ws[name]
             sl = pool[b.pool[p].name][:o, ..., :i]
             np.testing.assert_array_equal(got.reshape(sl.shape), sl)

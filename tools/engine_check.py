@@ -58,6 +58,7 @@ class Record:
     prepare_status: int = 0        # what Prepare returned
     op_kinds: list[str] = field(default_factory=list)
     op_instructions: list[int] = field(default_factory=list)   # first window, per op
+    op_mult_crcs: list[int] = field(default_factory=list)      # CRC-32 of each op's multipliers + shifts (0: none)
 
 
 @dataclass
@@ -126,17 +127,18 @@ def read_outputs(path: Path) -> Result:
     for _ in range(n):
         subnet, status, nw, osz, arena, scratch, macs, pstatus, prep, n_ops = struct.unpack_from("<IIIIIIIIQI", b, at)
         at += 48
-        kinds, instr = [], []
+        kinds, instr, crcs = [], [], []
         for _k in range(n_ops):
-            kind, _, ins = struct.unpack_from("<IIQ", b, at)
+            kind, crc, ins = struct.unpack_from("<IIQ", b, at)
             kinds.append(OP_KINDS[kind])
             instr.append(ins)
+            crcs.append(crc)
             at += 16
         out = np.frombuffer(b, np.int8, nw * osz, at).reshape(nw, osz)
         at += nw * osz
         (inv,) = struct.unpack_from("<Q", b, at)
         at += 8
-        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, pstatus, kinds, instr))
+        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, pstatus, kinds, instr, crcs))
     return res
 
 

@@ -14,9 +14,13 @@
 //               u64 switch instructions (x1000 switches);
 //               per record: u32 subnet, u32 status, u32 n_windows, u32 output_size,
 //               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 prepare status,
-//               u64 prepare instructions, u32 n_ops, n_ops x (u32 op kind, u32 reserved,
+//               u64 prepare instructions, u32 n_ops, n_ops x (u32 op kind, u32 multipliers' CRC,
 //               u64 instructions of the op in the first window), then n_windows x output_size
-//               int8, then u64 invoke instructions (sum over windows)
+//               int8, then u64 invoke instructions (sum over windows). The multipliers' CRC is
+//               the CRC-32 of a CONV_2D / FULLY_CONNECTED op's requantization multipliers
+//               (int32 LE, one per output channel) followed by its shifts (int8), as the plan
+//               uses them -- computed by Prepare for a .tflite, read from the blob's table for
+//               a blob (0 for other ops): the tests compare the two.
 #include <cstring>
 
 #include "engine.h"
@@ -50,6 +54,16 @@ void OnOp(uint32_t k, void*) {
 
 void PutU32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
 void PutU64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i)); }
+uint32_t MultCrc(const slimhar::OpPlan& op) {
+  if (op.kind != slimhar::OpKind::kConv && op.kind != slimhar::OpKind::kFullyConnected) return 0;
+  uint8_t m[4];
+  uint32_t crc = 0;
+  for (uint32_t o = 0; o < op.out_c; ++o) {
+    PutU32(m, uint32_t(op.mult[o]));
+    crc = slimhar::Crc32(m, 4, crc);
+  }
+  return slimhar::Crc32(reinterpret_cast<const uint8_t*>(op.shift), op.out_c, crc);
+}
 uint32_t GetU32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
 
 int Fail(const char* what) {
@@ -157,6 +171,7 @@ int main(int argc, char** argv) {
         uint8_t ob[16 * slimhar::kMaxOps] = {};
         for (uint32_t k = 0; k < g_plan.n_ops; ++k) {
           PutU32(ob + 16 * k, uint32_t(g_plan.ops[k].kind));
+          PutU32(ob + 16 * k + 4, MultCrc(g_plan.ops[k]));
           PutU64(ob + 16 * k + 8, g_op_instr[k]);
         }
         if (!hostio::Write(fo, ob, 16 * g_plan.n_ops)) return Fail("cannot write outputs");

@@ -67,11 +67,12 @@ struct OpPlan {
   uint16_t pad_before[3];        // PAD along H, W, C (the amounts after follow from the shapes)
   int32_t in_zp[2], out_zp, act_min, act_max;
   WeightView w;
-  const uint8_t* bias;           // int32 little-endian, one per output channel (conv, fc); null: none
+  const uint8_t* bias;           // little-endian, one per output channel (conv, fc); null: none
   const int32_t* mult;           // per output channel (conv, fc)
   const int8_t* shift;
   int32_t add_mult[3];           // ADD: input 1, input 2, output
   int8_t add_shift[3];
+  uint8_t bias_bytes;            // 4: int32 (TFLite); 2: int16, a blob subnet's narrowed bias
   const uint8_t* index;          // gather: int32 little-endian indices (validated)
 };
 

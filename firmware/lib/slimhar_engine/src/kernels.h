@@ -27,10 +27,15 @@ void Maximum(const OpPlan& p, const int8_t* a, const int8_t* b, int8_t* out);
 void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch);
 void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch);
 
-// Bias of output channel o (int32 little-endian, possibly unaligned inside the flatbuffer); a
-// layer without a bias tensor (TFLite allows it for CONV_2D and FULLY_CONNECTED) adds 0.
+// Bias of output channel o (little-endian, possibly unaligned inside the flatbuffer: int32, or
+// int16 where a blob stores a bias whose values all fit, docs/blob-format.md); a layer without a
+// bias tensor (TFLite allows it for CONV_2D and FULLY_CONNECTED) adds 0.
 inline int32_t Bias(const OpPlan& p, uint32_t o) {
   if (p.bias == nullptr) return 0;
+  if (p.bias_bytes == 2) {
+    const uint8_t* h = p.bias + 2 * o;
+    return int32_t(int16_t(uint16_t(h[0] | (h[1] << 8))));
+  }
   const uint8_t* b = p.bias + 4 * o;
   return int32_t(uint32_t(b[0]) | (uint32_t(b[1]) << 8) | (uint32_t(b[2]) << 16) | (uint32_t(b[3]) << 24));
 }

@@ -56,8 +56,9 @@ EngineStatus ReadTensor(const Ctx& c, int32_t idx, TensorInfo* t) {
     NEED(fb::Vector(c.b, qt, 3, 8, &t->zp), EngineStatus::kBadModel);
     t->n_scale = t->scale.len;
     // one zero point per scale (TFLite), or one for all channels of a per-channel quantization
-    // (the blob's compact form: quantize/tflite_io.py; BindChannels checks the values)
-    NEED(t->zp.len == t->n_scale || (t->zp.len == 1 && t->n_scale > 1), EngineStatus::kBadTensor);
+    // (the blob's form, docs/blob-format.md: quantize/tflite_io.py; BindChannels checks the
+    // values), whose scales the blob may leave to its multiplier table (n_scale 0)
+    NEED(t->zp.len == t->n_scale || (t->zp.len == 1 && t->n_scale != 1), EngineStatus::kBadTensor);
     NEED(fb::Scalar<int32_t>(c.b, qt, 6, 0, &t->q_dim), EngineStatus::kBadModel);
   }
   if (c.ref_of[idx]) {  // a slice of the pool: the flatbuffer must not carry the bytes too
@@ -138,13 +139,20 @@ EngineStatus BindWeights(const Ctx& c, const TensorInfo& w, WeightView* v) {
 EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* bias, float s_in, float s_out,
                           OpPlan* op, QuantStore* store) {
   const uint32_t n = uint32_t(w.dims[0]);
-  NEED(w.n_scale == n || w.n_scale == 1, EngineStatus::kBadTensor);
+  // no scales (a quantization of one zero point): a blob subnet whose weight scales are its
+  // multiplier table's, the only form that drops them; computing the multipliers needs them
+  NEED(w.n_scale == n || w.n_scale == 1 || (w.n_scale == 0 && w.zp.len == 1 && c.mults != nullptr), EngineStatus::kBadTensor);
   NEED(w.n_scale == 1 || w.q_dim == 0, EngineStatus::kUnsupported);  // per output channel: axis 0
   for (uint32_t o = 0; o < w.zp.len; ++o) NEED(fb::VecI64(c.b, w.zp, o) == 0, EngineStatus::kUnsupported);
+  // int32 as TFLite has it; int16 only inside a blob (its form of a bias whose values all fit:
+  // the same values, widened back by unpack). TFLM runs no int16 bias with int8 weights: refused
+  // in a standalone model.
+  const uint8_t width = !bias ? 4 : bias->type == kTypeInt32 ? 4 : (bias->type == kTypeInt16 && c.blob) ? 2 : 0;
   if (bias) {
-    NEED(bias->type == kTypeInt32 && bias->rank == 1 && uint32_t(bias->dims[0]) == n, EngineStatus::kBadTensor);
-    NEED(bias->data != nullptr && bias->data_size == 4 * n, EngineStatus::kBadTensor);
+    NEED(width != 0 && bias->rank == 1 && uint32_t(bias->dims[0]) == n, EngineStatus::kBadTensor);
+    NEED(bias->data != nullptr && bias->data_size == uint64_t(width) * n, EngineStatus::kBadTensor);
   }
+  op->bias_bytes = width;
   const bool room = store->used <= store->capacity && n <= store->capacity - store->used;
   int32_t* m = store->mult + (room ? store->used : 0);
   int8_t* sh = store->shift + (room ? store->used : 0);

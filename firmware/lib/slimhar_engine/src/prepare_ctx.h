@@ -12,7 +12,7 @@ namespace slimhar {
 namespace prep {
 
 // TFLite schema numbers (schema.fbs) of what the exporter emits; the ops' own are in ops.def.
-enum : int8_t { kTypeInt32 = 2, kTypeInt8 = 9 };
+enum : int8_t { kTypeInt32 = 2, kTypeInt16 = 7, kTypeInt8 = 9 };
 enum : int8_t { kActNone = 0, kActRelu = 1 };
 enum : int8_t { kPadSame = 0, kPadValid = 1 };
 enum : uint8_t { kOptNone = 0 };  // BuiltinOptions union tag of no options
