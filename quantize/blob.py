@@ -112,7 +112,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         out.extend(data)
         return off
 
-    from .tflite_io import drop_metadata, drop_names, drop_weight_scales, pack, read_model, tensor_names
+    from .tflite_io import drop_metadata, drop_names, drop_weight_scales, pack_region, read_model, tensor_names
     models = [read_model(s["model"]) for s in subnets]
     # the tensor names most subnets share (all of them, for one architecture) go once into the
     # metadata; a subnet with those names carries none (tflite_io.drop_names)
@@ -135,14 +135,18 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         pool_entries.append(POOL_ENTRY.pack(n.encode()[:16], off, a.nbytes, a.ndim, *dims, 0))
     pool_data_size = len(out) - pool_data_off
     pool_dir_off = section(b"".join(pool_entries))
-    model_offs, ref_offs, mult_offs, mult_counts = [], [], [], []
-    model_sizes = []
+    ref_offs, mult_offs, mult_counts, tables = [], [], [], []
     for s, m in zip(subnets, models):
         mult, shift = subnet_multipliers(s["model"])     # TFLM's Prepare, done once here
         drop_metadata(m, subnet_metadata(s["width"], s["resolution"], s["classes"], arch))
-        model = pack(drop_names(drop_weight_scales(m, mult, shift), list(names)))
-        model_offs.append(section(model))
-        model_sizes.append(len(model))
+        drop_names(drop_weight_scales(m, mult, shift), list(names))
+        tables.append((mult, shift))
+    # every flatbuffer in one region, the parts they have in common written once
+    region, starts = pack_region(models)
+    region_off = section(region)
+    model_offs = [region_off + st for st in starts]
+    model_sizes = [len(region) - st for st in starts]
+    for s, (mult, shift) in zip(subnets, tables):
         refs = b"".join(REF_ENTRY.pack(t, pool_names.index(p), o, i) for t, p, o, i in s["refs"])
         ref_offs.append(section(refs))
         mult_offs.append(section(mult.tobytes() + shift.tobytes()))
@@ -319,7 +323,33 @@ class Blob:
                 np.frombuffer(self.data, np.int8, n, s.mult_offset + 4 * n).copy())
 
     def model_bytes(self, s: SubnetEntry) -> bytes:
+        """Subnet s's flatbuffer: from its start to the end of the model region it shares."""
         return self.data[s.model_offset:s.model_offset + s.model_size]
+
+    def private_bytes(self) -> list[dict]:
+        """What each subnet adds to the file: the model-region bytes from its start to the next
+        subnet's (the one packed first -- last in the region -- carries what they share), of
+        them its biases; its weight references and multiplier table with their padding; its
+        64-byte table entry. With the header, input spec, metadata and pool they sum to the file."""
+        from .tflite_io import _biased_ops
+        order = sorted(range(len(self.subnets)), key=lambda i: self.subnets[i].model_offset)
+        ends = {}
+        for k, i in enumerate(order):
+            s = self.subnets[i]
+            ends[i] = (self.subnets[order[k + 1]].model_offset if k + 1 < len(order)
+                       else s.model_offset + s.model_size + _pad(s.model_offset + s.model_size))
+        out = []
+        for i, s in enumerate(self.subnets):
+            m = self.model(s)
+            biases = sum(len(m.buffers[b.buffer].data) for _x, _w, b in _biased_ops(m)
+                         if m.buffers[b.buffer].data is not None)
+            refs = REF_ENTRY.size * len(s.refs)
+            mults = 5 * s.mult_count
+            row = {"model": ends[i] - s.model_offset, "biases": biases, "refs": refs + _pad(refs),
+                   "multipliers": mults + _pad(mults), "entry": SUBNET_ENTRY.size}
+            row["total"] = row["model"] + row["refs"] + row["multipliers"] + row["entry"]
+            out.append(row)
+        return out
 
     def model(self, s: SubnetEntry):
         """Subnet s's flatbuffer as a ModelT with what the blob carries once or as multipliers
@@ -364,7 +394,8 @@ class Blob:
             "table": [{"name": s.name, "width": round(s.width, 4), "resolution": s.resolution,
                        "channels": list(s.channels), "macs": s.macs, "params": s.params,
                        "arena_bytes": s.arena_bytes, "float_acc": s.float_acc, "int8_acc": s.int8_acc,
-                       "model_bytes": s.model_size, "refs": len(s.refs)} for s in self.subnets],
+                       "model_bytes": p["model"], "private_bytes": p["total"], "refs": len(s.refs)}
+                      for s, p in zip(self.subnets, self.private_bytes())],
             "input_spec": {"sample_rate_hz": self.spec.sample_rate_hz, "window": self.spec.window, "hop": self.spec.hop,
                            "raw": [f"{n} [{u}]" if u else n for n, u in self.spec.raw],
                            "channels": [f"{n} [{u}]" if u else n for n, u in self.spec.channels],

@@ -11,7 +11,9 @@ MAC, so the estimate favours them slightly) -- and it is said so.
 staircase over the chosen front (the most accurate chosen subnet at or under the budget); the
 set kept maximizes the area under that staircase over log-cost, from the cheapest front subnet
 (always kept: the policy's fallback) to the dearest. Subnets are dropped greedily, each time the
-one whose removal loses the least area per byte it saves, until blob + firmware fit.
+one whose removal loses the least area per byte it saves, until blob + firmware fit (the bytes a
+subnet saves are those it adds to the packed blob; the models share parts of their flatbuffers,
+so the size is packed again whenever the running estimate says it fits).
 """
 from __future__ import annotations
 
@@ -74,9 +76,34 @@ def _p16(n: int) -> int:
     return n + (-n) % 16
 
 
-def blob_bytes(blob: Blob, chosen: list[int]) -> int:
-    """len(repack(blob, chosen, trim=True)) without packing it: the 64-byte header, then every
-    section padded to 16 bytes (docs/blob-format.md), the pool cut to the slices in use."""
+def _region(blob: Blob, chosen: list[int]) -> tuple[int, dict[int, int]]:
+    """The model region the chosen subnets' flatbuffers make together (tflite_io.pack_region):
+    its length, and the bytes each one adds (from its start to the next one's)."""
+    from .tflite_io import blob_form, pack, pack_region, read_model
+    models = []
+    for i in chosen:
+        m = blob.model(blob.subnets[i])                     # as pack_blob gets it, then drops the same
+        models.append(read_model(pack(blob_form(m))))
+        _drop_for_blob(blob, i, models[-1])
+    region, starts = pack_region(models)
+    order = sorted(range(len(chosen)), key=lambda k: starts[k])
+    adds = {chosen[k]: (starts[order[j + 1]] if j + 1 < len(order) else len(region)) - starts[k]
+            for j, k in enumerate(order)}
+    return len(region), adds
+
+
+def _drop_for_blob(blob: Blob, i: int, m) -> None:
+    from .blob import subnet_metadata
+    from .tflite_io import drop_metadata, drop_names, drop_weight_scales
+    s = blob.subnets[i]
+    drop_metadata(m, subnet_metadata(s.width, s.resolution, s.classes, blob.arch))
+    drop_names(drop_weight_scales(m, *blob.multipliers(s)), blob.tensor_names)
+
+
+def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
+    """len(repack(blob, chosen, trim=True)) without writing it: the 64-byte header, then every
+    section padded to 16 bytes (docs/blob-format.md), the pool cut to the slices in use, the
+    chosen models' region (`region`: its length when known)."""
     from .blob import POOL_ENTRY, REF_ENTRY, SUBNET_ENTRY
     from .input_spec import pack as pack_spec
     used: dict[int, tuple[int, int]] = {}
@@ -89,8 +116,9 @@ def blob_bytes(blob: Blob, chosen: list[int]) -> int:
     for p, (o, n) in used.items():
         dims = blob.pool[p].shape
         pool += _p16(o * math.prod(dims[1:-1]) * n if len(dims) > 1 else o)
-    subnets = sum(_p16(blob.subnets[i].model_size) + _p16(REF_ENTRY.size * len(blob.subnets[i].refs))
-                  + _p16(5 * blob.subnets[i].mult_count) for i in chosen)
+    region = _region(blob, chosen)[0] if region is None else region
+    subnets = _p16(region) + sum(_p16(REF_ENTRY.size * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count)
+                                 for i in chosen)
     return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + subnets
             + _p16(SUBNET_ENTRY.size * len(chosen)))
 
@@ -101,7 +129,13 @@ def fit(blob: Blob, candidates: list[int], cost: dict[int, float], flash_budget:
     chosen = sorted(candidates, key=lambda i: cost[i])
     cheapest = chosen[0]
     lo, hi = cost[cheapest], max(cost[i] for i in chosen) * 1.0001
-    size = blob_bytes(blob, chosen)
+
+    def measure(ch):           # in the order repack packs them: by index
+        region, adds = _region(blob, sorted(ch))
+        return blob_bytes(blob, sorted(ch), region), adds
+
+    size, adds = measure(chosen)
+    estimate = size
     while size + firmware_bytes > flash_budget:
         if len(chosen) == 1:
             raise BlobError(f"even the cheapest subnet ({blob.subnets[cheapest].name}: blob {size:,} B) and the "
@@ -112,12 +146,20 @@ def fit(blob: Blob, candidates: list[int], cost: dict[int, float], flash_budget:
             if i == cheapest:
                 continue
             rest = [j for j in chosen if j != i]
-            s = blob_bytes(blob, rest)
-            loss = (area - staircase_area(blob, rest, cost, lo, hi)) / max(1, size - s)
-            if best is None or (loss, s) < (best[0], best[2]):   # ties: the one that saves the most
-                best = (loss, i, s)
-        _, drop, size = best
+            # what dropping it saves: its references, multipliers and the region bytes it adds
+            # (models share parts, so this is measured again once the estimate fits)
+            saves = adds[i] + _p16(8 * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count) + 64
+            loss = (area - staircase_area(blob, rest, cost, lo, hi)) / max(1, saves)
+            if best is None or (loss, -saves) < (best[0], -best[2]):   # ties: the one that saves the most
+                best = (loss, i, saves)
+        _, drop, saves = best
         chosen.remove(drop)
+        estimate -= saves
+        if estimate + firmware_bytes <= flash_budget or len(chosen) == 1:
+            size, adds = measure(chosen)
+            estimate = size
+        else:
+            adds.pop(drop)
     return sorted(chosen)
 
 

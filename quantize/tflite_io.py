@@ -374,3 +374,80 @@ def read_metadata(data: bytes) -> dict:
         if _name(md.name) == METADATA_NAME:
             return json.loads(bytes(m.buffers[md.buffer].data).decode())
     return {}
+
+
+# -- the blob's model region: every subnet's flatbuffer in one, equal parts written once ---------
+class _DedupBuilder(flatbuffers.Builder):
+    """A builder that writes each distinct scalar vector and string once (offsets are forward
+    references, so any later table may point at one written earlier)."""
+
+    def __init__(self):
+        super().__init__(1 << 16)
+        self._seen: dict = {}
+
+    def CreateNumpyVector(self, x):
+        key = ("v", x.dtype.str, x.tobytes())
+        if key not in self._seen:
+            self._seen[key] = super().CreateNumpyVector(x)
+        return self._seen[key]
+
+    def CreateString(self, s, encoding="utf-8", errors="strict"):
+        key = ("s", s if isinstance(s, bytes) else s.encode(encoding, errors))
+        if key not in self._seen:
+            self._seen[key] = super().CreateString(s, encoding, errors)
+        return self._seen[key]
+
+
+class _Once:
+    """Stands in for an object-API table while a region is packed: equal tables (same type,
+    same fields, equal children) are written once."""
+
+    def __init__(self, obj, memo: dict):
+        self.obj, self.memo = obj, memo
+        self.key = (type(obj).__name__,) + tuple((k, _content_key(v)) for k, v in sorted(vars(obj).items()))
+
+    def Pack(self, builder):
+        if self.key not in self.memo:
+            self.memo[self.key] = self.obj.Pack(builder)
+        return self.memo[self.key]
+
+
+def _content_key(v):
+    if isinstance(v, _Once):
+        return v.key
+    if isinstance(v, np.ndarray):
+        return ("nd", v.dtype.str, v.tobytes())
+    if isinstance(v, list):
+        return ("l",) + tuple(_content_key(e) for e in v)
+    return (type(v).__name__, repr(v))        # repr: 0.0 and -0.0 stay apart
+
+
+def _share(x, memo: dict):
+    if isinstance(x, list):
+        return [_share(v, memo) for v in x]
+    if hasattr(x, "Pack") and not isinstance(x, (_Once, _SharedQuant)):
+        for k, v in list(vars(x).items()):
+            setattr(x, k, _share(v, memo))
+        return _Once(x, memo)
+    return x
+
+
+def pack_region(models: list[fb.ModelT]) -> tuple[bytes, list[int]]:
+    """Several models in one flatbuffer region: (its bytes, where each model starts). Each model
+    starts with its own root offset and the "TFL3" identifier, 16-byte aligned (the region's
+    length is a multiple of 16), and reads as a standalone flatbuffer from there to the region's
+    end: every offset in a flatbuffer points forward, and a model packed later (earlier in the
+    region) points at the equal vectors and tables of those packed before it instead of writing
+    them again (shapes, quantization tables, op codes and options, constant buffers, vtables).
+    The models are consumed (their tables are wrapped)."""
+    b, memo = _DedupBuilder(), {}
+    ends = [0] * len(models)
+    for i in reversed(range(len(models))):
+        root = _share(models[i], memo).Pack(b)
+        b.Prep(16, 8)                                   # root offset + identifier end on 16 bytes
+        for c in reversed(b"TFL3"):
+            b.PrependByte(c)
+        b.PrependUOffsetTRelative(root)
+        ends[i] = b.Offset()
+    data = bytes(b.Bytes[b.Head():])
+    return data, [len(data) - e for e in ends]

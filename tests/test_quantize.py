@@ -122,7 +122,7 @@ def test_blob_form_of_the_flatbuffers(exported):
     packed in the full form (before the compact one) repacks to the same bytes as one exported
     now."""
     from slimhar.quantize.blob import pack_blob, repack
-    from slimhar.quantize.tflite_io import pack, standalone_form
+    from slimhar.quantize.tflite_io import blob_form, pack, standalone_form
     b = Blob.open(exported["dir"] / "model.blob")
     per_channel = biases = 0
     names = None
@@ -141,10 +141,15 @@ def test_blob_form_of_the_flatbuffers(exported):
                     assert tc.quantization is None
                 else:
                     per_channel += 1
-                    assert list(tc.quantization.zeroPoint) == [0] and len(tc.quantization.scale) == 0
+                    assert list(tc.quantization.zeroPoint) == [0] and tc.quantization.scale is None
     assert per_channel >= 2 * len(b.subnets) and biases >= 2 * len(b.subnets)   # conv and fc, at least
     with pytest.raises((ValueError, RuntimeError), match="quantization"):
         LiteRT(b.model_bytes(b.subnets[0]), reference=True)
+    # one model region: every model 16-byte aligned, starting with its root offset and "TFL3",
+    # and the parts they share written once (what each adds is far less than it alone)
+    assert all(s.model_offset % 16 == 0 and b.data[s.model_offset + 4:s.model_offset + 8] == b"TFL3" for s in b.subnets)
+    alone = sum(len(pack(blob_form(b.model(s)))) for s in b.subnets)
+    assert sum(p["model"] for p in b.private_bytes()) < alone / 2
     models = [pack(standalone_form(b.model(s))) for s in b.subnets]   # the full form
     rows = [dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                  params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc, int8_acc=s.int8_acc,

@@ -106,10 +106,14 @@ def blob_info(file, as_json):
     click.echo(f"  model channels: {', '.join(sp['channels'])}; classes: {', '.join(sp['classes'])}")
     for p in info["pool"]:
         click.echo(f"  pool {p['name']:<16} {str(p['shape']):<20} {p['bytes']:>9,d} B")
-    click.echo(f"{'subnet':<12} {'channels':<16} {'MACs':>11} {'arena B':>8} {'float %':>8} {'int8 %':>8} {'model B':>8}")
+    click.echo(f"{'subnet':<12} {'channels':<16} {'MACs':>11} {'arena B':>8} {'float %':>8} {'int8 %':>8} "
+               f"{'private B':>9}")
     for s in info["table"]:
         click.echo(f"{s['name']:<12} {str(s['channels']):<16} {s['macs']:>11,d} {s['arena_bytes']:>8,d} "
-                   f"{100 * s['float_acc']:>8.2f} {100 * s['int8_acc']:>8.2f} {s['model_bytes']:>8,d}")
+                   f"{100 * s['float_acc']:>8.2f} {100 * s['int8_acc']:>8.2f} {s['private_bytes']:>9,d}")
+    priv = sum(s["private_bytes"] for s in info["table"])
+    click.echo(f"private bytes (model region from a subnet's start to the next one's, references, multipliers, "
+               f"table entry): {priv:,} in all, {priv / max(1, info['subnets']):,.0f} a subnet on average")
 
 
 @blob.command("select")

@@ -234,8 +234,17 @@ void Wr32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v
 // model) keeps every promise to the kernels of both flavours (plan_promises.h) and runs (under
 // ASan + UBSan here). Damage to the flatbuffer's root offset or identifier is always refused.
 void DamagedModels(const slimhar::Blob& blob) {
+  // the subnet whose flatbuffer comes last in the model region: packed first, it shares nothing
+  // written for another, so its bytes are exactly what it reads (docs/blob-format.md)
   slimhar::SubnetInfo s;
-  blob.GetSubnet(0, &s);
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo x;
+    blob.GetSubnet(i, &x);
+    blob.GetSubnet(k, &s);
+    if (x.model > s.model) k = i;
+  }
+  blob.GetSubnet(k, &s);
   const size_t at = size_t(s.model - slimhar_model);
   std::vector<uint8_t> good(slimhar_model, slimhar_model + SLIMHAR_MODEL_SIZE);
   uint32_t accepted = 0, refused = 0;
@@ -248,7 +257,7 @@ void DamagedModels(const slimhar::Blob& blob) {
       slimhar::Blob bad;
       if (bad.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) continue;
       slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
-      const EngineStatus st = slimhar::PrepareSubnet(bad, 0, &g_plan, &store);
+      const EngineStatus st = slimhar::PrepareSubnet(bad, k, &g_plan, &store);
       if (st != EngineStatus::kOk) {
         ++refused;
         clean_refusals &= g_plan.n_ops == 0 && store.used == 0;
@@ -305,16 +314,16 @@ void DamagedModels(const slimhar::Blob& blob) {
     slimhar::Blob x;
     slimhar::QuantStore tiny{g_mult1, g_shift1, 3}, room{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
     const bool opened = x.Open(shifted.data() + 1, good.size()) == slimhar::BlobStatus::kOk;
-    Check("full_store_refused", opened && slimhar::PrepareSubnet(x, 0, &g_plan, &tiny) == EngineStatus::kTooLarge &&
+    Check("full_store_refused", opened && slimhar::PrepareSubnet(x, k, &g_plan, &tiny) == EngineStatus::kTooLarge &&
                                     tiny.used == 0);
-    Check("unaligned_blob_multipliers_copied", opened && slimhar::PrepareSubnet(x, 0, &g_plan, &room) == EngineStatus::kOk &&
+    Check("unaligned_blob_multipliers_copied", opened && slimhar::PrepareSubnet(x, k, &g_plan, &room) == EngineStatus::kOk &&
                                                    room.used == s.n_mults &&
                                                    std::memcmp(g_mult1, s.mults, 4u * s.n_mults) == 0);
   }
 
   // a truncated model (the subnet table's model size cut short): the whole one prepares, every
   // shorter one is refused
-  const uint32_t entry = Rd32(good.data() + 24);  // subnet table: entry 0, model size at +40
+  const uint32_t entry = Rd32(good.data() + 24) + 64 * k;  // subnet table: entry k, model size at +40
   bool whole = false, prefixes = true;
   for (uint32_t n = 9; n <= s.model_size; n = (n + 7 < s.model_size || n == s.model_size) ? n + 7 : s.model_size) {
     std::vector<uint8_t> b = good;
@@ -323,7 +332,7 @@ void DamagedModels(const slimhar::Blob& blob) {
     slimhar::Blob cut;
     slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
     const bool ok = cut.Open(b.data(), b.size()) == slimhar::BlobStatus::kOk &&
-                    slimhar::PrepareSubnet(cut, 0, &g_plan, &store) == EngineStatus::kOk;
+                    slimhar::PrepareSubnet(cut, k, &g_plan, &store) == EngineStatus::kOk;
     if (n == s.model_size) {
       whole = ok;
       break;
