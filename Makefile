@@ -16,7 +16,7 @@ PIO_STAMP := .pio-core/.slimhar-ready
 SCONS_WHL := .cache/wheels/scons-4.11.1-py3-none-any.whl
 FW_BLOB  := runs/firmware/model.blob
 
-.PHONY: bench-scratch bench-int8 install-check hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
+.PHONY: bench-scratch bench-tflm-arena bench-int8 install-check hil-blob hil hil-soak hil-report-check bench-runtime help setup setup-apt setup-venv setup-pio firmware-blob firmware-build firmware-run firmware-test test test-fast demo train-hapt eval-hapt quantize-hapt bench-train bench-paper bench-quantize bench-engine engine-check-hapt fuzz-build fuzz fuzz-long clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -163,6 +163,10 @@ bench-int8: setup ## the int8 study of docs/results.md §3 on the 150-epoch run 
 bench-scratch: setup $(HIL_BLOB) $(FW_BLOB) ## the DSP kernels' RAM / speed trade: the engine built for several scratch budgets, the HIL and firmware blobs in QEMU (~2 min)
 	$(PY) -m slimhar.benchmarks.scratch_sweep $(HIL_BLOB) --json docs/assets/scratch_sweep_hil.json
 	$(PY) -m slimhar.benchmarks.scratch_sweep $(FW_BLOB) --budgets 8192,16384,32768,16777216 --json docs/assets/scratch_sweep_basicmotions.json
+
+bench-tflm-arena: setup $(HIL_BLOB) $(FW_BLOB) ## every subnet's arena + DSP scratch against TFLM's arena (host interpreter) on the same .tflite (~10 s)
+	$(PY) -m slimhar.benchmarks.tflm_arena $(HIL_BLOB) --json docs/assets/tflm_arena_hil.json
+	$(PY) -m slimhar.benchmarks.tflm_arena $(FW_BLOB) --json docs/assets/tflm_arena_basicmotions.json
 
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --split test
