@@ -4,7 +4,8 @@
 // are embedded at build time, slimhar.tools.golden), int32 wrap-around on extreme biases as
 // TFLM does it, and the engine's own contracts -- zero-copy weights, planned arena, what a plan
 // promises the kernels, stateless switching, plan-cache eviction, refusals -- plus the planner
-// and the requantization helpers on synthetic cases against independent references.
+// and the requantization helpers on synthetic cases against independent references, and the
+// CONV_2D / FULLY_CONNECTED kernels alone on shapes no blob has, against reference loops.
 #include <cmath>
 #include <cstring>
 #if defined(SLIMHAR_HOST_TEST)
@@ -17,9 +18,13 @@
 #include "slimhar_blob.h"
 #include "slimhar_golden.h"
 #include "slimhar_model.h"
+#include <algorithm>
+
 #include "../plan_promises.h"
+#include "kernels.h"
 #include "planner.h"
 #include "quant_math.h"
+#include "scratch.h"
 
 using slimhar::EngineStatus;
 
@@ -216,6 +221,112 @@ void RequantCases() {
   Check("requant_rounding_divide_as_tflm", rdpot);
   Check("requant_multiply_as_tflm", mul);
   Check("requant_quantize_multiplier", qm);
+}
+
+// The CONV_2D and FULLY_CONNECTED kernels alone, on shapes the blobs never have -- odd channel
+// counts, one input channel, stride 2 and 3, SAME and VALID, weights a strided slice of a larger
+// tensor, int16 and int32 biases, ReLU -- against a reference written out here: direct loops,
+// the requantization helpers checked above. In QEMU this runs the DSP kernels (tiles, pairs of
+// channels and positions, the one-channel path, the fc's class groups), on the host the portable
+// ones.
+int32_t RefRequant(const slimhar::OpPlan& p, uint32_t o, int32_t acc) {
+  acc = slimhar::q::WrapAdd(acc, slimhar::kernels::Bias(p, o));
+  acc = slimhar::q::WrapAdd(slimhar::q::MulByQuantMul(acc, p.mult[o], p.shift[o]), p.out_zp);
+  return slimhar::q::Clamp(acc, p.act_min, p.act_max);
+}
+
+void KernelCases() {
+  static int8_t x[24 * 12 * 72], w[10 * 7 * 80], got[24 * 12 * 10], want[24 * 12 * 10];
+  static uint8_t bias[4 * 10];
+  static int32_t mult[10];
+  static int8_t shift[10];
+  uint32_t seed = 7;
+  auto next = [&seed]() { seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5; return seed; };
+  auto fill = [&](int8_t* v, uint32_t n) { for (uint32_t i = 0; i < n; ++i) v[i] = int8_t(next()); };
+  auto quant = [&](slimhar::OpPlan& p, uint32_t n) {
+    p.bias_bytes = (next() & 1) ? 2 : 4;
+    for (uint32_t o = 0; o < n; ++o) {
+      const int32_t b = int32_t(next() % 40001) - 20000;  // fits int16
+      for (uint32_t k = 0; k < p.bias_bytes; ++k) bias[p.bias_bytes * o + k] = uint8_t(uint32_t(b) >> (8 * k));
+      mult[o] = int32_t((1u << 30) | (next() >> 2));
+      shift[o] = int8_t(-int32_t(next() % 12) + 1);       // 1 .. -10
+    }
+    p.bias = (next() % 8) ? bias : nullptr;
+    p.mult = mult;
+    p.shift = shift;
+    p.in_zp[0] = int32_t(next() % 256) - 128;
+    p.out_zp = int32_t(next() % 256) - 128;
+    p.act_max = 127;
+    p.act_min = (next() & 1) ? p.out_zp : -128;             // ReLU or none
+  };
+  bool conv_ok = true, fc_ok = true;
+  uint32_t convs = 0, fcs = 0;
+  for (int t = 0; t < 160; ++t) {
+    slimhar::OpPlan p{};
+    p.kind = slimhar::OpKind::kConv;
+    p.in_c = uint16_t((t % 4 == 0) ? 1 : 1 + next() % 70);
+    p.in_h = uint16_t(1 + next() % 24);
+    p.in_w = p.out_w = uint16_t(1 + next() % 12);
+    p.kh = uint8_t(1 + next() % 7);
+    p.stride = uint8_t(1 + next() % 3);
+    p.out_c = uint16_t(1 + next() % 10);
+    const bool same = next() & 1;
+    if (!same && p.in_h < p.kh) p.in_h = p.kh;
+    p.out_h = uint16_t(same ? (p.in_h + p.stride - 1) / p.stride : (p.in_h - p.kh) / p.stride + 1);
+    const int32_t pad = same ? std::max(0, (p.out_h - 1) * p.stride + p.kh - p.in_h) : 0;
+    p.pad_top = uint8_t(pad / 2);
+    p.pad_bottom = uint8_t(pad - pad / 2);
+    const uint32_t I_all = p.in_c + next() % 10;            // the weights: a slice of a wider tensor
+    p.w = slimhar::WeightView{w, uint32_t(p.kh) * I_all, I_all, p.out_c, p.kh, p.in_c};
+    p.out_size = uint32_t(p.out_h) * p.out_w * p.out_c;
+    quant(p, p.out_c);
+    if (slimhar::kernels::DspScratchBytes(p) > sizeof(g_arena)) continue;
+    fill(x, uint32_t(p.in_h) * p.in_w * p.in_c);
+    fill(w, uint32_t(p.out_c) * p.w.out_stride);
+    for (uint32_t y = 0; y < p.out_h; ++y)
+      for (uint32_t c = 0; c < p.out_w; ++c)
+        for (uint32_t o = 0; o < p.out_c; ++o) {
+          int32_t acc = 0;
+          for (uint32_t ky = 0; ky < p.kh; ++ky) {
+            const int32_t iy = int32_t(y * p.stride + ky) - p.pad_top;
+            if (iy < 0 || iy >= p.in_h) continue;
+            for (uint32_t i = 0; i < p.in_c; ++i)
+              acc += int32_t(w[o * p.w.out_stride + ky * I_all + i]) * (x[(uint32_t(iy) * p.in_w + c) * p.in_c + i] - p.in_zp[0]);
+          }
+          want[(y * p.out_w + c) * p.out_c + o] = int8_t(RefRequant(p, o, acc));
+        }
+    std::memset(got, 0x55, p.out_size);
+    slimhar::kernels::Conv(p, x, got, g_arena);
+    conv_ok &= std::memcmp(got, want, p.out_size) == 0;
+    ++convs;
+  }
+  for (int t = 0; t < 120; ++t) {
+    slimhar::OpPlan p{};
+    p.kind = slimhar::OpKind::kFullyConnected;
+    const uint32_t segs = 1 + next() % 8, len = (t % 3 == 0) ? 4 * (1 + next() % 16) : 1 + next() % 70;
+    const uint32_t stride = (t % 3 == 0) ? len : len + next() % 9;   // whole rows: the fc's one-run path
+    const uint32_t classes = 1 + next() % 10;
+    p.w = slimhar::WeightView{w, segs * stride, stride, uint16_t(classes), uint16_t(segs), uint16_t(len)};
+    p.in_c = uint16_t(len);
+    p.out_c = uint16_t(classes);
+    p.out_size = classes;
+    quant(p, classes);
+    if (slimhar::kernels::DspScratchBytes(p) > sizeof(g_arena)) continue;
+    fill(x, segs * len);
+    fill(w, classes * segs * stride);
+    for (uint32_t k = 0; k < classes; ++k) {
+      int32_t acc = 0;
+      for (uint32_t s = 0; s < segs; ++s)
+        for (uint32_t i = 0; i < len; ++i) acc += int32_t(w[k * segs * stride + s * stride + i]) * (x[s * len + i] - p.in_zp[0]);
+      want[k] = int8_t(RefRequant(p, k, acc));
+    }
+    std::memset(got, 0x55, classes);
+    slimhar::kernels::FullyConnected(p, x, got, g_arena);
+    fc_ok &= std::memcmp(got, want, classes) == 0;
+    ++fcs;
+  }
+  Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 120);
+  Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
 
 #if defined(SLIMHAR_HOST_TEST)
@@ -470,6 +581,7 @@ int main() {
   PlanCacheEvicts(blob);
   PlannerCases();
   RequantCases();
+  KernelCases();
 #if defined(SLIMHAR_HOST_TEST)
   DamagedModels(blob);
 #endif
