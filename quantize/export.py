@@ -143,9 +143,6 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         model_nw = to_tflite(g, with_weights=False)
         refs = [(t, g.tensors[t].pool_ref[0], g.tensors[t].pool_ref[1], g.tensors[t].pool_ref[2])
                 for t in range(len(g.tensors)) if g.tensors[t].pool_ref is not None]
-        row["private_bytes"] = len(model_nw) + 8 * len(refs)
-        row["quant_param_bytes"] = quant_param_bytes(g)
-        row["structure_bytes"] = row["private_bytes"] - row["quant_param_bytes"]
         blob_subnets.append({"width": w, "resolution": r, "classes": spec["classes"], "channels": g.meta["channels"],
                              "macs": cost["macs"], "params": cost["params"], "arena_bytes": row["arena_bytes"],
                              "float_acc": val_float, "int8_acc": val_int8, "model": model_nw,
@@ -164,6 +161,13 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
     for s in b.subnets:
         if b.unpack(s) != (out / "subnets" / f"{s.name}.tflite").read_bytes():
             raise AssertionError(f"{s.name}: unpacked blob subnet differs from the standalone .tflite")
+    # what each subnet adds to the blob (Blob.private_bytes): quantization parameters = its
+    # biases and multiplier table, structure = the rest of its flatbuffer-region bytes, its
+    # weight references and table entry
+    for row, p in zip(rows, b.private_bytes()):
+        row["private_bytes"] = p["total"]
+        row["quant_param_bytes"] = p["biases"] + p["multipliers"]
+        row["structure_bytes"] = p["total"] - row["quant_param_bytes"]
     seconds = time.perf_counter() - t_start
     report = make_report(rows, blob, pool, spec, ck, split, len(yev), seconds)
     report["qat_epochs"] = qat_epochs
@@ -174,22 +178,6 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
     if available("matplotlib"):                 # the [plots] extra; the report says the same in numbers
         plot_accuracy(rows, out / "int8_vs_float.png", f"{cfg['name']}: float vs shared int8 ({split})")
     return report
-
-
-def quant_param_bytes(g) -> int:
-    """Bytes of a subnet's private quantization data: scale and zero-point vectors (each
-    distinct vector counted once, as the packer stores it once) and int32 biases."""
-    seen, total = set(), 0
-    for t in g.tensors:
-        if t.scale is not None:
-            for arr in (np.asarray(t.scale, "<f4"), np.asarray(t.zero_point, "<i8")):
-                key = (arr.dtype.str, arr.tobytes())
-                if key not in seen:
-                    seen.add(key)
-                    total += arr.nbytes
-        if t.dtype == "int32" and t.name.endswith(".b"):
-            total += t.data.nbytes
-    return total
 
 
 def make_report(rows, blob: bytes, pool, spec, ck, split, n, seconds) -> dict:
@@ -235,7 +223,8 @@ def report_markdown(rep: dict) -> str:
              f"- blob {b['blob']:,} bytes (pool {b['pool']:,}) vs {b['sum_standalone_tflite']:,} bytes of standalone "
              f".tflite files: {b['blob_vs_sum']:.1f}x smaller",
              f"- private bytes of all subnets: {b['private_total']:,} = {b['private_quant_params']:,} quantization "
-             f"parameters (scales, zero points, biases) + {b['private_structure']:,} flatbuffer structure",
+             f"parameters (biases, multiplier tables) + {b['private_structure']:,} structure (flatbuffer region, "
+             f"weight references, table entries)",
              f"- TFLM vs LiteRT reference kernels: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatching "
              f"int8 outputs (max {rep['parity']['tflm_vs_litert_ref_max_lsb']} LSB) over "
              f"{rep['parity']['windows_per_subnet']} windows per subnet (LiteRT's reference FULLY_CONNECTED "
