@@ -281,6 +281,9 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
 
   static_assert(kMaxTensors <= 256, "tensor indices are kept in uint8_t");
   uint8_t op_in[kMaxOps][2] = {}, op_out[kMaxOps] = {};  // activation tensors of each op, for the offsets
+  // a chain reads each op's output again as the next op's input: the last tensor read is kept
+  int32_t last_i = in_t;
+  TensorInfo last = tin;
   for (uint32_t k = 0; k < c.ops.len; ++k) {
     OpPlan* op = &plan->ops[k];
     *op = OpPlan{};
@@ -317,11 +320,17 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
     for (uint32_t i = 0; i < ins.len; ++i) {
       ti[i] = fb::VecI32(c.b, ins, i);
       if (ti[i] == -1 && i >= spec->min_in) continue;  // an optional input left out
-      TRY(ReadTensor(c, ti[i], &t[i]));
+      if (ti[i] == last_i) {
+        t[i] = last;  // the previous op's output (or the model's input): read and checked already
+      } else {
+        TRY(ReadTensor(c, ti[i], &t[i]));
+      }
       present[i] = true;
     }
     const int32_t yi = fb::VecI32(c.b, outs, 0);
     TRY(ReadTensor(c, yi, &y));
+    last_i = yi;
+    last = y;
     NEED(!IsConst(y), EngineStatus::kBadModel);
     const OpArgs args{o, t, present, &y};
     TRY(kPrepare[uint32_t(op->kind)](c, args, op, store));
