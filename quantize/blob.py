@@ -83,6 +83,16 @@ def subnet_metadata(width: float, resolution: int, classes: int, arch: str) -> b
                           "classes": int(classes), "arch": arch})
 
 
+def blob_rules(m, mult, shift, names, width: float, resolution: int, classes: int, arch: str):
+    """The blob's rules for a subnet's flatbuffer that need more than the model itself
+    (docs/blob-format.md; tflite_io.blob_form has the others), in place: its weight scales left
+    to its multiplier table, its tensor names to the blob's common list, its metadata entry to
+    its subnet entry."""
+    from .tflite_io import drop_metadata, drop_names, drop_weight_scales
+    drop_metadata(m, subnet_metadata(width, resolution, classes, arch))
+    return drop_names(drop_weight_scales(m, mult, shift), list(names))
+
+
 def _pad(n: int) -> int:
     return (-n) % ALIGN
 
@@ -112,7 +122,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         out.extend(data)
         return off
 
-    from .tflite_io import drop_metadata, drop_names, drop_weight_scales, pack_region, read_model, tensor_names
+    from .tflite_io import pack_region, read_model, tensor_names
     models = [read_model(s["model"]) for s in subnets]
     # the tensor names most subnets share (all of them, for one architecture) go once into the
     # metadata; a subnet with those names carries none (tflite_io.drop_names)
@@ -138,8 +148,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     ref_offs, mult_offs, mult_counts, tables = [], [], [], []
     for s, m in zip(subnets, models):
         mult, shift = subnet_multipliers(s["model"])     # TFLM's Prepare, done once here
-        drop_metadata(m, subnet_metadata(s["width"], s["resolution"], s["classes"], arch))
-        drop_names(drop_weight_scales(m, mult, shift), list(names))
+        blob_rules(m, mult, shift, names, s["width"], s["resolution"], s["classes"], arch)
         tables.append((mult, shift))
     # every flatbuffer in one region, the parts they have in common written once
     region, starts = pack_region(models)

@@ -79,25 +79,19 @@ def _p16(n: int) -> int:
 def _region(blob: Blob, chosen: list[int]) -> tuple[int, dict[int, int]]:
     """The model region the chosen subnets' flatbuffers make together (tflite_io.pack_region):
     its length, and the bytes each one adds (from its start to the next one's)."""
+    from .blob import blob_rules
     from .tflite_io import blob_form, pack, pack_region, read_model
     models = []
     for i in chosen:
         m = blob.model(blob.subnets[i])                     # as pack_blob gets it, then drops the same
         models.append(read_model(pack(blob_form(m))))
-        _drop_for_blob(blob, i, models[-1])
+        s = blob.subnets[i]
+        blob_rules(models[-1], *blob.multipliers(s), blob.tensor_names, s.width, s.resolution, s.classes, blob.arch)
     region, starts = pack_region(models)
     order = sorted(range(len(chosen)), key=lambda k: starts[k])
     adds = {chosen[k]: (starts[order[j + 1]] if j + 1 < len(order) else len(region)) - starts[k]
             for j, k in enumerate(order)}
     return len(region), adds
-
-
-def _drop_for_blob(blob: Blob, i: int, m) -> None:
-    from .blob import subnet_metadata
-    from .tflite_io import drop_metadata, drop_names, drop_weight_scales
-    s = blob.subnets[i]
-    drop_metadata(m, subnet_metadata(s.width, s.resolution, s.classes, blob.arch))
-    drop_names(drop_weight_scales(m, *blob.multipliers(s)), blob.tensor_names)
 
 
 def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
