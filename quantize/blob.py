@@ -350,8 +350,11 @@ class Blob:
         out = []
         for i, s in enumerate(self.subnets):
             m = self.model(s)
-            biases = sum(len(m.buffers[b.buffer].data) for _x, _w, b in _biased_ops(m)
-                         if m.buffers[b.buffer].data is not None)
+            try:
+                biases = sum(len(m.buffers[b.buffer].data) for _x, _w, b in _biased_ops(m)
+                             if m.buffers[b.buffer].data is not None)
+            except (IndexError, TypeError, AttributeError):
+                raise self._err(f"subnet {s.name}: a bias names no buffer of its flatbuffer") from None
             refs = REF_ENTRY.size * len(s.refs)
             mults = 5 * s.mult_count
             row = {"model": ends[i] - s.model_offset, "biases": biases, "refs": refs + _pad(refs),

@@ -290,6 +290,10 @@ def test_fuzz_reader_never_crashes(blob_bytes, data):
             b.unpack(s)
         except BlobError:
             pass
+    try:
+        b.info()                       # what `slimhar blob info` prints, private bytes included
+    except BlobError:
+        pass
 
 
 def test_blob_cli(blob_bytes, tmp_path):
