@@ -181,7 +181,6 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
     weights stay the real ones, only their strides shrink). spec: another input spec (same
     window, channels and classes). The models are re-emitted in the current blob form
     (tflite_io.blob_form). Same bytes for the same arguments."""
-    from .tflite_io import blob_form, pack
     keep = list(range(len(blob.subnets))) if subnets is None else list(subnets)
     bad = [i for i in keep if not 0 <= i < len(blob.subnets)]
     if bad or not keep:
@@ -201,7 +200,7 @@ def repack(blob: "Blob", subnets: list[int] | None = None, int8_acc: dict[int, f
         s = blob.subnets[i]
         rows.append(dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                          params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc,
-                         int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=pack(blob_form(blob.model(s))),
+                         int8_acc=(int8_acc or {}).get(i, s.int8_acc), model=blob.packed_model(s),
                          refs=[(t, blob.pool[p].name, o, n) for t, p, o, n in s.refs]))
     return pack_blob(pool, rows, spec or blob.spec, blob.meta, blob.window, blob.axes, blob.classes,
                      blob.arch)
@@ -378,6 +377,12 @@ class Blob:
         except (ValueError, IndexError, TypeError, AttributeError) as e:
             raise self._err(f"subnet {s.name}: cannot restore its weight scales ({e})") from None
         return m
+
+    def packed_model(self, s: SubnetEntry) -> bytes:
+        """Subnet s's flatbuffer as pack_blob takes it: in the blob form of tflite_io.blob_form,
+        its weight scales, names and metadata given back (pack_blob drops them again)."""
+        from .tflite_io import blob_form, pack
+        return pack(blob_form(self.model(s)))
 
     def unpack(self, s: SubnetEntry) -> bytes:
         """A standalone .tflite of subnet s: its flatbuffer with the pool slices filled in."""

@@ -14,8 +14,6 @@ import math
 
 import numpy as np
 
-CONV_2D, FULLY_CONNECTED = 3, 9        # TFLite builtin codes (ops.def)
-
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
     if not (real >= 0.0) or not math.isfinite(real):
@@ -45,19 +43,11 @@ def weight_scales(s_in: float, s_out: float, mult: np.ndarray, shift: np.ndarray
 
 def subnet_multipliers(model: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(int32 mult[n], int8 shift[n]) of a subnet flatbuffer, n = its conv / fc output channels."""
-    from .tflite_io import read_model
-    m = read_model(model)
-    sg = m.subgraphs[0]
-    codes = [max(int(c.builtinCode), int(c.deprecatedBuiltinCode)) for c in m.operatorCodes]
+    from .tflite_io import read_model, weighted_ops
     mult, shift = [], []
     f32 = lambda t: np.asarray(t.quantization.scale, np.float32)
-    for op in sg.operators:
-        if codes[op.opcodeIndex] not in (CONV_2D, FULLY_CONNECTED):
-            continue
-        s_in = float(f32(sg.tensors[op.inputs[0]])[0])
-        s_out = float(f32(sg.tensors[op.outputs[0]])[0])
-        s_w = f32(sg.tensors[op.inputs[1]])
-        n = int(sg.tensors[op.inputs[1]].shape[0])
+    for x, w, y, n in weighted_ops(read_model(model)):
+        s_in, s_out, s_w = float(f32(x)[0]), float(f32(y)[0]), f32(w)
         for o in range(n):
             q, e = quantize_multiplier(s_in * float(s_w[o if len(s_w) > 1 else 0]) / s_out)
             mult.append(q)

@@ -21,7 +21,7 @@ import json
 import math
 from pathlib import Path
 
-from .blob import Blob, BlobError, repack
+from .blob import REF_ENTRY, SUBNET_ENTRY, Blob, BlobError, repack
 
 FIRMWARE_BYTES = 69632   # the emulated board's firmware without its blob: 68,280 B measured (slimhar bench engine), rounded up to 68 KiB
 
@@ -80,12 +80,11 @@ def _region(blob: Blob, chosen: list[int]) -> tuple[int, dict[int, int]]:
     """The model region the chosen subnets' flatbuffers make together (tflite_io.pack_region):
     its length, and the bytes each one adds (from its start to the next one's)."""
     from .blob import blob_rules
-    from .tflite_io import blob_form, pack, pack_region, read_model
+    from .tflite_io import pack_region, read_model
     models = []
     for i in chosen:
-        m = blob.model(blob.subnets[i])                     # as pack_blob gets it, then drops the same
-        models.append(read_model(pack(blob_form(m))))
         s = blob.subnets[i]
+        models.append(read_model(blob.packed_model(s)))     # as pack_blob gets it, then drops the same
         blob_rules(models[-1], *blob.multipliers(s), blob.tensor_names, s.width, s.resolution, s.classes, blob.arch)
     region, starts = pack_region(models)
     order = sorted(range(len(chosen)), key=lambda k: starts[k])
@@ -98,7 +97,7 @@ def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
     """len(repack(blob, chosen, trim=True)) without writing it: the 64-byte header, then every
     section padded to 16 bytes (docs/blob-format.md), the pool cut to the slices in use, the
     chosen models' region (`region`: its length when known)."""
-    from .blob import POOL_ENTRY, REF_ENTRY, SUBNET_ENTRY
+    from .blob import POOL_ENTRY
     from .input_spec import pack as pack_spec
     used: dict[int, tuple[int, int]] = {}
     for i in chosen:
@@ -142,7 +141,8 @@ def fit(blob: Blob, candidates: list[int], cost: dict[int, float], flash_budget:
             rest = [j for j in chosen if j != i]
             # what dropping it saves: its references, multipliers and the region bytes it adds
             # (models share parts, so this is measured again once the estimate fits)
-            saves = adds[i] + _p16(8 * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count) + 64
+            saves = (adds[i] + _p16(REF_ENTRY.size * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count)
+                     + SUBNET_ENTRY.size)
             loss = (area - staircase_area(blob, rest, cost, lo, hi)) / max(1, saves)
             if best is None or (loss, -saves) < (best[0], -best[2]):   # ties: the one that saves the most
                 best = (loss, i, saves)

@@ -158,14 +158,21 @@ def pack(model: fb.ModelT) -> bytes:
 _WITH_BIAS = (fb.BuiltinOperator.CONV_2D, fb.BuiltinOperator.FULLY_CONNECTED)
 
 
-def _biased_ops(model: fb.ModelT):
-    """(input, weights, bias) tensors of every CONV_2D / FULLY_CONNECTED that has a bias."""
+def _conv_fc_ops(model: fb.ModelT):
+    """(subgraph, op) of every CONV_2D / FULLY_CONNECTED, in operator order."""
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
     for sg in model.subgraphs or []:
         for op in sg.operators or []:
-            ins = list(op.inputs)
-            if codes[op.opcodeIndex] in _WITH_BIAS and len(ins) >= 3 and ins[2] >= 0:
-                yield tuple(sg.tensors[i] for i in ins[:3])
+            if codes[op.opcodeIndex] in _WITH_BIAS:
+                yield sg, op
+
+
+def _biased_ops(model: fb.ModelT):
+    """(input, weights, bias) tensors of every CONV_2D / FULLY_CONNECTED that has a bias."""
+    for sg, op in _conv_fc_ops(model):
+        ins = list(op.inputs)
+        if len(ins) >= 3 and ins[2] >= 0:
+            yield tuple(sg.tensors[i] for i in ins[:3])
 
 
 def _per_channel(model: fb.ModelT):
@@ -248,15 +255,12 @@ def standalone_form(model: fb.ModelT) -> fb.ModelT:
     return model
 
 
-def _weighted_ops(model: fb.ModelT):
+def weighted_ops(model: fb.ModelT):
     """(input, weights, output, channels) of every CONV_2D / FULLY_CONNECTED in operator order:
     the order of a subnet's multiplier table (requant.py)."""
-    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
-    sg = model.subgraphs[0]
-    for op in sg.operators or []:
-        if codes[op.opcodeIndex] in _WITH_BIAS:
-            w = sg.tensors[op.inputs[1]]
-            yield sg.tensors[op.inputs[0]], w, sg.tensors[op.outputs[0]], int(w.shape[0])
+    for sg, op in _conv_fc_ops(model):
+        w = sg.tensors[op.inputs[1]]
+        yield sg.tensors[op.inputs[0]], w, sg.tensors[op.outputs[0]], int(w.shape[0])
 
 
 def _no_scales(q) -> bool:
@@ -270,7 +274,7 @@ def drop_weight_scales(model: fb.ModelT, mult: np.ndarray, shift: np.ndarray) ->
     needs the multipliers, not the scales (4 bytes a channel)."""
     from .requant import weight_scales
     k = 0
-    for x, w, y, n in _weighted_ops(model):
+    for x, w, y, n in weighted_ops(model):
         q = w.quantization
         if q is not None and q.scale is not None and len(q.scale) == n > 1 and k + n <= len(mult):
             back = weight_scales(_act_scale(x), _act_scale(y), mult[k:k + n], shift[k:k + n])
@@ -284,7 +288,7 @@ def restore_weight_scales(model: fb.ModelT, mult: np.ndarray, shift: np.ndarray)
     """drop_weight_scales undone, in place. ValueError when the table does not cover them."""
     from .requant import weight_scales
     k = 0
-    for x, w, y, n in _weighted_ops(model):
+    for x, w, y, n in weighted_ops(model):
         if _no_scales(w.quantization):
             if k + n > len(mult):
                 raise ValueError(f"the multiplier table ({len(mult)} channels) ends before the weights' scales")

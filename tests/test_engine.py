@@ -98,7 +98,7 @@ def test_blob_multipliers_are_what_prepare_computes(exported, programs, tmp_path
     -- and what PrepareSubnet runs with (engine_check reports a CRC-32 of each op's multipliers
     and shifts as the plan holds them)."""
     import zlib
-    from slimhar.quantize.tflite_io import _weighted_ops
+    from slimhar.quantize.tflite_io import weighted_ops
     blob_path = exported["dir"] / "model.blob"
     blob = Blob.open(blob_path)
     zeros = lambda s: np.zeros((1, s.resolution * blob.axes), np.int8)
@@ -106,7 +106,7 @@ def test_blob_multipliers_are_what_prepare_computes(exported, programs, tmp_path
     for i, s in enumerate(blob.subnets):
         mult, shift = blob.multipliers(s)
         expected, k = [], 0
-        for _x, _w, _y, n in _weighted_ops(blob.model(s)):
+        for _x, _w, _y, n in weighted_ops(blob.model(s)):
             expected.append(zlib.crc32(mult[k:k + n].astype("<i4").tobytes() + shift[k:k + n].tobytes()))
             k += n
         assert k == len(mult) > 0

@@ -164,11 +164,11 @@ def test_blob_form_of_the_flatbuffers(exported):
 def test_weight_scales_leave_only_where_the_table_gives_them_back(exported):
     """drop_weight_scales keeps a tensor's scales when one multiplier does not lead back to its
     scale exactly; restoring needs the whole table; a blob whose table is cut short is refused."""
-    from slimhar.quantize.tflite_io import _weighted_ops, drop_weight_scales, restore_weight_scales
+    from slimhar.quantize.tflite_io import weighted_ops, drop_weight_scales, restore_weight_scales
     b = Blob.open(exported["dir"] / "model.blob")
     s = b.subnets[-1]
     mult, shift = b.multipliers(s)
-    kept = lambda m: [w.quantization.scale is not None and len(w.quantization.scale) > 0 for _x, w, _y, _n in _weighted_ops(m)]
+    kept = lambda m: [w.quantization.scale is not None and len(w.quantization.scale) > 0 for _x, w, _y, _n in weighted_ops(m)]
     assert not any(kept(drop_weight_scales(b.model(s), mult, shift)))
     off = mult.copy()
     off[1] += 1 << 12                                  # channel 1 of the first conv: another scale
