@@ -98,6 +98,9 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
                      "portable_instructions": pi, "portable_per_mac": pi / s.macs, "speedup": pi / di,
                      "arena_bytes": d.arena_bytes, "ideal_bytes": s.arena_bytes, "arena_ratio": d.arena_bytes / s.arena_bytes,
                      "scratch_bytes": d.scratch_bytes, "prepare_instructions": d.prepare_instructions,
+                     # a cold prepare once the subnet's stored plan is proven (engine.h PlanProofs): what a
+                     # switch to an evicted plan costs; the first prepare above includes the proof
+                     "stored_plan": d.stored_plan, "cold_prepare_instructions": d.stored_prepare_instructions,
                      "ops": dict(zip([f"{k}:{n}" for k, n in enumerate(d.op_kinds)], d.op_instructions)),
                      "dsp_equals_portable": bool(same),
                      "val_float_acc": s.float_acc, "val_int8_acc": s.int8_acc,
@@ -111,6 +114,8 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
            "plan_bytes": dsp.plan_bytes, "op_record_bytes": dsp.op_bytes,
            "max_ops": max(len(r.op_kinds) for r in dsp.records), "switch_instructions": dsp.switch_instructions, "switch_bytes_copied": 0,
            "widest": widest["name"], "widest_dsp_per_mac": widest["dsp_per_mac"], "widest_speedup": widest["speedup"],
+           "widest_first_prepare": widest["prepare_instructions"], "widest_cold_prepare": widest["cold_prepare_instructions"],
+           "stored_plans_proven": sum(r["stored_plan"] == "proven" for r in rows),
            "max_arena_ratio": max(r["arena_ratio"] for r in rows), "rows": rows}
     if with_firmware:
         out["firmware"] = firmware_sizes(blob_path)

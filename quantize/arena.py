@@ -96,16 +96,30 @@ def _fc_scratch(segs: int, seg_len: int, classes: int, budget: int) -> int:
     return _up(seg * _tile(budget - acc, seg, segs), ALIGN) + acc
 
 
-def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> MemoryPlan:
+@dataclass
+class Layout:
+    """Where the engine's Prepare puts a subnet's activations and DSP scratch (planner.cpp)."""
+    model: object                  # the subnet's flatbuffer (fb.ModelT)
+    codes: list[int]               # builtin code of each operator code
+    buf_of: dict[int, int]         # activation tensor -> its buffer (a RESHAPE output shares its input's)
+    sizes: list[int]               # buffer bytes
+    offsets: list[int]             # buffer offsets in the arena
+    arena_bytes: int
+    scratch: dict[int, int]        # op -> its DSP scratch bytes (conv, fc)
+    scratch_at: dict[int, int]     # op -> the scratch's offset (Lifetimes::PlaceScratch)
+    total: int                     # activations + the scratch above them
+    channels: int
+
+    def offset(self, tensor: int) -> int:
+        return self.offsets[self.buf_of[tensor]]
+
+
+def layout(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> Layout:
     """The engine's plan of subnet `s` for a DSP build with scratch budget `budget`."""
     m = read_model(blob.model_bytes(s))
     sg = m.subgraphs[0]
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in m.operatorCodes]
     pool_backed = {t: (p, o, i) for t, p, o, i in s.refs}
-
-    def const(t: int) -> bool:
-        b = sg.tensors[t].buffer
-        return t in pool_backed or (b > 0 and m.buffers[b].data is not None and len(m.buffers[b].data) > 0)
 
     def elems(t: int) -> int:
         return math.prod(int(d) for d in sg.tensors[t].shape)
@@ -154,10 +168,17 @@ def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) ->
             channels += int(sg.tensors[wt].shape[0])
     use(sg.outputs[0], len(sg.operators))
     off, arena = greedy_offsets(sizes, first, last)
-    total = arena
+    total, scratch_at = arena, {}
     for k, n in scratch.items():
-        total = max(total, _up(place_scratch(sizes, first, last, off, k, n) + n, ALIGN))
-    return MemoryPlan(arena, total - arena, channels, len(sg.operators))
+        scratch_at[k] = place_scratch(sizes, first, last, off, k, n)
+        total = max(total, _up(scratch_at[k] + n, ALIGN))
+    return Layout(m, codes, buf_of, sizes, off, arena, scratch, scratch_at, total, channels)
+
+
+def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> MemoryPlan:
+    """The engine's plan of subnet `s` for a DSP build with scratch budget `budget`."""
+    lay = layout(blob, s, budget)
+    return MemoryPlan(lay.arena_bytes, lay.total - lay.arena_bytes, lay.channels, len(lay.model.subgraphs[0].operators))
 
 
 def blob_memory(blob: Blob, budget: int = DSP_SCRATCH_BUDGET) -> dict:

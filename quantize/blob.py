@@ -28,8 +28,9 @@ VERSION = 2          # 2: the input spec section replaced the bare normalization
 ALIGN = 16
 HEADER = struct.Struct("<8sHHIIIIIIIIIIIHHHBB")      # 64 bytes
 POOL_ENTRY = struct.Struct("<16sIII4II")             # 48 bytes
-SUBNET_ENTRY = struct.Struct("<fHH3HHIIIffIIIIII4x")   # 64 bytes
+SUBNET_ENTRY = struct.Struct("<fHH3HHIIIffIIIIIII")   # 64 bytes
 REF_ENTRY = struct.Struct("<HHHH")                    # 8 bytes
+PLAN_FIELD = 60                                        # the subnet entry's stored-plan offset
 CRC_OFFSET = 16
 ARCHS = {"cnn": 0, "resnet": 1}
 MAX_SUBNETS, MAX_POOL, MAX_DIM = 4096, 256, 1 << 16
@@ -65,6 +66,8 @@ class SubnetEntry:
     refs: list[tuple[int, int, int, int]]   # (tensor index, pool index, out, in)
     mult_offset: int = 0                    # the precomputed multipliers: int32[n] then int8 shifts[n]
     mult_count: int = 0                     # 0: none (the device computes them)
+    plan_offset: int = 0                    # the stored engine plan (quantize/plan.py); 0: none
+    plan_size: int = 0
 
     @property
     def name(self) -> str:
@@ -162,14 +165,29 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         mult_counts.append(len(mult))
     table = b"".join(SUBNET_ENTRY.pack(
         s["width"], s["resolution"], s["classes"], *s["channels"], 0, s["macs"], s["params"], s["arena_bytes"],
-        s["float_acc"], s["int8_acc"], mo, ms, ro, len(s["refs"]), qo, qn)
+        s["float_acc"], s["int8_acc"], mo, ms, ro, len(s["refs"]), qo, qn, 0)
         for s, mo, ms, ro, qo, qn in zip(subnets, model_offs, model_sizes, ref_offs, mult_offs, mult_counts))
     table_off = section(table)
-    out.extend(b"\0" * _pad(len(out)))
-    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(pool_names),
-                     pool_dir_off, pool_data_off, pool_data_size, spec_off, meta_off, len(meta_bytes),
-                     window, axes, classes, ARCHS[arch], 0)
-    struct.pack_into("<I", out, CRC_OFFSET, crc32_of(out))
+
+    def seal() -> None:
+        out.extend(b"\0" * _pad(len(out)))
+        HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, len(out), 0, len(subnets), table_off, len(pool_names),
+                         pool_dir_off, pool_data_off, pool_data_size, spec_off, meta_off, len(meta_bytes),
+                         window, axes, classes, ARCHS[arch], 0)
+        struct.pack_into("<I", out, CRC_OFFSET, crc32_of(out))
+
+    seal()
+    # each subnet's engine plan, computed from the blob as written so far (quantize/plan.py), after
+    # the subnet table; its entry points at it
+    from .plan import NoStoredPlan, stored_plan
+    first = Blob(bytes(out), "(being written)")
+    for k, s in enumerate(first.subnets):
+        try:
+            plan = stored_plan(first, s)
+        except NoStoredPlan:
+            continue
+        struct.pack_into("<I", out, table_off + k * SUBNET_ENTRY.size + PLAN_FIELD, section(plan))
+    seal()
     return bytes(out)
 
 
@@ -290,7 +308,7 @@ class Blob:
         self.subnets: list[SubnetEntry] = []
         for k in range(n_sub):
             f = SUBNET_ENTRY.unpack_from(d, table_off + k * SUBNET_ENTRY.size)
-            (w, res, cls, c0, c1, c2, _, macs, params, arena, facc, qacc, moff, msize, roff, nref, qoff, qn) = f
+            (w, res, cls, c0, c1, c2, _, macs, params, arena, facc, qacc, moff, msize, roff, nref, qoff, qn, poff) = f
             if not (0 < w <= 1.0 and 0 < res <= window and cls == classes and msize > 8 and nref <= 64):
                 raise self._err(f"subnet {k}: absurd entry (width {w}, T' {res}, classes {cls}, "
                                 f"model size {msize}, {nref} refs)")
@@ -302,6 +320,14 @@ class Blob:
                 if qoff % 4 or qn > MAX_CHANNELS:
                     raise self._err(f"subnet {k}: multiplier table at {qoff} ({qn} channels) misaligned or too long")
                 self._range(qoff, 5 * qn, f"subnet {k} multipliers")
+            psize = 0
+            if poff:   # the stored plan: 16-byte aligned, its size (u16 at +2) inside the file
+                if poff % ALIGN or poff + 4 > len(d):
+                    raise self._err(f"subnet {k}: stored plan at {poff} misaligned or outside the file")
+                psize = struct.unpack_from("<H", d, poff + 2)[0]
+                if psize < 48:
+                    raise self._err(f"subnet {k}: stored plan of {psize} bytes (at least 48)")
+                self._range(poff, psize, f"subnet {k} stored plan")
             refs = [REF_ENTRY.unpack_from(d, roff + j * REF_ENTRY.size) for j in range(nref)]
             for t, p, o, i in refs:
                 if p >= n_pool:
@@ -311,7 +337,7 @@ class Blob:
                     raise self._err(f"subnet {k}: slice ({o}, {i}) outside pool tensor {p} of shape {dims}")
             w = round(w, 6)         # stored as float32; grid widths have few decimals
             self.subnets.append(SubnetEntry(w, res, cls, (c0, c1, c2), macs, params, arena, facc, qacc,
-                                            moff, msize, refs, qoff, qn))
+                                            moff, msize, refs, qoff, qn, poff, psize))
 
     # -- access -------------------------------------------------------------------------------
     def pool_array(self, k: int) -> np.ndarray:
@@ -357,8 +383,9 @@ class Blob:
             refs = REF_ENTRY.size * len(s.refs)
             mults = 5 * s.mult_count
             row = {"model": ends[i] - s.model_offset, "biases": biases, "refs": refs + _pad(refs),
-                   "multipliers": mults + _pad(mults), "entry": SUBNET_ENTRY.size}
-            row["total"] = row["model"] + row["refs"] + row["multipliers"] + row["entry"]
+                   "multipliers": mults + _pad(mults), "plan": s.plan_size + _pad(s.plan_size),
+                   "entry": SUBNET_ENTRY.size}
+            row["total"] = row["model"] + row["refs"] + row["multipliers"] + row["plan"] + row["entry"]
             out.append(row)
         return out
 

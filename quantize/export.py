@@ -162,12 +162,13 @@ def quantize_checkpoint(checkpoint, out_dir, widths=None, resolutions=None, cali
         if b.unpack(s) != (out / "subnets" / f"{s.name}.tflite").read_bytes():
             raise AssertionError(f"{s.name}: unpacked blob subnet differs from the standalone .tflite")
     # what each subnet adds to the blob (Blob.private_bytes): quantization parameters = its
-    # biases and multiplier table, structure = the rest of its flatbuffer-region bytes, its
-    # weight references and table entry
+    # biases and multiplier table, stored plan = the engine's plan (quantize/plan.py),
+    # structure = the rest of its flatbuffer-region bytes, its weight references and table entry
     for row, p in zip(rows, b.private_bytes()):
         row["private_bytes"] = p["total"]
         row["quant_param_bytes"] = p["biases"] + p["multipliers"]
-        row["structure_bytes"] = p["total"] - row["quant_param_bytes"]
+        row["plan_bytes"] = p["plan"]
+        row["structure_bytes"] = p["total"] - row["quant_param_bytes"] - row["plan_bytes"]
     seconds = time.perf_counter() - t_start
     report = make_report(rows, blob, pool, spec, ck, split, len(yev), seconds)
     report["qat_epochs"] = qat_epochs
@@ -205,6 +206,7 @@ def make_report(rows, blob: bytes, pool, spec, ck, split, n, seconds) -> dict:
                   "private_total": sum(r["private_bytes"] for r in rows),
                   "private_quant_params": sum(r["quant_param_bytes"] for r in rows),
                   "private_structure": sum(r["structure_bytes"] for r in rows),
+                  "private_plans": sum(r["plan_bytes"] for r in rows),
                   "pool_vs_full_width_int8": pool_bytes / sum(np.prod(p.q.shape) for p in pool.values())},
         "parity": {"tflm_vs_litert_ref_mismatches": sum(r["tflm_vs_litert_ref_mismatches"] for r in rows),
                    "tflm_vs_litert_ref_max_lsb": max(r["tflm_vs_litert_ref_max_lsb"] for r in rows),
@@ -224,7 +226,7 @@ def report_markdown(rep: dict) -> str:
              f".tflite files: {b['blob_vs_sum']:.1f}x smaller",
              f"- private bytes of all subnets: {b['private_total']:,} = {b['private_quant_params']:,} quantization "
              f"parameters (biases, multiplier tables) + {b['private_structure']:,} structure (flatbuffer region, "
-             f"weight references, table entries)",
+             f"weight references, table entries) + {b.get('private_plans', 0):,} stored plans",
              f"- TFLM vs LiteRT reference kernels: {rep['parity']['tflm_vs_litert_ref_mismatches']} mismatching "
              f"int8 outputs (max {rep['parity']['tflm_vs_litert_ref_max_lsb']} LSB) over "
              f"{rep['parity']['windows_per_subnet']} windows per subnet (LiteRT's reference FULLY_CONNECTED "

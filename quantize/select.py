@@ -93,6 +93,19 @@ def _region(blob: Blob, chosen: list[int]) -> tuple[int, dict[int, int]]:
     return len(region), adds
 
 
+def _plan_bytes(blob: Blob, i: int) -> int:
+    """The size of subnet i's stored plan in a repacked blob (quantize/plan.py): it depends on
+    the ops and their tensors only, not on where the region or the pool put them."""
+    from .plan import NoStoredPlan, stored_plan
+    cache = blob.__dict__.setdefault("_plan_sizes", {})
+    if i not in cache:
+        try:
+            cache[i] = len(stored_plan(blob, blob.subnets[i]))
+        except NoStoredPlan:
+            cache[i] = 0
+    return cache[i]
+
+
 def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
     """len(repack(blob, chosen, trim=True)) without writing it: the 64-byte header, then every
     section padded to 16 bytes (docs/blob-format.md), the pool cut to the slices in use, the
@@ -111,7 +124,7 @@ def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
         pool += _p16(o * math.prod(dims[1:-1]) * n if len(dims) > 1 else o)
     region = _region(blob, chosen)[0] if region is None else region
     subnets = _p16(region) + sum(_p16(REF_ENTRY.size * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count)
-                                 for i in chosen)
+                                 + _p16(_plan_bytes(blob, i)) for i in chosen)
     return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + subnets
             + _p16(SUBNET_ENTRY.size * len(chosen)))
 

@@ -50,6 +50,10 @@ def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int, budget:
         assert r.arena_bytes == mp.arena_bytes <= 1.10 * s.arena_bytes, s.name   # planner == its mirror, near ideal
         if res.flavour == "dsp":
             assert r.scratch_bytes == mp.scratch_bytes, s.name
+        if budget is None:   # quantize/plan.py's stored plan is what Prepare computes, field by field
+            assert r.stored_plan == "proven", f"{kind} {s.name}: stored plan {r.stored_plan}"
+            if kind != "host":   # and a cold prepare from it is cheaper (QEMU's -icount clock)
+                assert 0 < r.stored_prepare_instructions < r.prepare_instructions, s.name
     return res
 
 

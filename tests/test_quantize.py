@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slimhar.quantize.blob import CRC_OFFSET, HEADER, Blob, BlobError, crc32_of
+from slimhar.quantize.blob import CRC_OFFSET, HEADER, PLAN_FIELD, Blob, BlobError, crc32_of
 from slimhar.quantize.export import quantize_checkpoint
 from slimhar.quantize.graph import macs_check
 from slimhar.quantize.oracle import LiteRT, Tflm, quantize_input
@@ -263,6 +263,16 @@ def test_bad_blobs_give_clear_errors(blob_bytes):
     b = bytearray(good)
     struct.pack_into("<H", b, 56, 0)                          # window 0
     cases.append((_recrc(b), "absurd model shape"))
+    entry = h[6] + PLAN_FIELD                                 # subnet 0's stored plan
+    b = bytearray(good)
+    struct.pack_into("<I", b, entry, struct.unpack_from("<I", good, entry)[0] + 8)
+    cases.append((_recrc(b), "stored plan at .* misaligned"))
+    b = bytearray(good)
+    struct.pack_into("<I", b, entry, len(good) - 16)          # its size runs past the end
+    cases.append((_recrc(b), "stored plan"))
+    b = bytearray(good)
+    struct.pack_into("<H", b, struct.unpack_from("<I", good, entry)[0] + 2, 20)
+    cases.append((_recrc(b), "stored plan of 20 bytes"))
     for data, msg in cases:
         with pytest.raises(BlobError, match=msg):
             Blob(data, "x.blob")

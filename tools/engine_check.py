@@ -41,6 +41,9 @@ OP_TABLE = _op_table()
 OP_KINDS = [r["name"] for r in OP_TABLE]          # index = OpKind
 
 
+STORED_PROOF = ["none", "proven", "differs"]      # engine.h Plan::StoredProof
+
+
 class EngineCheckError(RuntimeError):
     pass
 
@@ -59,6 +62,8 @@ class Record:
     op_kinds: list[str] = field(default_factory=list)
     op_instructions: list[int] = field(default_factory=list)   # first window, per op
     op_mult_crcs: list[int] = field(default_factory=list)      # CRC-32 of each op's multipliers + shifts (0: none)
+    stored_plan: str = "none"      # the blob's stored plan of the subnet: none | proven | differs
+    stored_prepare_instructions: int = 0   # a cold prepare from the proven stored plan (0: none)
 
 
 @dataclass
@@ -118,15 +123,16 @@ def read_outputs(path: Path) -> Result:
     if len(b) < 44 or b[:4] != b"SHEO":
         raise EngineCheckError(f"{path}: not an engine_check output")
     version, n = struct.unpack_from("<II", b, 4)
-    if version != 2:
-        raise EngineCheckError(f"{path}: engine_check output version {version}, expected 2 (rebuild engine_check)")
+    if version != 3:
+        raise EngineCheckError(f"{path}: engine_check output version {version}, expected 3 (rebuild engine_check)")
     flavour = b[12:28].split(b"\0")[0].decode()
     plan_bytes, op_bytes, switch = struct.unpack_from("<IIQ", b, 28)
     res = Result(flavour, plan_bytes, switch / 1000.0, op_bytes)
     at = 44
     for _ in range(n):
-        subnet, status, nw, osz, arena, scratch, macs, pstatus, prep, n_ops = struct.unpack_from("<IIIIIIIIQI", b, at)
-        at += 48
+        (subnet, status, nw, osz, arena, scratch, macs, pstatus, prep, n_ops, proof,
+         stored_prep) = struct.unpack_from("<IIIIIIIIQIIQ", b, at)
+        at += 64
         kinds, instr, crcs = [], [], []
         for _k in range(n_ops):
             kind, crc, ins = struct.unpack_from("<IIQ", b, at)
@@ -138,7 +144,8 @@ def read_outputs(path: Path) -> Result:
         at += nw * osz
         (inv,) = struct.unpack_from("<Q", b, at)
         at += 8
-        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, pstatus, kinds, instr, crcs))
+        res.records.append(Record(subnet, status, out.copy(), arena, scratch, macs, prep, inv, pstatus, kinds, instr, crcs,
+                                  STORED_PROOF[proof] if proof < len(STORED_PROOF) else f"?{proof}", stored_prep))
     return res
 
 
@@ -210,11 +217,18 @@ def check_blob(blob_path, kinds=("host", "dsp"), windows: dict | None = None, pr
         res = run(kind, build(kind), blob_path, [(i, x[:n]) for i, x in enumerate(inputs)], timeout=3600)
         bad = [s.name for s, r, ref in zip(blob.subnets, res.records, refs)
                if r.status != 0 or not np.array_equal(r.outputs, ref[:n])]
+        # the outputs of a subnet whose stored plan was proven come from that plan (engine_check
+        # prepares it twice); one that differs from Prepare's is an exporter / engine mismatch
+        differs = [s.name for s, r in zip(blob.subnets, res.records) if r.stored_plan == "differs"]
+        proven = sum(r.stored_plan == "proven" for r in res.records)
         out["kinds"][kind] = {"windows": n, "flavour": res.flavour, "mismatching_subnets": bad,
-                              "logits_compared": int(sum(ref[:n].size for ref in refs))}
+                              "logits_compared": int(sum(ref[:n].size for ref in refs)),
+                              "stored_plans_proven": proven, "stored_plans_differing": differs}
         progress(f"{kind:>8} ({res.flavour} kernels): {len(blob.subnets)} subnets x {n} windows, "
                  f"{out['kinds'][kind]['logits_compared']:,} logits vs TFLM: "
-                 + ("all bit-identical" if not bad else f"{len(bad)} subnets differ: {', '.join(bad[:8])}"))
+                 + ("all bit-identical" if not bad else f"{len(bad)} subnets differ: {', '.join(bad[:8])}")
+                 + f"; stored plans proven {proven} of {len(blob.subnets)}"
+                 + (f", differing: {', '.join(differs[:8])}" if differs else ""))
     return out
 
 

@@ -1,5 +1,5 @@
-// libFuzzer target: Prepare alone -- a blob's subnets (PrepareSubnet) or a standalone TFLite
-// flatbuffer (PrepareModel) -- with every accepted plan checked against what the kernels of
+// libFuzzer target: Prepare alone -- a blob's subnets (PrepareSubnet, proving and then using
+// their stored plans) or a standalone TFLite flatbuffer (PrepareModel) -- with every accepted plan checked against what the kernels of
 // both flavours will touch (fuzz_common.h: CheckPlan). No kernel runs, so it is fast.
 #include "fuzz_common.h"
 
@@ -22,9 +22,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<uint8_t> b;
     slimhar::Blob blob;
     if (!fuzz::OpenBlob(data, size, &b, &blob)) return 0;
+    // with proofs, twice: the first prepare proves a stored plan, the second decodes it -- and a
+    // decoded plan must keep the same promises (it is the computed one, field by field)
+    slimhar::PlanProofs proofs;
     for (uint32_t i = 0; i < blob.subnet_count() && i < 16; ++i) {
-      slimhar::QuantStore store{g_mult, g_shift, 4096};
-      Prepared(slimhar::PrepareSubnet(blob, i, &g_plan, &store), store);
+      for (int pass = 0; pass < 2; ++pass) {
+        slimhar::QuantStore store{g_mult, g_shift, 4096};
+        Prepared(slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &proofs), store);
+        if (pass == 1 && proofs.Has(blob, i) && g_plan.source != slimhar::Plan::Source::kStored) __builtin_trap();
+      }
     }
     return 0;
   }

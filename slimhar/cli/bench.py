@@ -147,19 +147,26 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
         raise UserError(str(e)) from None
     click.echo(f"{r['blob']}: {r['subnets']} subnets, {r['windows']}; QEMU mps2-an386 (Cortex-M4F), -icount shift=0")
     click.echo(f"{'subnet':<11} {'MACs':>10} {'DSP instr':>11} {'/MAC':>5} {'portable':>12} {'/MAC':>5} {'x':>5} "
-               f"{'arena':>7} {'ideal':>7} {'scratch':>7} {'prepare':>8} {'ms@64MHz':>8} {'val f/i8 %':>11} {'test f/i8 %':>11}")
+               f"{'arena':>7} {'ideal':>7} {'scratch':>7} {'prepare':>8} {'cold':>6} {'ms@64MHz':>8} {'val f/i8 %':>11} "
+               f"{'test f/i8 %':>11}")
     pct = lambda a, b: f"{100 * a:.1f}/{100 * b:.1f}" if a is not None and b is not None else "-"
     for x in r["rows"]:
+        cold = f"{x['cold_prepare_instructions']:,}" if x["cold_prepare_instructions"] else "-"
         click.echo(f"{x['name']:<11} {x['macs']:>10,} {x['dsp_instructions']:>11,.0f} {x['dsp_per_mac']:>5.2f} "
                    f"{x['portable_instructions']:>12,.0f} {x['portable_per_mac']:>5.2f} {x['speedup']:>5.2f} "
                    f"{x['arena_bytes']:>7,} {x['ideal_bytes']:>7,} {x['scratch_bytes']:>7,} {x['prepare_instructions']:>8,} "
-                   f"{x['est_ms_at_64mhz']:>8.2f} {pct(x['val_float_acc'], x['val_int8_acc']):>11} "
+                   f"{cold:>6} {x['est_ms_at_64mhz']:>8.2f} {pct(x['val_float_acc'], x['val_int8_acc']):>11} "
                    f"{pct(x['test_float_acc'], x['test_int8_acc']):>11}")
+    click.echo("prepare: the first prepare from the flatbuffer, proving the stored plan; cold: a later prepare from the "
+               "proven stored plan (a switch to an evicted plan)")
     click.echo("ms@64MHz: DSP instructions / 64,000, an estimate for a 64 MHz Cortex-M4F (nRF52840) at one "
                "instruction per cycle; val: the blob's table; test: quantize's report.json beside the blob")
     rows = [("widest subnet", r["widest"]), ("  DSP instructions / MAC", f"{r['widest_dsp_per_mac']:.3f}"),
             ("  DSP speed-up over portable", f"{r['widest_speedup']:.2f}x"),
             ("arena / ideal (worst subnet)", f"{r['max_arena_ratio']:.3f}"),
+            ("  first prepare (flatbuffer + proof)", f"{r['widest_first_prepare']:,} instructions"),
+            ("  cold prepare (proven stored plan)", f"{r['widest_cold_prepare']:,} instructions"),
+            ("stored plans proven", f"{r['stored_plans_proven']} of {r['subnets']}"),
             ("switch between prepared subnets", f"{r['switch_instructions']:.0f} instructions, 0 bytes copied"),
             ("prepared plan", f"{r['plan_bytes']:,} bytes + {r['op_record_bytes']} per op record x {r['max_ops']} "
                               f"(the blob's largest subnet) = {r['plan_bytes'] + r['op_record_bytes'] * r['max_ops']:,} "

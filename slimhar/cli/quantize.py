@@ -113,7 +113,7 @@ def blob_info(file, as_json):
                    f"{100 * s['float_acc']:>8.2f} {100 * s['int8_acc']:>8.2f} {s['private_bytes']:>9,d}")
     priv = sum(s["private_bytes"] for s in info["table"])
     click.echo(f"private bytes (model region from a subnet's start to the next one's, references, multipliers, "
-               f"table entry): {priv:,} in all, {priv / max(1, info['subnets']):,.0f} a subnet on average")
+               f"stored plan, table entry): {priv:,} in all, {priv / max(1, info['subnets']):,.0f} a subnet on average")
 
 
 @blob.command("select")
@@ -203,7 +203,8 @@ def blob_export_c(file, out_dir, symbol, dsp_scratch_budget):
 @user_errors
 def blob_check_engine(file, kinds, host_windows, qemu_windows, config, data_dir):
     """Run every subnet of FILE through the firmware's C++ engine and compare its int8 logits
-    with TFLM's (the oracle) on the test windows of the blob's dataset, bit for bit."""
+    with TFLM's (the oracle) on the test windows of the blob's dataset, bit for bit; and check
+    that every stored plan is what the engine's Prepare computes (it then runs from it)."""
     from slimhar.tools.engine_check import EngineCheckError, check_blob
     ks = [k.strip() for k in kinds.split(",") if k.strip()]
     if any(k not in ("host", "dsp", "portable") for k in ks):
@@ -213,5 +214,5 @@ def blob_check_engine(file, kinds, host_windows, qemu_windows, config, data_dir)
                        config, data_dir)
     except EngineCheckError as e:
         raise UserError(str(e)) from None
-    if any(v["mismatching_subnets"] for v in r["kinds"].values()):
+    if any(v["mismatching_subnets"] or v["stored_plans_differing"] for v in r["kinds"].values()):
         raise SystemExit(1)

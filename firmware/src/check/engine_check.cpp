@@ -9,12 +9,15 @@
 //
 // inputs.bin  : "SHEI" u32 n_records, then per record: u32 subnet, u32 n_windows, u32 input_size,
 //               n_windows x input_size int8 (already quantized with the subnet's input params)
-// outputs.bin : "SHEO" u32 version=2, u32 n_records, char[16] kernel flavour,
+// outputs.bin : "SHEO" u32 version=3, u32 n_records, char[16] kernel flavour,
 //               u32 sizeof(Plan) (without its op records), u32 sizeof(OpPlan) (one op record),
 //               u64 switch instructions (x1000 switches);
 //               per record: u32 subnet, u32 status, u32 n_windows, u32 output_size,
 //               u32 arena_bytes, u32 scratch_bytes, u32 macs, u32 prepare status,
-//               u64 prepare instructions, u32 n_ops, n_ops x (u32 op kind, u32 multipliers' CRC,
+//               u64 prepare instructions, u32 n_ops, u32 stored plan (0: none, 1: proven
+//               identical to the computed plan, 2: differs), u64 instructions of a cold prepare
+//               from the proven stored plan (0: none; the outputs then come from that plan),
+//               n_ops x (u32 op kind, u32 multipliers' CRC,
 //               u64 instructions of the op in the first window), then n_windows x output_size
 //               int8, then u64 invoke instructions (sum over windows). The multipliers' CRC is
 //               the CRC-32 of a CONV_2D / FULLY_CONNECTED op's requantization multipliers
@@ -43,6 +46,7 @@ alignas(16) uint8_t g_arena[kArena];
 int32_t g_mult[kQuant];
 int8_t g_shift[kQuant];
 slimhar::FullPlan g_plan;
+slimhar::PlanProofs g_proofs;
 uint64_t g_op_instr[slimhar::kMaxOps];
 uint64_t g_op_t0;
 
@@ -118,7 +122,7 @@ int main(int argc, char** argv) {
   const uint64_t sw = standalone ? 0 : SwitchCost(blob);  // between the first and last subnet
   std::memset(h, 0, sizeof(h));
   std::memcpy(h, "SHEO", 4);
-  PutU32(h + 4, 2);
+  PutU32(h + 4, 3);
   PutU32(h + 8, n_rec);
   std::strncpy(reinterpret_cast<char*>(h + 12), slimhar::KernelFlavour(), 15);
   PutU32(h + 28, sizeof(slimhar::Plan));
@@ -133,8 +137,18 @@ int main(int argc, char** argv) {
     const uint64_t t0 = hostio::Instructions();
     slimhar::EngineStatus st = standalone ? (subnet == 0 ? slimhar::PrepareModel(g_blob, uint32_t(n), &g_plan, &store)
                                                          : slimhar::EngineStatus::kBadArgs)
-                                          : slimhar::PrepareSubnet(blob, subnet, &g_plan, &store);
+                                          : slimhar::PrepareSubnet(blob, subnet, &g_plan, &store, true, &g_proofs);
     const uint64_t t_prep = hostio::Instructions() - t0;
+    const slimhar::Plan::StoredProof proof = g_plan.stored_proof;
+    uint64_t t_stored = 0;
+    if (st == slimhar::EngineStatus::kOk && proof == slimhar::Plan::StoredProof::kProven) {
+      // the same subnet again, as a cold switch after its plan was evicted: from the stored plan
+      store.used = 0;
+      const uint64_t t2 = hostio::Instructions();
+      st = slimhar::PrepareSubnet(blob, subnet, &g_plan, &store, true, &g_proofs);
+      t_stored = hostio::Instructions() - t2;
+      if (st == slimhar::EngineStatus::kOk && g_plan.source != slimhar::Plan::Source::kStored) return Fail("a proven stored plan was not used");
+    }
     const slimhar::EngineStatus prepared = st;
     if (st == slimhar::EngineStatus::kOk && g_plan.input_size != in_size) st = slimhar::EngineStatus::kBadArgs;
     if (st == slimhar::EngineStatus::kOk && g_plan.arena_total() > kArena) st = slimhar::EngineStatus::kArenaTooSmall;
@@ -142,7 +156,7 @@ int main(int argc, char** argv) {
     const uint32_t out_size = ok ? g_plan.output_size : 0;
     uint64_t t_inv = 0;
     // the record header goes first; outputs follow window by window
-    uint8_t rh[48] = {};
+    uint8_t rh[64] = {};
     PutU32(rh, subnet);
     PutU32(rh + 4, uint32_t(st));
     PutU32(rh + 8, ok ? n_win : 0);
@@ -156,8 +170,10 @@ int main(int argc, char** argv) {
     PutU32(rh + 28, uint32_t(prepared));
     PutU64(rh + 32, t_prep);
     PutU32(rh + 40, ok && n_win ? g_plan.n_ops : 0);
+    PutU32(rh + 44, uint32_t(proof));
+    PutU64(rh + 48, t_stored);
     // invoke instructions are only known at the end: write them in a trailer per record
-    if (!hostio::Write(fo, rh, 48)) return Fail("cannot write outputs");
+    if (!hostio::Write(fo, rh, 64)) return Fail("cannot write outputs");
     for (uint32_t w = 0; w < n_win; ++w) {
       int8_t* x = ok ? slimhar::InputOf(g_plan, g_arena) : reinterpret_cast<int8_t*>(g_arena);
       if (in_size > kArena || !hostio::Read(fi, x, in_size)) return Fail("inputs.bin: truncated window");

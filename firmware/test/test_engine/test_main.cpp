@@ -453,7 +453,74 @@ void DamagedModels(const slimhar::Blob& blob) {
   Check("whole_model_prepares", whole);
   Check("truncated_models_refused", prefixes);
 }
+
+// A stored plan is used only once proven: every byte of the widest subnet's stored plan changed
+// in turn (the blob's CRC fixed), the subnet still prepares from its flatbuffer with the same
+// outputs, its stored plan is found to differ (or the blob refused), and a second prepare does
+// not take it.
+void DamagedStoredPlans(const slimhar::Blob& blob) {
+  const uint32_t k = blob.subnet_count() - 1;
+  slimhar::SubnetInfo s;
+  blob.GetSubnet(k, &s);
+  slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+  int8_t want[64];
+  const bool base = s.plan != nullptr && slimhar::PrepareSubnet(blob, k, &g_plan, &store) == EngineStatus::kOk &&
+                    RunInto(g_plan, 5, want);
+  const std::vector<uint8_t> good(slimhar_model, slimhar_model + SLIMHAR_MODEL_SIZE);
+  const uint32_t at = uint32_t(s.plan - slimhar_model);
+  bool noticed = base, kept = base, never_used = base;
+  for (uint32_t i = 0; base && i < s.plan_size; ++i) {
+    for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80)}) {
+      std::vector<uint8_t> b = good;
+      b[at + i] ^= flip;
+      WrCrc(b);
+      slimhar::Blob damaged;
+      if (damaged.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) continue;  // its size field: refused
+      slimhar::PlanProofs proofs;
+      slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+      const bool ok = slimhar::PrepareSubnet(damaged, k, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
+      noticed &= ok && g_plan.stored_proof == slimhar::Plan::StoredProof::kDiffers;
+      kept &= ok && RunInto(g_plan, 5, g_out_a) && std::memcmp(want, g_out_a, g_plan.output_size) == 0;
+      st.used = 0;
+      const bool again = slimhar::PrepareSubnet(damaged, k, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
+      never_used &= again && g_plan.source == slimhar::Plan::Source::kComputed;
+    }
+  }
+  Check("damaged_stored_plan_found_to_differ", noticed);
+  Check("damaged_stored_plan_same_outputs", kept);
+  Check("damaged_stored_plan_never_used", never_used);
+}
 #endif
+
+// Every subnet's stored plan (quantize/plan.py) is proven by its first prepare and used by the
+// next, which gives the same logits as the plan computed from the flatbuffer (itself TFLM's:
+// every_subnet_equals_tflm); proofs made on one blob object do not carry over to another.
+void StoredPlans(const slimhar::Blob& blob) {
+  slimhar::PlanProofs proofs;
+  bool carried = true, proven = true, used = true, same = true;
+  for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo s;
+    blob.GetSubnet(i, &s);
+    carried &= s.plan != nullptr;
+    slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    const bool first = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &proofs) == EngineStatus::kOk;
+    proven &= first && g_plan.source == slimhar::Plan::Source::kComputed &&
+              g_plan.stored_proof == slimhar::Plan::StoredProof::kProven && proofs.Has(blob, i);
+    const bool ran = first && RunInto(g_plan, 77 + i, g_out_a);
+    store.used = 0;
+    const bool second = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &proofs) == EngineStatus::kOk;
+    used &= second && g_plan.source == slimhar::Plan::Source::kStored && store.used == 0;
+    same &= ran && second && RunInto(g_plan, 77 + i, g_out_b) && std::memcmp(g_out_a, g_out_b, g_plan.output_size) == 0 &&
+            slimhar::test::PlanKeepsPromises(g_plan);
+  }
+  slimhar::Blob other;
+  const bool reopened = other.Open(slimhar_model, SLIMHAR_MODEL_SIZE) == slimhar::BlobStatus::kOk;
+  Check("blob_carries_stored_plans", carried);
+  Check("stored_plans_proven_by_first_prepare", proven);
+  Check("proven_stored_plan_used_by_next_prepare", used);
+  Check("stored_plan_same_outputs", same);
+  Check("proofs_belong_to_their_blob", reopened && proofs.Has(blob, 0) && !proofs.Has(other, 0));
+}
 }  // namespace
 
 int main() {
@@ -582,8 +649,10 @@ int main() {
   PlannerCases();
   RequantCases();
   KernelCases();
+  StoredPlans(blob);
 #if defined(SLIMHAR_HOST_TEST)
   DamagedModels(blob);
+  DamagedStoredPlans(blob);
 #endif
   return 0;
 }

@@ -8,6 +8,7 @@ namespace {
 constexpr uint8_t kMagic[8] = {'S', 'L', 'I', 'M', 'H', 'A', 'R', 0};
 constexpr uint16_t kVersion = 2;  // 2: the input spec section
 constexpr uint32_t kHeaderSize = 64, kPoolEntry = 48, kSubnetEntry = 64, kRefEntry = 8, kAlign = 16;
+constexpr uint32_t kPlanHeader = 48;  // a stored plan's fixed part
 constexpr uint32_t kCrcOffset = 16, kMaxSubnets = 4096, kMaxPool = 256, kMaxDim = 1u << 16, kMaxRefs = 64;
 constexpr uint32_t kMaxMults = 1u << 16;  // conv / fc output channels of one subnet together
 
@@ -206,6 +207,14 @@ BlobStatus Blob::Check() const {
     if (qn > kMaxMults) return BlobStatus::kBadSubnet;
     if (qn && qoff % 4) return BlobStatus::kMisaligned;
     if (qn && !InBounds(qoff, 5ull * qn, size_)) return BlobStatus::kOutOfBounds;
+    // the stored plan (docs/blob-format.md): its size (u16 at +2) inside the file; its content is
+    // the engine's to check (PrepareSubnet trusts one only once it has proven it, engine.h)
+    const uint32_t poff = U32(e + 60);
+    if (poff) {
+      if (poff % kAlign) return BlobStatus::kMisaligned;
+      if (!InBounds(poff, 4, size_) || U16(h + poff + 2) < kPlanHeader) return BlobStatus::kOutOfBounds;
+      if (!InBounds(poff, U16(h + poff + 2), size_)) return BlobStatus::kOutOfBounds;
+    }
     // every multiplier as TFLM's QuantizeMultiplier makes them (0 with shift 0, or in [2^30, 2^31)
     // with a shift in [-31, 30]): checked once here, so that a cold Prepare reads them unchecked
     for (uint32_t j = 0; j < qn; ++j) {
@@ -292,6 +301,9 @@ bool Blob::GetSubnet(uint32_t i, SubnetInfo* out) const {
   out->n_refs = U32(e + 48);
   out->n_mults = U32(e + 56);
   out->mults = out->n_mults ? data_ + U32(e + 52) : nullptr;
+  const uint32_t poff = U32(e + 60);
+  out->plan = poff ? data_ + poff : nullptr;
+  out->plan_size = poff ? U16(data_ + poff + 2) : 0;
   return true;
 }
 

@@ -84,6 +84,10 @@ struct SubnetInfo {
   // exactly as TFLM's Prepare does: int32 mult[n] then int8 shift[n] (n = 0: none, compute them).
   const uint8_t* mults;
   uint32_t n_mults;
+  // The engine's plan of the subnet as export computed it (null: none); its bytes inside the
+  // blob, its content unchecked here (the engine proves it before it uses it).
+  const uint8_t* plan;
+  uint32_t plan_size;
 };
 
 class Blob {

@@ -95,6 +95,11 @@ struct Plan {
   float input_scale = 0, output_scale = 0;
   int32_t input_zp = 0, output_zp = 0;
   uint32_t macs = 0;
+  // Where the plan came from: the subnet's flatbuffer (kComputed) or the blob's stored plan, used
+  // only once proven identical to what Prepare computes (kStored); and, for a computed plan of a
+  // subnet that has a stored one, whether the two agreed (StoredProof).
+  enum class Source : uint8_t { kComputed, kStored } source = Source::kComputed;
+  enum class StoredProof : uint8_t { kNone, kProven, kDiffers } stored_proof = StoredProof::kNone;
   uint64_t arena_total() const { return uint64_t(arena_bytes) + scratch_bytes; }  // <= kMaxArenaBytes
 };
 
@@ -120,11 +125,33 @@ struct QuantStore {
   uint32_t used = 0;
 };
 
+// Which stored plans of one open blob have been proven: a blob may carry each subnet's plan as
+// the exporter computed it (docs/blob-format.md "Stored plan", quantize/plan.py). PrepareSubnet
+// given proofs prepares a subnet from its flatbuffer the first time, decodes the stored plan and
+// compares every field; only a plan found identical is used from then on, so a later (cold)
+// prepare of that subnet decodes a few hundred bytes instead of parsing the flatbuffer. A stored
+// plan is never trusted on its own: a wrong or crafted one costs the fast path, nothing else.
+// The proofs are tied to the blob they were made on (its object and CRC); as with the
+// multiplier table, its bytes must not change while it is open.
+constexpr uint32_t kMaxProvenSubnets = 4096;  // the blob format's most subnets
+class PlanProofs {
+ public:
+  bool Has(const Blob& blob, uint32_t subnet) const;
+  void Set(const Blob& blob, uint32_t subnet);
+  void Clear();
+
+ private:
+  const Blob* blob_ = nullptr;
+  uint32_t crc_ = 0;
+  uint32_t bits_[kMaxProvenSubnets / 32] = {};
+};
+
 // A subnet of a validated blob: its flatbuffer + weight references into the shared pool.
 // blob_multipliers: take the requantization multipliers the blob carries (computed at export
 // exactly as TFLM does: no floating point here), else compute them in double as TFLM's Prepare.
+// proofs: use and prove stored plans (above); null: always prepare from the flatbuffer.
 EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store,
-                           bool blob_multipliers = true);
+                           bool blob_multipliers = true, PlanProofs* proofs = nullptr);
 // A standalone .tflite (weights inside its buffers), e.g. from `slimhar blob unpack`.
 EngineStatus PrepareModel(const uint8_t* model, uint32_t size, Plan* plan, QuantStore* store);
 

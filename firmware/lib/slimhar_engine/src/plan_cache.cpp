@@ -33,7 +33,7 @@ const Plan* PlanCache::Get(const Blob& blob, uint32_t subnet, EngineStatus* stat
   }
   QuantStore store{mult_ + victim * per_slot_, shift_ + victim * per_slot_, per_slot_};
   subnet_[victim] = kEmpty;
-  const EngineStatus st = PrepareSubnet(blob, subnet, slots_[victim], &store);
+  const EngineStatus st = PrepareSubnet(blob, subnet, slots_[victim], &store, true, &proofs_);
   ++prepares_;
   if (status) *status = st;
   if (st != EngineStatus::kOk) return nullptr;

@@ -1,6 +1,6 @@
-// Prepared plans for the subnets a device switches between. Preparing a subnet (parsing its
-// flatbuffer, computing its multipliers, planning its arena) costs hundreds of thousands of
-// instructions; switching to a subnet whose plan is cached costs a lookup. With at least as
+// Prepared plans for the subnets a device switches between. Preparing a subnet from its
+// flatbuffer costs tens of thousands of instructions, and a few thousand from its proven stored
+// plan; switching to a subnet whose plan is cached costs a lookup. With at least as
 // many slots as subnets, every subnet is prepared once at start-up; with fewer, the least
 // recently used plan is replaced. Weights are never copied either way.
 #pragma once
@@ -21,6 +21,9 @@ class PlanCache {
   const Plan* Get(const Blob& blob, uint32_t subnet, EngineStatus* status = nullptr);
   bool Contains(uint32_t subnet) const;
   uint32_t prepares() const { return prepares_; }
+  // the stored plans proven so far: the first prepare of a subnet proves its stored plan, later
+  // (cold) ones decode it (engine.h PlanProofs)
+  const PlanProofs& proofs() const { return proofs_; }
 
  private:
   static constexpr uint32_t kEmpty = 0xFFFFFFFFu;
@@ -33,6 +36,7 @@ class PlanCache {
   uint32_t subnet_[kMaxSlots];
   uint32_t used_at_[kMaxSlots];
   uint32_t clock_ = 0, prepares_ = 0;
+  PlanProofs proofs_;
 };
 
 }  // namespace slimhar

@@ -10,6 +10,7 @@
 #include "kernels.h"
 #include "quant_math.h"
 #include "scratch.h"
+#include "stored_plan.h"
 
 namespace slimhar {
 namespace prep {
@@ -395,10 +396,21 @@ const char* EngineStatusName(EngineStatus s) {
   return "unknown";
 }
 
-EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store, bool blob_multipliers) {
+EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantStore* store, bool blob_multipliers,
+                           PlanProofs* proofs) {
   if (plan == nullptr || plan->ops == nullptr || store == nullptr || !blob.ok()) return EngineStatus::kBadArgs;
   Ctx c;
   if (!blob.GetSubnet(subnet, &c.sub)) return EngineStatus::kBadArgs;
+  // stored plans read the multipliers in place: only with the blob's table, word aligned
+  const bool stored = proofs != nullptr && blob_multipliers && c.sub.plan != nullptr && c.sub.mults != nullptr &&
+                      (reinterpret_cast<uintptr_t>(c.sub.mults) & 3u) == 0;
+  // a cold prepare of a subnet whose stored plan was proven: decode it (no flatbuffer parsed)
+  if (stored && proofs->Has(blob, subnet) && stored::Decode(blob, c.sub, plan) == EngineStatus::kOk) {
+    plan->subnet = subnet;
+    plan->source = Plan::Source::kStored;
+    plan->stored_proof = Plan::StoredProof::kProven;
+    return EngineStatus::kOk;
+  }
   c.blob = &blob;
   c.b = fb::Buf{c.sub.model, c.sub.model_size};
   if (blob_multipliers && c.sub.n_mults) {
@@ -413,6 +425,13 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
     plan->n_ops = 0;
   }
   plan->subnet = subnet;
+  plan->source = Plan::Source::kComputed;
+  plan->stored_proof = Plan::StoredProof::kNone;
+  if (st == EngineStatus::kOk && stored) {  // the first prepare of this subnet: prove its stored plan
+    const bool same = stored::SameAs(blob, c.sub, *plan);
+    plan->stored_proof = same ? Plan::StoredProof::kProven : Plan::StoredProof::kDiffers;
+    if (same) proofs->Set(blob, subnet);
+  }
   return st;
 }
 
@@ -427,6 +446,8 @@ EngineStatus PrepareModel(const uint8_t* model, uint32_t size, Plan* plan, Quant
     plan->n_ops = 0;
   }
   plan->subnet = 0;
+  plan->source = Plan::Source::kComputed;
+  plan->stored_proof = Plan::StoredProof::kNone;
   return st;
 }
 

@@ -1,0 +1,298 @@
+// Stored plans: decoding the blob's compact form (docs/blob-format.md "Stored plan") and the
+// field-by-field comparison that proves one. The format stores what Prepare derives from the
+// flatbuffer -- geometry, arena offsets / 16, zero points, activation ranges, ADD's multipliers,
+// where biases and gather indices lie -- and leaves out what follows from it: a weight view's
+// strides (from its pool tensor), the multiplier pointers (the table, consumed in op order), an
+// op's input geometry when it is the previous op's output.
+#include "stored_plan.h"
+
+#include <cstring>
+
+#include "kernels.h"
+#include "scratch.h"
+
+namespace slimhar {
+namespace stored {
+namespace {
+
+constexpr uint32_t kHeader = 48, kFormat = 1;
+// record flags; bits 2-3: the bias (0 none, 1 int16, 2 int32), bits 4-5: the activation range
+enum : uint8_t { kInGeomExplicit = 1, kOutSizeExplicit = 2, kUnusedFlags = 0xC0 };
+
+// Little-endian reads from bytes already known to lie inside the plan (Reader takes each
+// record's whole length, from its kind and flags, with one bounds check).
+struct Bytes {
+  const uint8_t* p;
+  uint8_t U8() { return *p++; }
+  int8_t I8() { return int8_t(*p++); }
+  uint16_t U16() {
+    const uint16_t v = uint16_t(p[0] | (p[1] << 8));
+    p += 2;
+    return v;
+  }
+  uint32_t U32() {
+    const uint32_t v = uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+    p += 4;
+    return v;
+  }
+  float F32() {
+    const uint32_t v = U32();
+    float f;
+    std::memcpy(&f, &v, 4);
+    return f;
+  }
+};
+
+// A record's bytes after its kind and flags: the common part, the optional input geometry and
+// output size, the op's own fields (docs/blob-format.md "Stored plan").
+uint32_t RecordTail(OpKind kind, uint8_t flags) {
+  uint32_t n = 12 + ((flags & kInGeomExplicit) ? 6 : 0) + ((flags & kOutSizeExplicit) ? 4 : 0);
+  const uint32_t weights = 9 + (((flags >> 2) & 3u) ? 4 : 0);  // scratch, pool, out, segs, seg_len, [bias]
+  switch (kind) {
+    case OpKind::kPad: return n + 6;
+    case OpKind::kConv: return n + 4 + weights;
+    case OpKind::kAdd: return n + 18;
+    case OpKind::kGather: return n + 6;
+    case OpKind::kMaximum: return n + 3;
+    case OpKind::kReshape: return n;
+    case OpKind::kFullyConnected: return n + weights;
+  }
+  return n;
+}
+
+// Walks a stored plan: the header once, then the op records in order.
+class Reader {
+ public:
+  Reader(const Blob& blob, const SubnetInfo& sub) : blob_(blob), sub_(sub) {}
+
+  bool Header(Plan* p) {
+    if (sub_.plan == nullptr || sub_.plan_size < kHeader) return false;
+    // the multipliers are read in place: the table must be the blob's, word aligned
+    if (sub_.mults == nullptr || (reinterpret_cast<uintptr_t>(sub_.mults) & 3u) != 0) return false;
+    Bytes c{Take(kHeader)};
+    n_ops_ = c.U8();
+    const uint8_t format = c.U8();
+    const uint16_t size = c.U16();
+    p->arena_bytes = c.U32();
+    p->dsp_scratch_bytes = c.U32();
+    p->macs = c.U32();
+    p->input_size = c.U32();
+    p->output_size = c.U32();
+    p->input_off = 16u * c.U16();
+    p->output_off = 16u * c.U16();
+    p->input_scale = c.F32();
+    p->output_scale = c.F32();
+    p->input_zp = c.I8();
+    p->output_zp = c.I8();
+    prev_h_ = c.U16();
+    prev_w_ = c.U16();
+    prev_c_ = c.U16();
+    const uint32_t reserved = c.U32();
+    p->n_ops = n_ops_;
+    p->scratch_bytes = SLIMHAR_KERNELS_DSP ? p->dsp_scratch_bytes : 0;
+    return format == kFormat && size == sub_.plan_size && reserved == 0 && n_ops_ >= 1 && n_ops_ <= kMaxOps &&
+           uint64_t(p->arena_bytes) + p->dsp_scratch_bytes <= kMaxArenaBytes;
+  }
+
+  bool Op(OpPlan* op) {
+    *op = OpPlan{};
+    const uint8_t* h = Take(2);
+    if (h == nullptr) return false;
+    const uint8_t kind = h[0], flags = h[1];
+    if (kind > uint8_t(OpKind::kFullyConnected) || (flags & kUnusedFlags) != 0) return false;
+    op->kind = OpKind(kind);
+    const uint8_t* q = Take(RecordTail(op->kind, flags));
+    if (q == nullptr) return false;
+    Bytes c{q};
+    op->out_h = c.U16();
+    op->out_w = c.U16();
+    op->out_c = c.U16();
+    op->in_off[0] = 16u * c.U16();
+    op->out_off = 16u * c.U16();
+    op->in_zp[0] = c.I8();
+    op->out_zp = c.I8();
+    if (flags & kInGeomExplicit) {
+      op->in_h = c.U16();
+      op->in_w = c.U16();
+      op->in_c = c.U16();
+    } else {
+      op->in_h = prev_h_;
+      op->in_w = prev_w_;
+      op->in_c = prev_c_;
+    }
+    prev_h_ = op->out_h;
+    prev_w_ = op->out_w;
+    prev_c_ = op->out_c;
+    const uint64_t product = uint64_t(op->out_h) * op->out_w * op->out_c;
+    if (flags & kOutSizeExplicit) {
+      op->out_size = c.U32();
+    } else if (product <= kMaxArenaBytes) {
+      op->out_size = uint32_t(product);
+    } else {
+      return false;
+    }
+    switch ((flags >> 4) & 3u) {  // the fused activation's range (prepare.cpp ActRange)
+      case 0: break;
+      case 1: op->act_min = -128; op->act_max = 127; break;
+      case 2: op->act_min = op->out_zp > -128 ? op->out_zp : -128; op->act_max = 127; break;
+      default: return false;
+    }
+    const uint32_t bias_code = (flags >> 2) & 3u;
+    op->n_in = (op->kind == OpKind::kAdd || op->kind == OpKind::kMaximum) ? 2 : 1;
+    switch (op->kind) {
+      case OpKind::kPad:
+        for (int d = 0; d < 3; ++d) op->pad_before[d] = c.U16();
+        return true;
+      case OpKind::kAdd:
+      case OpKind::kMaximum:
+        op->in_off[1] = 16u * c.U16();
+        op->in_zp[1] = c.I8();
+        if (op->kind == OpKind::kAdd) {
+          for (int k = 0; k < 3; ++k) op->add_mult[k] = int32_t(c.U32());
+          for (int k = 0; k < 3; ++k) op->add_shift[k] = c.I8();
+        }
+        return true;
+      case OpKind::kGather: {
+        op->n_index = c.U16();
+        const uint32_t at = c.U32();
+        if (uint64_t(at) + 4ull * op->n_index > sub_.model_size) return false;
+        op->index = sub_.model + at;
+        return true;
+      }
+      case OpKind::kConv:
+        op->kh = c.U8();
+        op->stride = c.U8();
+        op->pad_top = c.U8();
+        op->pad_bottom = c.U8();
+        return Weighted(c, op, bias_code);
+      case OpKind::kFullyConnected:
+        return Weighted(c, op, bias_code);
+      case OpKind::kReshape:
+        return true;
+    }
+    return false;
+  }
+
+  // every op read, every byte and every multiplier used
+  bool Done() const { return at_ == sub_.plan_size && mults_used_ == sub_.n_mults; }
+  uint32_t n_ops() const { return n_ops_; }
+
+ private:
+  // k more bytes of the plan, or null past its end
+  const uint8_t* Take(uint32_t k) {
+    if (k > sub_.plan_size - at_) return nullptr;
+    const uint8_t* q = sub_.plan + at_;
+    at_ += k;
+    return q;
+  }
+
+  // CONV_2D / FULLY_CONNECTED: scratch offset, the weights' pool tensor and slice, the bias, the
+  // next channels of the multiplier table
+  bool Weighted(Bytes& c, OpPlan* op, uint32_t bias_code) {
+    op->scratch_off = 16u * c.U16();
+    PoolTensor t;
+    const uint8_t pool = c.U8();
+    WeightView& w = op->w;
+    w.out = c.U16();
+    w.segs = c.U16();
+    w.seg_len = c.U16();
+    if (bias_code == 3 || !blob_.GetPoolTensor(pool, &t) || t.rank < 2) return false;
+    uint64_t mid = 1;
+    for (uint32_t d = 1; d + 1 < t.rank; ++d) mid *= t.dims[d];
+    w.base = t.data;
+    w.seg_stride = t.dims[t.rank - 1];
+    w.out_stride = uint32_t(mid * w.seg_stride);  // <= the tensor's size (Blob::Open checked it)
+    op->bias_bytes = bias_code == 1 ? 2 : 4;
+    if (bias_code != 0) {
+      const uint32_t at = c.U32();
+      if (uint64_t(at) + uint64_t(op->bias_bytes) * w.out > sub_.model_size) return false;
+      op->bias = sub_.model + at;
+    }
+    if (w.out > sub_.n_mults - mults_used_) return false;
+    op->mult = reinterpret_cast<const int32_t*>(sub_.mults + 4u * mults_used_);
+    op->shift = reinterpret_cast<const int8_t*>(sub_.mults + 4u * sub_.n_mults + mults_used_);
+    mults_used_ += w.out;
+    return true;
+  }
+
+  const Blob& blob_;
+  const SubnetInfo& sub_;
+  uint32_t at_ = 0, n_ops_ = 0, mults_used_ = 0;
+  uint16_t prev_h_ = 0, prev_w_ = 0, prev_c_ = 0;
+};
+
+bool SameView(const WeightView& a, const WeightView& b) {
+  return a.base == b.base && a.out_stride == b.out_stride && a.seg_stride == b.seg_stride && a.out == b.out &&
+         a.segs == b.segs && a.seg_len == b.seg_len;
+}
+
+bool SameOp(const OpPlan& a, const OpPlan& b) {
+  bool same = a.kind == b.kind && a.n_in == b.n_in && a.kh == b.kh && a.stride == b.stride &&
+              a.pad_top == b.pad_top && a.pad_bottom == b.pad_bottom && a.n_index == b.n_index &&
+              a.in_off[0] == b.in_off[0] && a.in_off[1] == b.in_off[1] && a.out_off == b.out_off &&
+              a.scratch_off == b.scratch_off && a.out_size == b.out_size && a.in_h == b.in_h && a.in_w == b.in_w &&
+              a.in_c == b.in_c && a.out_h == b.out_h && a.out_w == b.out_w && a.out_c == b.out_c &&
+              a.in_zp[0] == b.in_zp[0] && a.in_zp[1] == b.in_zp[1] && a.out_zp == b.out_zp &&
+              a.act_min == b.act_min && a.act_max == b.act_max && SameView(a.w, b.w) && a.bias == b.bias &&
+              a.mult == b.mult && a.shift == b.shift && a.bias_bytes == b.bias_bytes && a.index == b.index;
+  for (int d = 0; d < 3; ++d)
+    same = same && a.pad_before[d] == b.pad_before[d] && a.add_mult[d] == b.add_mult[d] &&
+           a.add_shift[d] == b.add_shift[d];
+  return same;
+}
+
+}  // namespace
+
+EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Plan* plan) {
+  Reader r(blob, sub);
+  Plan head;
+  if (!r.Header(&head) || r.n_ops() > plan->op_capacity) return EngineStatus::kBadModel;
+  for (uint32_t k = 0; k < r.n_ops(); ++k)
+    if (!r.Op(&plan->ops[k])) return EngineStatus::kBadModel;
+  if (!r.Done()) return EngineStatus::kBadModel;
+  OpPlan* ops = plan->ops;
+  const uint32_t capacity = plan->op_capacity;
+  *plan = head;
+  plan->ops = ops;
+  plan->op_capacity = capacity;
+  return EngineStatus::kOk;
+}
+
+bool SameAs(const Blob& blob, const SubnetInfo& sub, const Plan& p) {
+  Reader r(blob, sub);
+  Plan h;
+  if (!r.Header(&h) || r.n_ops() != p.n_ops) return false;
+  if (h.arena_bytes != p.arena_bytes || h.dsp_scratch_bytes != p.dsp_scratch_bytes || h.scratch_bytes != p.scratch_bytes ||
+      h.macs != p.macs || h.input_off != p.input_off || h.input_size != p.input_size || h.output_off != p.output_off ||
+      h.output_size != p.output_size || h.input_zp != p.input_zp || h.output_zp != p.output_zp ||
+      std::memcmp(&h.input_scale, &p.input_scale, 4) != 0 || std::memcmp(&h.output_scale, &p.output_scale, 4) != 0)
+    return false;
+  for (uint32_t k = 0; k < p.n_ops; ++k) {
+    OpPlan op;
+    if (!r.Op(&op) || !SameOp(op, p.ops[k])) return false;
+  }
+  return r.Done();
+}
+
+}  // namespace stored
+
+bool PlanProofs::Has(const Blob& blob, uint32_t subnet) const {
+  return &blob == blob_ && blob.crc() == crc_ && subnet < kMaxProvenSubnets && ((bits_[subnet / 32] >> (subnet % 32)) & 1u);
+}
+
+void PlanProofs::Set(const Blob& blob, uint32_t subnet) {
+  if (&blob != blob_ || blob.crc() != crc_) {  // another blob: the proofs of the last one go
+    Clear();
+    blob_ = &blob;
+    crc_ = blob.crc();
+  }
+  if (subnet < kMaxProvenSubnets) bits_[subnet / 32] |= 1u << (subnet % 32);
+}
+
+void PlanProofs::Clear() {
+  blob_ = nullptr;
+  crc_ = 0;
+  for (uint32_t& b : bits_) b = 0;
+}
+
+}  // namespace slimhar
