@@ -17,18 +17,31 @@ inline uint16_t U16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
 inline uint32_t U32(const uint8_t* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24); }
 inline float F32(const uint8_t* p) { uint32_t v = U32(p); float f; std::memcpy(&f, &v, 4); return f; }
 
-// Table-driven CRC-32; the table is built at compile time.
+// Table-driven CRC-32, four bytes a step ("slicing by 4": t[k][b] is the CRC of byte b followed
+// by k zero bytes); the tables (4 KiB of flash) are built at compile time. The whole blob is
+// checked when it is opened -- at boot on the device, on every input in the fuzzers -- so the
+// loop is worth a quarter of the steps of the byte-wise one.
 struct CrcTable {
-  uint32_t t[256];
+  uint32_t t[4][256];
   constexpr CrcTable() : t() {
     for (uint32_t i = 0; i < 256; ++i) {
       uint32_t c = i;
       for (int k = 0; k < 8; ++k) c = (c & 1u) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
-      t[i] = c;
+      t[0][i] = c;
     }
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int k = 1; k < 4; ++k) t[k][i] = t[0][t[k - 1][i] & 0xFFu] ^ (t[k - 1][i] >> 8);
   }
 };
 constexpr CrcTable kCrc;
+
+// The fuzzers' coverage instrumentation would trace every compare of this loop (libFuzzer
+// spent ~90 % of fuzz_blob's time there); it has no branch worth exploring.
+#if defined(__clang__)
+#define SLIMHAR_NO_COVERAGE __attribute__((no_sanitize("coverage")))
+#else
+#define SLIMHAR_NO_COVERAGE
+#endif
 
 // [off, off + len) inside [kHeaderSize, size], without overflow
 inline bool InBounds(uint64_t off, uint64_t len, size_t size) {
@@ -58,9 +71,13 @@ const char* StatusName(BlobStatus s) {
   return "unknown";
 }
 
-uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc) {
+SLIMHAR_NO_COVERAGE uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc) {
   crc = ~crc;
-  for (size_t i = 0; i < size; ++i) crc = kCrc.t[(crc ^ data[i]) & 0xFFu] ^ (crc >> 8);
+  for (; size >= 4; size -= 4, data += 4) {
+    crc ^= uint32_t(data[0]) | (uint32_t(data[1]) << 8) | (uint32_t(data[2]) << 16) | (uint32_t(data[3]) << 24);
+    crc = kCrc.t[3][crc & 0xFFu] ^ kCrc.t[2][(crc >> 8) & 0xFFu] ^ kCrc.t[1][(crc >> 16) & 0xFFu] ^ kCrc.t[0][crc >> 24];
+  }
+  for (; size > 0; --size, ++data) crc = kCrc.t[0][(crc ^ *data) & 0xFFu] ^ (crc >> 8);
   return ~crc;
 }
 
