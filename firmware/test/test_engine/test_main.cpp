@@ -98,8 +98,15 @@ void PlanCacheEvicts(const slimhar::Blob& blob) {
                     cache.prepares() == 5;
   EngineStatus st = EngineStatus::kOk;
   const bool bad = cache.Get(blob, blob.subnet_count(), &st) == nullptr && st == EngineStatus::kBadArgs;
+  // an explicit eviction: the next Get prepares again, now from the stored plan the first proved
+  const uint32_t before = cache.prepares();
+  cache.Evict(a);
+  const slimhar::Plan* again = cache.Contains(a) ? nullptr : cache.Get(blob, a);
+  const bool evict = again && cache.prepares() == before + 1 && again->source == slimhar::Plan::Source::kStored &&
+                     RunInto(*again, 9, g_out_a) && std::memcmp(first_a, g_out_a, again->output_size) == 0;
   Check("plan_cache_evicts_least_recently_used", evicted_lru && second);
   Check("plan_cache_reprepared_plan_same_outputs", same);
+  Check("plan_cache_evicted_plan_comes_back_from_its_stored_plan", evict);
   Check("plan_cache_bad_subnet_refused", bad);
 }
 

@@ -114,7 +114,7 @@ class App {
   uint32_t window_ = 0, hop_ = 0, axes_ = 0, classes_ = 0, rate_mhz_ = 0, hop_us_ = 0;
   float mean_[kMaxAxes] = {}, std_[kMaxAxes] = {};
   uint32_t latency_us_[kMaxSubnets] = {}, latency_cycles_[kMaxSubnets] = {};
-  uint32_t prepare_us_[kMaxSubnets] = {};  // cold prepare, measured at start-up
+  uint32_t prepare_us_[kMaxSubnets] = {};  // a cold prepare (after the proving first one), measured at start-up
   policy::Candidate front_[policy::kMaxCandidates];
   uint32_t n_front_ = 0;
   policy::Config policy_cfg_;

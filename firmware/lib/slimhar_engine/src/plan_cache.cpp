@@ -17,6 +17,11 @@ bool PlanCache::Contains(uint32_t subnet) const {
   return false;
 }
 
+void PlanCache::Evict(uint32_t subnet) {
+  for (uint32_t i = 0; i < n_slots_; ++i)
+    if (subnet_[i] == subnet) subnet_[i] = kEmpty;
+}
+
 const Plan* PlanCache::Get(const Blob& blob, uint32_t subnet, EngineStatus* status) {
   uint32_t victim = 0;
   for (uint32_t i = 0; i < n_slots_; ++i) {

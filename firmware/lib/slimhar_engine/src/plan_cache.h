@@ -20,6 +20,9 @@ class PlanCache {
   // The plan of `subnet`, prepared now if it is not cached. nullptr (and *status) on failure.
   const Plan* Get(const Blob& blob, uint32_t subnet, EngineStatus* status = nullptr);
   bool Contains(uint32_t subnet) const;
+  // Drops subnet's plan (if cached): its next Get prepares it again -- from its proven stored
+  // plan when it has one, which is what a cold switch costs (the firmware measures it at start-up).
+  void Evict(uint32_t subnet);
   uint32_t prepares() const { return prepares_; }
   // the stored plans proven so far: the first prepare of a subnet proves its stored plan, later
   // (cold) ones decode it (engine.h PlanProofs)
