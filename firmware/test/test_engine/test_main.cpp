@@ -97,7 +97,10 @@ void PlanCacheEvicts(const slimhar::Blob& blob) {
   const bool same = pa && RunInto(*pa, 9, g_out_a) && std::memcmp(first_a, g_out_a, pa->output_size) == 0 &&
                     cache.prepares() == 5;
   EngineStatus st = EngineStatus::kOk;
-  const bool bad = cache.Get(blob, blob.subnet_count(), &st) == nullptr && st == EngineStatus::kBadArgs;
+  const bool held[3] = {cache.Contains(a), cache.Contains(b), cache.Contains(c)};  // a full cache
+  const bool bad = cache.Get(blob, blob.subnet_count(), &st) == nullptr && st == EngineStatus::kBadArgs &&
+                   held[0] == cache.Contains(a) && held[1] == cache.Contains(b) && held[2] == cache.Contains(c) &&
+                   int(held[0]) + int(held[1]) + int(held[2]) == 2;
   // an explicit eviction: the next Get prepares again, now from the stored plan the first proved
   const uint32_t before = cache.prepares();
   cache.Evict(a);
@@ -107,7 +110,7 @@ void PlanCacheEvicts(const slimhar::Blob& blob) {
   Check("plan_cache_evicts_least_recently_used", evicted_lru && second);
   Check("plan_cache_reprepared_plan_same_outputs", same);
   Check("plan_cache_evicted_plan_comes_back_from_its_stored_plan", evict);
-  Check("plan_cache_bad_subnet_refused", bad);
+  Check("plan_cache_bad_subnet_refused_keeping_its_plans", bad);
 }
 
 // The planner on synthetic lifetimes, against what any valid plan must satisfy (checked pair by

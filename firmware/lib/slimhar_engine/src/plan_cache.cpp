@@ -23,6 +23,10 @@ void PlanCache::Evict(uint32_t subnet) {
 }
 
 const Plan* PlanCache::Get(const Blob& blob, uint32_t subnet, EngineStatus* status) {
+  if (subnet >= blob.subnet_count()) {  // refused before a slot is given up for it
+    if (status) *status = EngineStatus::kBadArgs;
+    return nullptr;
+  }
   uint32_t victim = 0;
   for (uint32_t i = 0; i < n_slots_; ++i) {
     if (subnet_[i] == subnet) {  // the common case: a switch to a prepared subnet
