@@ -30,7 +30,9 @@ FORMAT = 1
 ALIGN = 16
 MAX_OFFSET = ALIGN * 0xFFFF      # offsets are stored / 16 in a u16
 
-# OpKind (firmware/lib/slimhar_engine/src/ops.def, in its order)
+# OpKind (firmware/lib/slimhar_engine/src/ops.def, in its order; that file is not part of the
+# installed package, so the order is repeated here -- a drift makes every stored plan "differ",
+# which tests/test_engine.py fails on)
 _OPS = fb.BuiltinOperator
 KIND = {_OPS.PAD: 0, _OPS.CONV_2D: 1, _OPS.ADD: 2, _OPS.GATHER: 3, _OPS.MAXIMUM: 4, _OPS.RESHAPE: 5,
         _OPS.FULLY_CONNECTED: 6}

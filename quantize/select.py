@@ -95,8 +95,11 @@ def _region(blob: Blob, chosen: list[int]) -> tuple[int, dict[int, int]]:
 
 def _plan_bytes(blob: Blob, i: int) -> int:
     """The size of subnet i's stored plan in a repacked blob (quantize/plan.py): it depends on
-    the ops and their tensors only, not on where the region or the pool put them."""
+    the ops and their tensors only, not on where the region or the pool put them -- the size the
+    blob stores, or, for a blob written before stored plans, computed once."""
     from .plan import NoStoredPlan, stored_plan
+    if blob.subnets[i].plan_size:
+        return blob.subnets[i].plan_size
     cache = blob.__dict__.setdefault("_plan_sizes", {})
     if i not in cache:
         try:

@@ -71,18 +71,17 @@ bool App::Init(const uint8_t* blob, uint32_t blob_size, const AppMemory& mem, co
     blob_.GetSubnet(i, &s);
     const Plan* p = nullptr;
     uint64_t cyc = 0;
-    EngineStatus es;
     // the subnet's first use prepares it from its flatbuffer and proves its stored plan; what a
-    // cold switch costs later is a prepare after that, timed here on the same plan slot
-    if (cache_->Get(blob_, i, &es) == nullptr) {
-      Error("engine", EngineStatusName(es));
-      return false;
-    }
-    cache_->Evict(i);
-    const uint64_t t_prep = board_.cycles();
-    if (cache_->Get(blob_, i, &es) == nullptr) {
-      Error("engine", EngineStatusName(es));
-      return false;
+    // cold switch costs later is a prepare after that, timed here
+    uint64_t t_prep = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) cache_->Evict(i);
+      t_prep = board_.cycles();
+      EngineStatus es;
+      if (cache_->Get(blob_, i, &es) == nullptr) {
+        Error("engine", EngineStatusName(es));
+        return false;
+      }
     }
     const uint32_t prep_us = Us(board_.cycles() - t_prep);
     prepare_us_[i] = prep_us ? prep_us : 1;

@@ -24,9 +24,6 @@ class PlanCache {
   // plan when it has one, which is what a cold switch costs (the firmware measures it at start-up).
   void Evict(uint32_t subnet);
   uint32_t prepares() const { return prepares_; }
-  // the stored plans proven so far: the first prepare of a subnet proves its stored plan, later
-  // (cold) ones decode it (engine.h PlanProofs)
-  const PlanProofs& proofs() const { return proofs_; }
 
  private:
   static constexpr uint32_t kEmpty = 0xFFFFFFFFu;
@@ -39,7 +36,7 @@ class PlanCache {
   uint32_t subnet_[kMaxSlots];
   uint32_t used_at_[kMaxSlots];
   uint32_t clock_ = 0, prepares_ = 0;
-  PlanProofs proofs_;
+  PlanProofs proofs_;  // the first prepare of a subnet proves its stored plan, later ones decode it
 };
 
 }  // namespace slimhar
