@@ -96,6 +96,23 @@ def blob_rules(m, mult, shift, names, width: float, resolution: int, classes: in
     return drop_names(drop_weight_scales(m, mult, shift), list(names))
 
 
+def common_names(models) -> list[bytes]:
+    """The tensor-name list most of `models` share (all of them, for one architecture; the first
+    such list on a tie): pack_blob writes it once, into the blob's metadata, and a subnet with
+    exactly those names carries none (tflite_io.drop_names)."""
+    from .tflite_io import tensor_names
+    lists = [tuple(tensor_names(m)) for m in models]
+    return list(max(lists, key=lambda n: (lists.count(n), -lists.index(n)))) if lists else []
+
+
+def blob_metadata(meta: dict, names: list[bytes]) -> bytes:
+    """The blob's metadata section: `meta` with `names` (common_names) as its tensor_names."""
+    meta = {k: v for k, v in meta.items() if k != "tensor_names"}
+    if names:
+        meta["tensor_names"] = [n.decode("utf-8") for n in names]
+    return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _pad(n: int) -> int:
     return (-n) % ALIGN
 
@@ -125,17 +142,11 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         out.extend(data)
         return off
 
-    from .tflite_io import pack_region, read_model, tensor_names
+    from .tflite_io import pack_region, read_model
     models = [read_model(s["model"]) for s in subnets]
-    # the tensor names most subnets share (all of them, for one architecture) go once into the
-    # metadata; a subnet with those names carries none (tflite_io.drop_names)
-    lists = [tuple(tensor_names(m)) for m in models]
-    names = max(lists, key=lambda n: (lists.count(n), -lists.index(n))) if lists else ()
-    meta = {k: v for k, v in meta.items() if k != "tensor_names"}
-    if names:
-        meta["tensor_names"] = [n.decode("utf-8") for n in names]
+    names = common_names(models)
     spec_off = section(pack_spec(spec))
-    meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    meta_bytes = blob_metadata(meta, names)
     meta_off = section(meta_bytes)
     # pool data: each tensor 16-byte aligned
     out.extend(b"\0" * _pad(len(out)))

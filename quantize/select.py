@@ -76,21 +76,23 @@ def _p16(n: int) -> int:
     return n + (-n) % 16
 
 
-def _region(blob: Blob, chosen: list[int]) -> tuple[int, dict[int, int]]:
+def _region(blob: Blob, chosen: list[int]) -> tuple[int, int, dict[int, int]]:
     """The model region the chosen subnets' flatbuffers make together (tflite_io.pack_region):
-    its length, and the bytes each one adds (from its start to the next one's)."""
-    from .blob import blob_rules
+    its length, the length of the metadata that goes with it (whose tensor_names are the list the
+    chosen models share, not necessarily the source blob's), and the bytes each model adds (from
+    its start to the next one's)."""
+    from .blob import blob_metadata, blob_rules, common_names
     from .tflite_io import pack_region, read_model
-    models = []
-    for i in chosen:
+    models = [read_model(blob.packed_model(blob.subnets[i])) for i in chosen]   # as pack_blob gets them
+    names = common_names(models)
+    for i, m in zip(chosen, models):                                           # then drops the same
         s = blob.subnets[i]
-        models.append(read_model(blob.packed_model(s)))     # as pack_blob gets it, then drops the same
-        blob_rules(models[-1], *blob.multipliers(s), blob.tensor_names, s.width, s.resolution, s.classes, blob.arch)
+        blob_rules(m, *blob.multipliers(s), names, s.width, s.resolution, s.classes, blob.arch)
     region, starts = pack_region(models)
     order = sorted(range(len(chosen)), key=lambda k: starts[k])
     adds = {chosen[k]: (starts[order[j + 1]] if j + 1 < len(order) else len(region)) - starts[k]
             for j, k in enumerate(order)}
-    return len(region), adds
+    return len(region), len(blob_metadata(blob.meta, names)), adds
 
 
 def _plan_bytes(blob: Blob, i: int) -> int:
@@ -109,10 +111,10 @@ def _plan_bytes(blob: Blob, i: int) -> int:
     return cache[i]
 
 
-def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
+def blob_bytes(blob: Blob, chosen: list[int], region: tuple[int, int] | None = None) -> int:
     """len(repack(blob, chosen, trim=True)) without writing it: the 64-byte header, then every
     section padded to 16 bytes (docs/blob-format.md), the pool cut to the slices in use, the
-    chosen models' region (`region`: its length when known)."""
+    chosen models' region and metadata (`region`: their lengths, _region's first two, when known)."""
     from .blob import POOL_ENTRY
     from .input_spec import pack as pack_spec
     used: dict[int, tuple[int, int]] = {}
@@ -120,12 +122,11 @@ def blob_bytes(blob: Blob, chosen: list[int], region: int | None = None) -> int:
         for _t, p, o, n in blob.subnets[i].refs:
             uo, ui = used.get(p, (0, 0))
             used[p] = (max(uo, o), max(ui, n))
-    meta = len(json.dumps(blob.meta, sort_keys=True, separators=(",", ":")).encode())
     pool = 0
     for p, (o, n) in used.items():
         dims = blob.pool[p].shape
         pool += _p16(o * math.prod(dims[1:-1]) * n if len(dims) > 1 else o)
-    region = _region(blob, chosen)[0] if region is None else region
+    region, meta = _region(blob, chosen)[:2] if region is None else region
     subnets = _p16(region) + sum(_p16(REF_ENTRY.size * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count)
                                  + _p16(_plan_bytes(blob, i)) for i in chosen)
     return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + subnets
@@ -140,8 +141,8 @@ def fit(blob: Blob, candidates: list[int], cost: dict[int, float], flash_budget:
     lo, hi = cost[cheapest], max(cost[i] for i in chosen) * 1.0001
 
     def measure(ch):           # in the order repack packs them: by index
-        region, adds = _region(blob, sorted(ch))
-        return blob_bytes(blob, sorted(ch), region), adds
+        region, meta, adds = _region(blob, sorted(ch))
+        return blob_bytes(blob, sorted(ch), (region, meta)), adds
 
     size, adds = measure(chosen)
     estimate = size

@@ -37,6 +37,27 @@ def test_blob_bytes_equals_the_packed_size(blob):
         assert sel.blob_bytes(blob, ch) == len(repack(blob, ch, trim=True)), ch
 
 
+def test_blob_bytes_when_the_chosen_share_other_names(blob):
+    """pack_blob writes once the tensor-name list most of the subnets it packs share: for a choice
+    whose majority has other names than the source blob's, the estimate follows the choice."""
+    from slimhar.quantize.tflite_io import pack, read_model
+    src = Blob(repack(blob))
+    orig = src.packed_model
+
+    def renamed(s):                 # subnets 0 and 1 with names of their own, as another export might
+        m = read_model(orig(s))
+        if src.subnets.index(s) < 2:
+            for t in m.subgraphs[0].tensors:
+                t.name = bytes(t.name) + b"_b"
+        return pack(m)
+
+    src.packed_model = renamed
+    two = Blob(repack(src))
+    assert len(blob.subnets) > 4 and two.tensor_names == blob.tensor_names
+    for ch in ([0], [0, 1], [0, 1, 4], [1, 4], list(range(len(blob.subnets)))):
+        assert sel.blob_bytes(two, ch) == len(repack(two, ch, trim=True)), ch
+
+
 def test_flash_budget_fit(blob):
     cost, _ = sel.costs(blob)
     full = sel.blob_bytes(blob, list(range(len(blob.subnets))))
