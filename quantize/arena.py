@@ -87,7 +87,9 @@ def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool, budget: 
     i4 = _up(ch_in, 4)
     weights = _up(4 * 2 * kh * (i4 // 2), ALIGN)
     col = 4 * (rows_in + pad) * (i4 // 2)
-    return _up(col * _tile(budget - weights, col, cols), ALIGN) + weights
+    tiled = _up(col * _tile(budget - weights, col, cols), ALIGN) + weights
+    resident = _up(col, ALIGN) + (ch_out + 1) // 2 * weights    # scratch.h DspConvResident
+    return resident if resident < tiled else tiled
 
 
 def _fc_scratch(segs: int, seg_len: int, classes: int, budget: int) -> int:

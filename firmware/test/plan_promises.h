@@ -13,7 +13,9 @@ namespace test {
 
 // The DSP kernels' scratch of an op as scratch.h sizes it, if it lies between what the kernels
 // need at the least (one column or position widened, recomputed here in 64 bits from the
-// geometry) and at the most (the whole input widened); ~0 otherwise (a broken promise).
+// geometry) and at the most (the whole input widened) -- exactly one column and every channel
+// pair's weights for a conv that keeps them all (scratch.h DspConvResident); ~0 otherwise (a
+// broken promise).
 inline uint64_t ScratchOf(const OpPlan& op) {
   auto up = [](uint64_t v, uint64_t a) { return (v + a - 1) / a * a; };
   uint64_t lo = 0, hi = 0;
@@ -21,6 +23,8 @@ inline uint64_t ScratchOf(const OpPlan& op) {
     const uint64_t rows = uint64_t(op.in_h) + op.pad_top + op.pad_bottom, c4 = up(op.in_c, 4);
     if (op.in_c == 1 && op.kh <= 16) {
       lo = hi = up(2 * op.in_w * up(rows + 2, 4), 16) + up(4ull * op.out_c * ((op.kh + 1) / 2), 16);
+    } else if (kernels::DspConvResident(op)) {  // one column, and every channel pair's weights
+      lo = hi = up(2 * rows * c4, 16) + (op.out_c + 1ull) / 2 * up(4ull * op.kh * c4, 16);
     } else {
       lo = up(2 * rows * c4, 16) + up(4ull * op.kh * c4, 16);
       hi = up(2 * rows * op.in_w * c4, 16) + up(4ull * op.kh * c4, 16);

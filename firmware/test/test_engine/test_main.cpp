@@ -246,7 +246,7 @@ int32_t RefRequant(const slimhar::OpPlan& p, uint32_t o, int32_t acc) {
 }
 
 void KernelCases() {
-  static int8_t x[24 * 12 * 72], w[10 * 7 * 80], got[24 * 12 * 10], want[24 * 12 * 10];
+  static int8_t x[24 * 12 * 72], w[10 * 7 * 80], got[96 * 12 * 10], want[96 * 12 * 10];
   static uint8_t bias[4 * 10];
   static int32_t mult[10];
   static int8_t shift[10];
@@ -270,13 +270,14 @@ void KernelCases() {
     p.act_min = (next() & 1) ? p.out_zp : -128;             // ReLU or none
   };
   bool conv_ok = true, fc_ok = true;
-  uint32_t convs = 0, fcs = 0;
-  for (int t = 0; t < 160; ++t) {
+  uint32_t convs = 0, fcs = 0, resident = 0;
+  for (int t = 0; t < 200; ++t) {
     slimhar::OpPlan p{};
     p.kind = slimhar::OpKind::kConv;
     p.in_c = uint16_t((t % 4 == 0) ? 1 : 1 + next() % 70);
-    p.in_h = uint16_t(1 + next() % 24);
+    p.in_h = uint16_t(1 + next() % ((t % 5 == 3) ? 96 : 24));   // every fifth a tall column
     p.in_w = p.out_w = uint16_t(1 + next() % 12);
+    if (uint32_t(p.in_h) * p.in_w * p.in_c > sizeof(x)) p.in_c = uint16_t(sizeof(x) / (uint32_t(p.in_h) * p.in_w));
     p.kh = uint8_t(1 + next() % 7);
     p.stride = uint8_t(1 + next() % 3);
     p.out_c = uint16_t(1 + next() % 10);
@@ -309,6 +310,7 @@ void KernelCases() {
     slimhar::kernels::Conv(p, x, got, g_arena);
     conv_ok &= std::memcmp(got, want, p.out_size) == 0;
     ++convs;
+    resident += p.in_c > 1 && slimhar::kernels::DspConvResident(p);
   }
   for (int t = 0; t < 120; ++t) {
     slimhar::OpPlan p{};
@@ -335,7 +337,8 @@ void KernelCases() {
     fc_ok &= std::memcmp(got, want, classes) == 0;
     ++fcs;
   }
-  Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 120);
+  // both ways of running a general conv in the DSP flavour (scratch.h: tiles, resident weights)
+  Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60);
   Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
 

@@ -5,7 +5,9 @@
 //  - the conv input (plus its offset -zp, which fits int16) a tile of whole columns at a time
 //    (scratch.h: as many as the scratch budget holds), rows of SAME padding as zeros, channels
 //    padded to a multiple of 4 with zeros;
-//  - the weights of two output channels at a time (reused by every output position of a tile).
+//  - the weights of two output channels at a time (reused by every output position of a tile);
+//    or, where that needs less scratch (narrow layers), every pair's weights once, up front, and
+//    the input one column at a time (scratch.h DspConvResident).
 // Each group of 4 channels is stored as two words (x0,x2) (x1,x3) -- the order SXTB16 produces
 // from 4 packed int8 -- on both sides, so the products pair up. The inner loop computes 2
 // output channels x 2 positions: per 4 channels, 4 word-pair loads + 8 SMLAD for 16 MACs.
@@ -329,11 +331,16 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
   }
   const ConvGeom g = Geom(p);
   const uint32_t W = p.in_w, I = p.in_c, O = p.out_c, H = p.out_h;
-  const uint32_t tile = uint32_t(DspConvTile(p));  // columns widened at a time (scratch.h)
+  // resident: every channel pair's weights widened once, up front, and one column at a time;
+  // else a tile of columns at a time, the weights of one pair widened for each (scratch.h)
+  const bool resident = DspConvResident(p);
+  const uint32_t tile = resident ? 1 : uint32_t(DspConvTile(p));
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  uint32_t* wq = xq + uint32_t(DspConvInBytes(p)) / 4;
-  const uint32_t col_words = g.rows * g.words_per_pos;
+  uint32_t* wq = xq + uint32_t(resident ? DspConvColBytes(p) : DspConvInBytes(p)) / 4;
+  const uint32_t col_words = g.rows * g.words_per_pos, pair_words = uint32_t(DspConvWeightBytes(p)) / 4;
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
+  if (resident)
+    for (uint32_t o = 0; o < O; o += 2) WidenWeights(p, o, (o + 1 < O) ? o + 1 : o, g.I4, wq + (o / 2) * pair_words);
   for (uint32_t x0 = 0; x0 < W; x0 += tile) {
     const uint32_t cols = (W - x0 < tile) ? W - x0 : tile, P = H * cols;
     // widen this tile's columns, column-major; SAME-padding rows are zeros (a skipped tap adds nothing)
@@ -346,7 +353,8 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
     }
     for (uint32_t o = 0; o < O; o += 2) {
       const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
-      WidenWeights(p, o, ob, g.I4, wq);
+      const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
+      if (!resident) WidenWeights(p, o, ob, g.I4, wq);
       const ChannelRequant ra(p, o), rb(p, ob);
       // positions in pairs down each column of the tile: (y, x) and (y + 1, x)
       for (uint32_t i = 0; i < P; i += 2) {
@@ -354,7 +362,7 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
         const uint32_t j = (i + 1 < P) ? i + 1 : i;
         const uint32_t xb = j / H, yb = j - xb * H;
         const uint32_t pos = ya * W + x0 + xa, pb = yb * W + x0 + xb;
-        const uint32_t* pw = wq;
+        const uint32_t* pw = wp;
         Acc4 acc{0, 0, 0, 0};
         Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
                xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);

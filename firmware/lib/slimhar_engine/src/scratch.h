@@ -55,6 +55,18 @@ inline uint64_t DspConvTile(const OpPlan& p) {
 }
 inline uint64_t DspConvInBytes(const OpPlan& p) { return Up16(4 * DspConvColWords(p) * DspConvTile(p)); }
 
+// The other way to run a general conv: every output channel pair's widened weights kept for the
+// whole op (widened once), the input one column at a time. Nothing is widened twice; what it pays
+// is each pair's set-up (requantization constants, loops) once a column instead of once a tile
+// (+1-5 % instructions on the narrowest subnets, docs/results.md §4). Taken wherever it needs less
+// scratch -- narrow layers, whose weights are smaller than the input columns a tile would hold --
+// so that a small subnet's arena + scratch comes closer to its activations alone.
+inline uint64_t DspConvColBytes(const OpPlan& p) { return Up16(4 * DspConvColWords(p)); }
+inline uint64_t DspConvAllWeightBytes(const OpPlan& p) { return (uint64_t(p.out_c) + 1) / 2 * DspConvWeightBytes(p); }
+inline bool DspConvResident(const OpPlan& p) {
+  return DspConvColBytes(p) + DspConvAllWeightBytes(p) < DspConvInBytes(p) + DspConvWeightBytes(p);
+}
+
 // Fully connected: `tile` segments (flattened positions of seg_len channels) widened at a time,
 // then one int32 partial sum per class.
 inline uint64_t DspFcSegWords(const OpPlan& p) { return Up4(p.w.seg_len) / 2; }
@@ -68,7 +80,9 @@ inline uint64_t DspFcInBytes(const OpPlan& p) { return Up16(4 * DspFcSegWords(p)
 // Scratch the DSP flavour needs for op p (0 for ops without scratch).
 inline uint64_t DspScratchBytes(const OpPlan& p) {
   if (DspOneChannelConv(p)) return DspOneChannelInBytes(p) + Up16(4ull * p.out_c * ((p.kh + 1u) / 2u));
-  if (p.kind == OpKind::kConv) return DspConvInBytes(p) + DspConvWeightBytes(p);
+  if (p.kind == OpKind::kConv) {
+    return DspConvResident(p) ? DspConvColBytes(p) + DspConvAllWeightBytes(p) : DspConvInBytes(p) + DspConvWeightBytes(p);
+  }
   if (p.kind == OpKind::kFullyConnected) return DspFcInBytes(p) + DspFcAccBytes(p);
   return 0;
 }
