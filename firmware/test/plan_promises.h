@@ -20,18 +20,20 @@ inline uint64_t ScratchOf(const OpPlan& op) {
   auto up = [](uint64_t v, uint64_t a) { return (v + a - 1) / a * a; };
   uint64_t lo = 0, hi = 0;
   if (op.kind == OpKind::kConv) {
-    const uint64_t rows = uint64_t(op.in_h) + op.pad_top + op.pad_bottom, c4 = up(op.in_c, 4);
-    if (op.in_c == 1 && op.kh <= 16) {
-      lo = hi = up(2 * op.in_w * up(rows + 2, 4), 16) + up(4ull * op.out_c * ((op.kh + 1) / 2), 16);
-    } else if (kernels::DspConvResident(op)) {  // one column, and every channel pair's weights
-      lo = hi = up(2 * rows * c4, 16) + (op.out_c + 1ull) / 2 * up(4ull * op.kh * c4, 16);
+    const ConvParams& p = op.conv.params;
+    const uint64_t rows = uint64_t(op.in.h) + p.pad_top + p.pad_bottom, c4 = up(op.in.c, 4);
+    if (op.in.c == 1 && p.kh <= 16) {
+      lo = hi = up(2 * op.in.w * up(rows + 2, 4), 16) + up(4ull * op.out.c * ((p.kh + 1) / 2), 16);
+    } else if (kernels::DspConvResident(kernels::ConvShape{p, op.in, op.out})) {  // one column, every pair's weights
+      lo = hi = up(2 * rows * c4, 16) + (op.out.c + 1ull) / 2 * up(4ull * p.kh * c4, 16);
     } else {
-      lo = up(2 * rows * c4, 16) + up(4ull * op.kh * c4, 16);
-      hi = up(2 * rows * op.in_w * c4, 16) + up(4ull * op.kh * c4, 16);
+      lo = up(2 * rows * c4, 16) + up(4ull * p.kh * c4, 16);
+      hi = up(2 * rows * op.in.w * c4, 16) + up(4ull * p.kh * c4, 16);
     }
   } else if (op.kind == OpKind::kFullyConnected) {
-    lo = up(2 * up(op.w.seg_len, 4), 16) + up(4ull * op.w.out, 16);
-    hi = up(2ull * op.w.segs * up(op.w.seg_len, 4), 16) + up(4ull * op.w.out, 16);
+    const WeightView& w = op.fc.w;
+    lo = up(2 * up(w.seg_len, 4), 16) + up(4ull * w.out, 16);
+    hi = up(2ull * w.segs * up(w.seg_len, 4), 16) + up(4ull * w.out, 16);
   }
   const uint64_t n = kernels::DspScratchBytes(op);
   return (n >= lo && n <= hi) ? n : ~uint64_t(0);
@@ -47,7 +49,7 @@ inline bool PlanKeepsPromises(const Plan& p) {
   bool ok = p.n_ops >= 1 && p.n_ops <= kMaxOps && arena % kArenaAlign == 0 && total <= kMaxArenaBytes &&
             p.arena_total() <= total && uint64_t(p.input_off) + p.input_size <= arena &&
             uint64_t(p.output_off) + p.output_size <= arena;
-  auto in_bytes = [](const OpPlan& op) { return uint64_t(op.in_h) * op.in_w * op.in_c; };
+  auto in_bytes = [](const OpPlan& op) { return uint64_t(op.in.h) * op.in.w * op.in.c; };
   for (uint32_t k = 0; ok && k < p.n_ops; ++k) {
     const OpPlan& op = p.ops[k];
     ok &= uint64_t(op.out_off) + op.out_size <= arena;

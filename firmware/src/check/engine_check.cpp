@@ -59,14 +59,17 @@ void OnOp(uint32_t k, void*) {
 void PutU32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
 void PutU64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i)); }
 uint32_t MultCrc(const slimhar::OpPlan& op) {
-  if (op.kind != slimhar::OpKind::kConv && op.kind != slimhar::OpKind::kFullyConnected) return 0;
+  const slimhar::ChannelQuant* q = op.kind == slimhar::OpKind::kConv             ? &op.conv.quant
+                                   : op.kind == slimhar::OpKind::kFullyConnected ? &op.fc.quant
+                                                                                 : nullptr;
+  if (q == nullptr) return 0;
   uint8_t m[4];
   uint32_t crc = 0;
-  for (uint32_t o = 0; o < op.out_c; ++o) {
-    PutU32(m, uint32_t(op.mult[o]));
+  for (uint32_t o = 0; o < op.out.c; ++o) {
+    PutU32(m, uint32_t(q->mult[o]));
     crc = slimhar::Crc32(m, 4, crc);
   }
-  return slimhar::Crc32(reinterpret_cast<const uint8_t*>(op.shift), op.out_c, crc);
+  return slimhar::Crc32(reinterpret_cast<const uint8_t*>(q->shift), op.out.c, crc);
 }
 uint32_t GetU32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
 

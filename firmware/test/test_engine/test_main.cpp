@@ -66,14 +66,14 @@ bool MatchesGolden(const slimhar::Blob& blob, uint32_t r) {
   if (slimhar_golden_extreme_bias[r]) {
     for (uint32_t k = 0; k < g_plan.n_ops; ++k) {
       slimhar::OpPlan& op = g_plan.ops[k];
-      if (op.kind != slimhar::OpKind::kConv && op.kind != slimhar::OpKind::kFullyConnected) continue;
-      if (op.w.out > 1024) return false;
-      for (uint32_t o = 0; o < op.w.out; ++o) {
+      const slimhar::WeightView* w = slimhar::WeightsOf(op);
+      if (w == nullptr) continue;
+      if (w->out > 1024) return false;
+      for (uint32_t o = 0; o < w->out; ++o) {
         const uint32_t v = (o & 1) ? 0x7FFFFFF0u : 0x80000010u;
         for (int b = 0; b < 4; ++b) bias[4 * o + b] = uint8_t(v >> (8 * b));
       }
-      op.bias = bias;
-      op.bias_bytes = 4;
+      (op.kind == slimhar::OpKind::kConv ? op.conv.bias : op.fc.bias) = slimhar::BiasRef{bias, 4};
       break;
     }
   }
@@ -233,17 +233,23 @@ void RequantCases() {
   Check("requant_quantize_multiplier", qm);
 }
 
-// The CONV_2D and FULLY_CONNECTED kernels alone, on shapes the blobs never have -- odd channel
-// counts, one input channel, stride 2 and 3, SAME and VALID, weights a strided slice of a larger
-// tensor, int16 and int32 biases, ReLU -- against a reference written out here: direct loops,
-// the requantization helpers checked above. In QEMU this runs the DSP kernels (tiles, pairs of
-// channels and positions, the one-channel path, the fc's class groups), on the host the portable
-// ones.
-int32_t RefRequant(const slimhar::OpPlan& p, uint32_t o, int32_t acc) {
-  acc = slimhar::q::WrapAdd(acc, slimhar::kernels::Bias(p, o));
-  acc = slimhar::q::WrapAdd(slimhar::q::MulByQuantMul(acc, p.mult[o], p.shift[o]), p.out_zp);
-  return slimhar::q::Clamp(acc, p.act_min, p.act_max);
-}
+// The CONV_2D and FULLY_CONNECTED kernels alone (kernels.h: their arguments explicit, no plan),
+// on shapes the blobs never have -- odd channel counts, one input channel, stride 2 and 3, SAME
+// and VALID, weights a strided slice of a larger tensor, int16 and int32 biases, ReLU -- against
+// a reference written out here: direct loops, the requantization helpers checked above. In QEMU
+// this runs the DSP kernels (tiles, resident weights, pairs of channels and positions, the
+// one-channel path, the fc's class groups) in the scratch their Dsp*ScratchBytes twins size, on
+// the host the portable ones.
+struct RefQuant {
+  slimhar::BiasRef bias;
+  slimhar::ChannelQuant quant;
+  int32_t input_offset, output_offset, act_min, act_max;
+  int32_t Requant(uint32_t o, int32_t acc) const {
+    acc = slimhar::q::WrapAdd(acc, slimhar::kernels::Bias(bias, o));
+    acc = slimhar::q::WrapAdd(slimhar::q::MulByQuantMul(acc, quant.mult[o], quant.shift[o]), output_offset);
+    return slimhar::q::Clamp(acc, act_min, act_max);
+  }
+};
 
 void KernelCases() {
   static int8_t x[24 * 12 * 72], w[10 * 7 * 80], got[96 * 12 * 10], want[96 * 12 * 10];
@@ -253,87 +259,88 @@ void KernelCases() {
   uint32_t seed = 7;
   auto next = [&seed]() { seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5; return seed; };
   auto fill = [&](int8_t* v, uint32_t n) { for (uint32_t i = 0; i < n; ++i) v[i] = int8_t(next()); };
-  auto quant = [&](slimhar::OpPlan& p, uint32_t n) {
-    p.bias_bytes = (next() & 1) ? 2 : 4;
+  auto quant = [&](uint32_t n) {
+    RefQuant r;
+    r.bias.bytes = (next() & 1) ? 2 : 4;
     for (uint32_t o = 0; o < n; ++o) {
       const int32_t b = int32_t(next() % 40001) - 20000;  // fits int16
-      for (uint32_t k = 0; k < p.bias_bytes; ++k) bias[p.bias_bytes * o + k] = uint8_t(uint32_t(b) >> (8 * k));
+      for (uint32_t k = 0; k < r.bias.bytes; ++k) bias[r.bias.bytes * o + k] = uint8_t(uint32_t(b) >> (8 * k));
       mult[o] = int32_t((1u << 30) | (next() >> 2));
       shift[o] = int8_t(-int32_t(next() % 12) + 1);       // 1 .. -10
     }
-    p.bias = (next() % 8) ? bias : nullptr;
-    p.mult = mult;
-    p.shift = shift;
-    p.in_zp[0] = int32_t(next() % 256) - 128;
-    p.out_zp = int32_t(next() % 256) - 128;
-    p.act_max = 127;
-    p.act_min = (next() & 1) ? p.out_zp : -128;             // ReLU or none
+    r.bias.data = (next() % 8) ? bias : nullptr;
+    r.quant = slimhar::ChannelQuant{mult, shift};
+    r.input_offset = 128 - int32_t(next() % 256);         // minus a zero point in [-128, 127]
+    r.output_offset = int32_t(next() % 256) - 128;
+    r.act_max = 127;
+    r.act_min = (next() & 1) ? r.output_offset : -128;     // ReLU or none
+    return r;
   };
   bool conv_ok = true, fc_ok = true;
   uint32_t convs = 0, fcs = 0, resident = 0;
   for (int t = 0; t < 200; ++t) {
-    slimhar::OpPlan p{};
-    p.kind = slimhar::OpKind::kConv;
-    p.in_c = uint16_t((t % 4 == 0) ? 1 : 1 + next() % 70);
-    p.in_h = uint16_t(1 + next() % ((t % 5 == 3) ? 96 : 24));   // every fifth a tall column
-    p.in_w = p.out_w = uint16_t(1 + next() % 12);
-    if (uint32_t(p.in_h) * p.in_w * p.in_c > sizeof(x)) p.in_c = uint16_t(sizeof(x) / (uint32_t(p.in_h) * p.in_w));
+    slimhar::Dims in{}, out{};
+    slimhar::ConvParams p{};
+    in.c = uint16_t((t % 4 == 0) ? 1 : 1 + next() % 70);
+    in.h = uint16_t(1 + next() % ((t % 5 == 3) ? 96 : 24));   // every fifth a tall column
+    in.w = out.w = uint16_t(1 + next() % 12);
+    if (uint32_t(in.h) * in.w * in.c > sizeof(x)) in.c = uint16_t(sizeof(x) / (uint32_t(in.h) * in.w));
     p.kh = uint8_t(1 + next() % 7);
     p.stride = uint8_t(1 + next() % 3);
-    p.out_c = uint16_t(1 + next() % 10);
+    out.c = uint16_t(1 + next() % 10);
     const bool same = next() & 1;
-    if (!same && p.in_h < p.kh) p.in_h = p.kh;
-    p.out_h = uint16_t(same ? (p.in_h + p.stride - 1) / p.stride : (p.in_h - p.kh) / p.stride + 1);
-    const int32_t pad = same ? std::max(0, (p.out_h - 1) * p.stride + p.kh - p.in_h) : 0;
+    if (!same && in.h < p.kh) in.h = p.kh;
+    out.h = uint16_t(same ? (in.h + p.stride - 1) / p.stride : (in.h - p.kh) / p.stride + 1);
+    const int32_t pad = same ? std::max(0, (out.h - 1) * p.stride + p.kh - in.h) : 0;
     p.pad_top = uint8_t(pad / 2);
     p.pad_bottom = uint8_t(pad - pad / 2);
-    const uint32_t I_all = p.in_c + next() % 10;            // the weights: a slice of a wider tensor
-    p.w = slimhar::WeightView{w, uint32_t(p.kh) * I_all, I_all, p.out_c, p.kh, p.in_c};
-    p.out_size = uint32_t(p.out_h) * p.out_w * p.out_c;
-    quant(p, p.out_c);
-    if (slimhar::kernels::DspScratchBytes(p) > sizeof(g_arena)) continue;
-    fill(x, uint32_t(p.in_h) * p.in_w * p.in_c);
-    fill(w, uint32_t(p.out_c) * p.w.out_stride);
-    for (uint32_t y = 0; y < p.out_h; ++y)
-      for (uint32_t c = 0; c < p.out_w; ++c)
-        for (uint32_t o = 0; o < p.out_c; ++o) {
+    const uint32_t I_all = in.c + next() % 10;            // the weights: a slice of a wider tensor
+    const slimhar::WeightView wv{w, uint32_t(p.kh) * I_all, I_all, out.c, p.kh, in.c};
+    const uint32_t out_size = uint32_t(out.h) * out.w * out.c;
+    const RefQuant r = quant(out.c);
+    p.input_offset = r.input_offset;
+    p.output_offset = r.output_offset;
+    p.act_min = r.act_min;
+    p.act_max = r.act_max;
+    if (slimhar::kernels::DspConvScratchBytes(p, in, out) > sizeof(g_arena)) continue;
+    fill(x, uint32_t(in.h) * in.w * in.c);
+    fill(w, uint32_t(out.c) * wv.out_stride);
+    for (uint32_t y = 0; y < out.h; ++y)
+      for (uint32_t c = 0; c < out.w; ++c)
+        for (uint32_t o = 0; o < out.c; ++o) {
           int32_t acc = 0;
           for (uint32_t ky = 0; ky < p.kh; ++ky) {
             const int32_t iy = int32_t(y * p.stride + ky) - p.pad_top;
-            if (iy < 0 || iy >= p.in_h) continue;
-            for (uint32_t i = 0; i < p.in_c; ++i)
-              acc += int32_t(w[o * p.w.out_stride + ky * I_all + i]) * (x[(uint32_t(iy) * p.in_w + c) * p.in_c + i] - p.in_zp[0]);
+            if (iy < 0 || iy >= in.h) continue;
+            for (uint32_t i = 0; i < in.c; ++i)
+              acc += int32_t(w[o * wv.out_stride + ky * I_all + i]) * (x[(uint32_t(iy) * in.w + c) * in.c + i] + r.input_offset);
           }
-          want[(y * p.out_w + c) * p.out_c + o] = int8_t(RefRequant(p, o, acc));
+          want[(y * out.w + c) * out.c + o] = int8_t(r.Requant(o, acc));
         }
-    std::memset(got, 0x55, p.out_size);
-    slimhar::kernels::Conv(p, x, got, g_arena);
-    conv_ok &= std::memcmp(got, want, p.out_size) == 0;
+    std::memset(got, 0x55, out_size);
+    slimhar::kernels::ConvS8(p, r.quant, in, x, wv, r.bias, out, got, g_arena);
+    conv_ok &= std::memcmp(got, want, out_size) == 0;
     ++convs;
-    resident += p.in_c > 1 && slimhar::kernels::DspConvResident(p);
+    resident += in.c > 1 && slimhar::kernels::DspConvResident(slimhar::kernels::ConvShape{p, in, out});
   }
   for (int t = 0; t < 120; ++t) {
-    slimhar::OpPlan p{};
-    p.kind = slimhar::OpKind::kFullyConnected;
     const uint32_t segs = 1 + next() % 8, len = (t % 3 == 0) ? 4 * (1 + next() % 16) : 1 + next() % 70;
     const uint32_t stride = (t % 3 == 0) ? len : len + next() % 9;   // whole rows: the fc's one-run path
     const uint32_t classes = 1 + next() % 10;
-    p.w = slimhar::WeightView{w, segs * stride, stride, uint16_t(classes), uint16_t(segs), uint16_t(len)};
-    p.in_c = uint16_t(len);
-    p.out_c = uint16_t(classes);
-    p.out_size = classes;
-    quant(p, classes);
-    if (slimhar::kernels::DspScratchBytes(p) > sizeof(g_arena)) continue;
+    const slimhar::WeightView wv{w, segs * stride, stride, uint16_t(classes), uint16_t(segs), uint16_t(len)};
+    const RefQuant r = quant(classes);
+    const slimhar::FcParams p{r.input_offset, r.output_offset, r.act_min, r.act_max};
+    if (slimhar::kernels::DspFcScratchBytes(wv) > sizeof(g_arena)) continue;
     fill(x, segs * len);
     fill(w, classes * segs * stride);
     for (uint32_t k = 0; k < classes; ++k) {
       int32_t acc = 0;
       for (uint32_t s = 0; s < segs; ++s)
-        for (uint32_t i = 0; i < len; ++i) acc += int32_t(w[k * segs * stride + s * stride + i]) * (x[s * len + i] - p.in_zp[0]);
-      want[k] = int8_t(RefRequant(p, k, acc));
+        for (uint32_t i = 0; i < len; ++i) acc += int32_t(w[k * segs * stride + s * stride + i]) * (x[s * len + i] + r.input_offset);
+      want[k] = int8_t(r.Requant(k, acc));
     }
     std::memset(got, 0x55, classes);
-    slimhar::kernels::FullyConnected(p, x, got, g_arena);
+    slimhar::kernels::FullyConnectedS8(p, r.quant, x, wv, r.bias, got, g_arena);
     fc_ok &= std::memcmp(got, want, classes) == 0;
     ++fcs;
   }
@@ -556,10 +563,10 @@ int main() {
     prepared &= st == EngineStatus::kOk;
     if (st != EngineStatus::kOk) continue;
     for (uint32_t k = 0; k < g_plan.n_ops; ++k) {
-      const slimhar::OpPlan& op = g_plan.ops[k];
-      if (op.kind != slimhar::OpKind::kConv && op.kind != slimhar::OpKind::kFullyConnected) continue;
-      const int8_t* end = op.w.base + (op.w.out - 1) * op.w.out_stride + (op.w.segs - 1) * op.w.seg_stride + op.w.seg_len;
-      zero_copy &= op.w.base >= pool_lo && end <= pool_hi;  // weights read in place from the pool
+      const slimhar::WeightView* w = slimhar::WeightsOf(g_plan.ops[k]);
+      if (w == nullptr) continue;
+      const int8_t* end = w->base + (w->out - 1) * w->out_stride + (w->segs - 1) * w->seg_stride + w->seg_len;
+      zero_copy &= w->base >= pool_lo && end <= pool_hi;  // weights read in place from the pool
     }
     // the planner reaches the lifetime lower bound the exporter computed (<= 1.10 x ideal)
     arena_ok &= g_plan.arena_bytes * 10 <= s.arena_bytes * 11;
@@ -595,9 +602,10 @@ int main() {
     for (uint32_t k = 0; ok && k < g_plan.n_ops; ++k) {
       const slimhar::OpPlan& x = g_plan.ops[k];
       if (x.kind != slimhar::OpKind::kConv && x.kind != slimhar::OpKind::kFullyConnected) continue;
-      in_place &= x.mult == table + channels &&
-                  x.shift == reinterpret_cast<const int8_t*>(s.mults + 4u * s.n_mults) + channels;
-      channels += x.out_c;
+      const slimhar::ChannelQuant& q = x.kind == slimhar::OpKind::kConv ? x.conv.quant : x.fc.quant;
+      in_place &= q.mult == table + channels &&
+                  q.shift == reinterpret_cast<const int8_t*>(s.mults + 4u * s.n_mults) + channels;
+      channels += x.out.c;
     }
     in_place &= channels == s.n_mults;
   }

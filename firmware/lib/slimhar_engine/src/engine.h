@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "op_params.h"
 #include "slimhar_blob.h"
 
 namespace slimhar {
@@ -43,38 +44,43 @@ enum class OpKind : uint8_t {
 #undef SLIMHAR_OP
 };
 
-// int8 weights of a conv / fully-connected layer, read in place: element (o, s, i) lives at
-// base[o * out_stride + s * seg_stride + i] for o < out, s < segs, i < seg_len. For a slice of
-// a pool tensor [O, k, 1, I] (conv) the segments are the kernel rows; for [K, 6C, Cin] (fc)
-// they are the flattened positions.
-struct WeightView {
-  const int8_t* base;
-  uint32_t out_stride, seg_stride;
-  uint16_t out, segs, seg_len;
+// The records of the ops that carry more than shapes (op_params.h: the kernels' arguments).
+struct ConvOp {
+  ConvParams params;
+  WeightView w;
+  BiasRef bias;
+  ChannelQuant quant;
+};
+struct FcOp {
+  FcParams params;
+  WeightView w;
+  BiasRef bias;
+  ChannelQuant quant;
 };
 
-// One op, fully resolved: arena offsets, NHWC geometry (batch 1), quantization.
+// One op, fully resolved: where its tensors lie in the arena, their shapes and zero points as the
+// model has them, and its own parameters -- the member of the union its kind names (RESHAPE and
+// MAXIMUM have none).
 struct OpPlan {
   OpKind kind;
   uint8_t n_in;
-  uint8_t kh, stride;            // conv: kernel rows, stride along H
-  uint8_t pad_top, pad_bottom;   // conv SAME padding rows (skipped taps)
-  uint16_t n_index;              // gather: indices count
+  Dims in, out;                   // NHWC (GATHER: [outer, axis, inner] of its input)
   uint32_t in_off[2], out_off;
   uint32_t scratch_off;           // where the DSP kernels' scratch of this op lies (scratch.h sizes it)
   uint32_t out_size;              // elements
-  uint16_t in_h, in_w, in_c, out_h, out_w, out_c;
-  uint16_t pad_before[3];        // PAD along H, W, C (the amounts after follow from the shapes)
-  int32_t in_zp[2], out_zp, act_min, act_max;
-  WeightView w;
-  const uint8_t* bias;           // little-endian, one per output channel (conv, fc); null: none
-  const int32_t* mult;           // per output channel (conv, fc)
-  const int8_t* shift;
-  int32_t add_mult[3];           // ADD: input 1, input 2, output
-  int8_t add_shift[3];
-  uint8_t bias_bytes;            // 4: int32 (TFLite); 2: int16, a blob subnet's narrowed bias
-  const uint8_t* index;          // gather: int32 little-endian indices (validated)
+  int32_t in_zp[2], out_zp;       // the tensors' zero points (the kernels take offsets from them)
+  union {
+    ConvOp conv;
+    FcOp fc;
+    AddParams add;
+    PadParams pad;
+    GatherParams gather;
+  };
 };
+// The weights of a conv or fully-connected op (null for the others).
+inline const WeightView* WeightsOf(const OpPlan& op) {
+  return op.kind == OpKind::kConv ? &op.conv.w : op.kind == OpKind::kFullyConnected ? &op.fc.w : nullptr;
+}
 
 // A prepared subnet. Its op records live in caller-owned storage of op_capacity records (the
 // firmware sizes it to the blob's largest subnet, SLIMHAR_MODEL_MAX_OPS from `slimhar blob

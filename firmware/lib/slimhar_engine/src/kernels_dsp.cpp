@@ -78,19 +78,19 @@ inline void Widen(const int8_t* src, uint32_t n, uint32_t n4, int32_t off, uint3
 struct ConvGeom {
   uint32_t I4, words_per_pos, rows;
 };
-inline ConvGeom Geom(const OpPlan& p) {
+inline ConvGeom Geom(const ConvShape& s) {
   ConvGeom g;
-  g.I4 = uint32_t(Up4(p.in_c));
+  g.I4 = uint32_t(Up4(s.in.c));
   g.words_per_pos = g.I4 / 2;
-  g.rows = uint32_t(DspConvRows(p));
+  g.rows = uint32_t(DspConvRows(s));
   return g;
 }
 
-// Two output channels' weights, interleaved per channel group: a0 a1 b0 b1 | a0 a1 b0 b1 ...
-void WidenWeights(const OpPlan& p, uint32_t oa, uint32_t ob, uint32_t I4, uint32_t* wq) {
-  const WeightView& w = p.w;
-  const uint32_t I = p.in_c, full = I / 4;
-  for (uint32_t ky = 0; ky < p.kh; ++ky) {
+// Two output channels' weights (kh rows of I channels), interleaved per channel group:
+// a0 a1 b0 b1 | a0 a1 b0 b1 ...
+void WidenWeights(const WeightView& w, uint32_t kh, uint32_t I, uint32_t oa, uint32_t ob, uint32_t I4, uint32_t* wq) {
+  const uint32_t full = I / 4;
+  for (uint32_t ky = 0; ky < kh; ++ky) {
     const int8_t* sa = w.base + oa * w.out_stride + ky * w.seg_stride;
     const int8_t* sb = w.base + ob * w.out_stride + ky * w.seg_stride;
     for (uint32_t g = 0; g < full; ++g) {
@@ -242,15 +242,18 @@ inline void FcDot2(const uint32_t* xp, const int8_t* w0, const int8_t* w1, uint3
 // 2^right (mask / threshold precomputed). Same bits as q::MulByQuantMul.
 struct ChannelRequant {
   int32_t bias, mult, left, right, mask, half, zp, lo, hi;
-  ChannelRequant(const OpPlan& p, uint32_t o) {
-    bias = Bias(p, o);
-    mult = p.mult[o];
-    const int32_t sh = p.shift[o];
+  // output channel o of a layer whose output offset and activation range are the same fields of
+  // ConvParams and FcParams
+  template <typename Params>
+  ChannelRequant(const Params& p, const ChannelQuant& quant, const BiasRef& b, uint32_t o) {
+    bias = Bias(b, o);
+    mult = quant.mult[o];
+    const int32_t sh = quant.shift[o];
     left = sh > 0 ? sh : 0;
     right = sh > 0 ? 0 : -sh;
     mask = int32_t((1u << right) - 1u);
     half = mask >> 1;
-    zp = p.out_zp;
+    zp = p.output_offset;
     lo = p.act_min;
     hi = p.act_max;
   }
@@ -264,19 +267,29 @@ struct ChannelRequant {
   int8_t operator()(int32_t acc) const { return Apply(q::WrapAdd(acc, bias)); }
 };
 
-}  // namespace
+// ConvS8's arguments, passed whole to its helpers.
+struct ConvArgs {
+  const ConvParams& p;
+  const ChannelQuant& quant;
+  const Dims& in;
+  const Dims& out;
+  const WeightView& w;
+  const BiasRef& bias;
+  ConvShape shape() const { return ConvShape{p, in, out}; }
+  ChannelRequant Requant(uint32_t o) const { return ChannelRequant(p, quant, bias, o); }
+};
 
 // Channel-outer, so that the channel's weight words and its requantization constants stay in
 // registers across all positions. kKw: patch words known at compile time (0: use kw).
 template <uint32_t kKw>
-void OneChannelOutputs(const OpPlan& p, const int16_t* xt, uint32_t rows, const uint32_t* wt, uint32_t kw,
+void OneChannelOutputs(const ConvArgs& a, const int16_t* xt, uint32_t rows, const uint32_t* wt, uint32_t kw,
                        int8_t* out) {
-  const uint32_t W = p.in_w, O = p.out_c, H = p.out_h, step = p.stride, row_out = W * O;  // locals: not
+  const uint32_t W = a.in.w, O = a.out.c, H = a.out.h, step = a.p.stride, row_out = W * O;  // locals: not
   const uint32_t n = kKw ? kKw : kw;                                    // reloaded after each store
   for (uint32_t o = 0; o < O; ++o) {
     int32_t w[8];
     for (uint32_t k = 0; k < n; ++k) w[k] = int32_t(wt[n * o + k]);
-    const ChannelRequant rq(p, o);
+    const ChannelRequant rq = a.Requant(o);
     for (uint32_t x = 0; x < W; ++x) {
       const int16_t* src = xt + x * rows;
       int8_t* dst = out + x * O + o;
@@ -296,66 +309,74 @@ void OneChannelOutputs(const OpPlan& p, const int16_t* xt, uint32_t rows, const 
 // One input channel (the first layer): a position's taps are kh consecutive rows of one
 // column, so the input is widened column by column and each patch is kh contiguous int16.
 // Weights are widened once for all channels; per position the patch stays in registers.
-void ConvOneChannel(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
-  const uint32_t W = p.in_w, O = p.out_c, kw = (p.kh + 1u) / 2u;   // words per patch
-  const uint32_t rows = uint32_t(DspOneChannelRows(p));
+__attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* in, int8_t* out, void* scratch) {
+  const ConvParams& p = a.p;
+  const WeightView& w = a.w;
+  const uint32_t W = a.in.w, O = a.out.c, kw = (p.kh + 1u) / 2u;   // words per patch
+  const uint32_t rows = uint32_t(DspOneChannelRows(a.shape()));
   int16_t* xt = static_cast<int16_t*>(scratch);                    // [W][rows]
   uint32_t* wt = reinterpret_cast<uint32_t*>(xt + W * rows);        // [O][kw]
-  const int32_t off = -p.in_zp[0];
+  const int32_t off = p.input_offset;
   for (uint32_t x = 0; x < W; ++x) {
     int16_t* col = xt + x * rows;
     for (uint32_t r = 0; r < rows; ++r) {
       const int32_t iy = int32_t(r) - p.pad_top;
-      col[r] = (iy >= 0 && iy < int32_t(p.in_h)) ? int16_t(in[uint32_t(iy) * W + x] + off) : 0;
+      col[r] = (iy >= 0 && iy < int32_t(a.in.h)) ? int16_t(in[uint32_t(iy) * W + x] + off) : 0;
     }
   }
   for (uint32_t o = 0; o < O; ++o) {
-    const int8_t* src = p.w.base + o * p.w.out_stride;
+    const int8_t* src = w.base + o * w.out_stride;
     for (uint32_t k = 0; k < kw; ++k) {
-      const int32_t lo = src[(2 * k) * p.w.seg_stride];
-      const int32_t hi = (2 * k + 1 < p.kh) ? src[(2 * k + 1) * p.w.seg_stride] : 0;
+      const int32_t lo = src[(2 * k) * w.seg_stride];
+      const int32_t hi = (2 * k + 1 < p.kh) ? src[(2 * k + 1) * w.seg_stride] : 0;
       wt[o * kw + k] = Pack(lo, hi);
     }
   }
   if (kw == 3) {  // kernel rows 5-6 (the exporter's k = 6): the patch loop unrolled
-    OneChannelOutputs<3>(p, xt, rows, wt, 3, out);
+    OneChannelOutputs<3>(a, xt, rows, wt, 3, out);
   } else {
-    OneChannelOutputs<0>(p, xt, rows, wt, kw, out);
+    OneChannelOutputs<0>(a, xt, rows, wt, kw, out);
   }
 }
 
-void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
-  if (DspOneChannelConv(p)) {
-    ConvOneChannel(p, in, out, scratch);
+}  // namespace
+
+void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims, const int8_t* in, const WeightView& w,
+            const BiasRef& bias, const Dims& out_dims, int8_t* out, void* scratch) {
+  const ConvArgs a{p, quant, in_dims, out_dims, w, bias};
+  const ConvShape sh = a.shape();
+  if (DspOneChannelConv(sh)) {
+    ConvOneChannel(a, in, out, scratch);
     return;
   }
-  const ConvGeom g = Geom(p);
-  const uint32_t W = p.in_w, I = p.in_c, O = p.out_c, H = p.out_h;
+  const ConvGeom g = Geom(sh);
+  const uint32_t W = in_dims.w, I = in_dims.c, O = out_dims.c, H = out_dims.h, in_h = in_dims.h;
   // resident: every channel pair's weights widened once, up front, and one column at a time;
   // else a tile of columns at a time, the weights of one pair widened for each (scratch.h)
-  const bool resident = DspConvResident(p);
-  const uint32_t tile = resident ? 1 : uint32_t(DspConvTile(p));
+  const bool resident = DspConvResident(sh);
+  const uint32_t tile = resident ? 1 : uint32_t(DspConvTile(sh));
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  uint32_t* wq = xq + uint32_t(resident ? DspConvColBytes(p) : DspConvInBytes(p)) / 4;
-  const uint32_t col_words = g.rows * g.words_per_pos, pair_words = uint32_t(DspConvWeightBytes(p)) / 4;
+  uint32_t* wq = xq + uint32_t(resident ? DspConvColBytes(sh) : DspConvInBytes(sh)) / 4;
+  const uint32_t col_words = g.rows * g.words_per_pos, pair_words = uint32_t(DspConvWeightBytes(sh)) / 4;
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
   if (resident)
-    for (uint32_t o = 0; o < O; o += 2) WidenWeights(p, o, (o + 1 < O) ? o + 1 : o, g.I4, wq + (o / 2) * pair_words);
+    for (uint32_t o = 0; o < O; o += 2)
+      WidenWeights(w, p.kh, I, o, (o + 1 < O) ? o + 1 : o, g.I4, wq + (o / 2) * pair_words);
   for (uint32_t x0 = 0; x0 < W; x0 += tile) {
     const uint32_t cols = (W - x0 < tile) ? W - x0 : tile, P = H * cols;
     // widen this tile's columns, column-major; SAME-padding rows are zeros (a skipped tap adds nothing)
     for (uint32_t c = 0; c < cols; ++c) {
       uint32_t* col = xq + c * col_words;
       std::memset(col, 0, 4 * p.pad_top * g.words_per_pos);
-      for (uint32_t r = 0; r < p.in_h; ++r)
-        Widen(in + (r * W + x0 + c) * I, I, g.I4, -p.in_zp[0], col + (r + p.pad_top) * g.words_per_pos);
-      std::memset(col + (p.pad_top + p.in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
+      for (uint32_t r = 0; r < in_h; ++r)
+        Widen(in + (r * W + x0 + c) * I, I, g.I4, p.input_offset, col + (r + p.pad_top) * g.words_per_pos);
+      std::memset(col + (p.pad_top + in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
     }
     for (uint32_t o = 0; o < O; o += 2) {
       const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
       const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
-      if (!resident) WidenWeights(p, o, ob, g.I4, wq);
-      const ChannelRequant ra(p, o), rb(p, ob);
+      if (!resident) WidenWeights(w, p.kh, I, o, ob, g.I4, wq);
+      const ChannelRequant ra = a.Requant(o), rb = a.Requant(ob);
       // positions in pairs down each column of the tile: (y, x) and (y + 1, x)
       for (uint32_t i = 0; i < P; i += 2) {
         const uint32_t xa = i / H, ya = i - xa * H;
@@ -380,15 +401,15 @@ void Conv(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
   }
 }
 
-void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratch) {
-  const WeightView& w = p.w;
+void FullyConnectedS8(const FcParams& p, const ChannelQuant& quant, const int8_t* in, const WeightView& w,
+                      const BiasRef& bias, int8_t* out, void* scratch) {
   const uint32_t L4 = uint32_t(Up4(w.seg_len)), wps = L4 / 2;
-  const uint32_t tile = uint32_t(DspFcTile(p));  // segments widened at a time (scratch.h)
+  const uint32_t tile = uint32_t(DspFcTile(w));  // segments widened at a time (scratch.h)
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  int32_t* sums = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(scratch) + DspFcInBytes(p));  // one per class
+  int32_t* sums = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(scratch) + DspFcInBytes(w));  // one per class
   for (uint32_t k = 0; k < w.out; ++k) sums[k] = 0;
   const uint32_t full = w.seg_len / 4;
-  const int32_t off = -p.in_zp[0];
+  const int32_t off = p.input_offset;
   for (uint32_t s0 = 0; s0 < w.segs; s0 += tile) {
     const uint32_t s1 = (w.segs - s0 < tile) ? w.segs : s0 + tile;
     for (uint32_t s = s0; s < s1; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, off, xq + (s - s0) * wps);
@@ -439,7 +460,7 @@ void FullyConnected(const OpPlan& p, const int8_t* in, int8_t* out, void* scratc
       sums[k] = acc;
     }
   }
-  for (uint32_t k = 0; k < w.out; ++k) out[k] = ChannelRequant(p, k)(sums[k]);
+  for (uint32_t k = 0; k < w.out; ++k) out[k] = ChannelRequant(p, quant, bias, k)(sums[k]);
 }
 
 }  // namespace kernels

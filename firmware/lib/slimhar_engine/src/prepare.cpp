@@ -138,7 +138,7 @@ EngineStatus BindWeights(const Ctx& c, const TensorInfo& w, WeightView* v) {
 // real[o] = (double(s_in) * double(s_w[o])) / double(s_out).
 // `bias` null: the layer has none (an optional input in TFLite), it adds 0.
 EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* bias, float s_in, float s_out,
-                          OpPlan* op, QuantStore* store) {
+                          BiasRef* b, ChannelQuant* quant, QuantStore* store) {
   const uint32_t n = uint32_t(w.dims[0]);
   // no scales (a quantization of one zero point): a blob subnet whose weight scales are its
   // multiplier table's, the only form that drops them; computing the multipliers needs them
@@ -153,7 +153,8 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
     NEED(width != 0 && bias->rank == 1 && uint32_t(bias->dims[0]) == n, EngineStatus::kBadTensor);
     NEED(bias->data != nullptr && bias->data_size == uint64_t(width) * n, EngineStatus::kBadTensor);
   }
-  op->bias_bytes = width;
+  b->bytes = width;
+  b->data = bias ? bias->data : nullptr;
   const bool room = store->used <= store->capacity && n <= store->capacity - store->used;
   int32_t* m = store->mult + (room ? store->used : 0);
   int8_t* sh = store->shift + (room ? store->used : 0);
@@ -166,16 +167,15 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
     const uint8_t* qm = c.mults + 4u * c.mults_used;
     const int8_t* qs = reinterpret_cast<const int8_t*>(c.mults + 4u * c.n_mults + c.mults_used);
     c.mults_used += n;
-    op->shift = qs;
-    op->bias = bias ? bias->data : nullptr;
+    quant->shift = qs;
     if ((reinterpret_cast<uintptr_t>(qm) & 3u) == 0) {  // the blob's buffer is aligned: use it as is
-      op->mult = reinterpret_cast<const int32_t*>(qm);
+      quant->mult = reinterpret_cast<const int32_t*>(qm);
       return EngineStatus::kOk;
     }
     NEED(room, EngineStatus::kTooLarge);
     std::memcpy(m, qm, 4u * n);  // a caller's unaligned copy of the blob: the store holds them
     store->used += n;
-    op->mult = m;
+    quant->mult = m;
     return EngineStatus::kOk;
   } else {
     NEED(room, EngineStatus::kTooLarge);
@@ -189,9 +189,8 @@ EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* b
     }
   }
   store->used += n;
-  op->mult = m;
-  op->shift = sh;
-  op->bias = bias ? bias->data : nullptr;
+  quant->mult = m;
+  quant->shift = sh;
   return EngineStatus::kOk;
 }
 
@@ -222,19 +221,12 @@ constexpr PrepareFn kPrepare[] = {
 };
 
 void FillGeometry(const TensorInfo& x, const TensorInfo& y, OpPlan* op) {
-  auto hwc = [](const TensorInfo& t, uint16_t* h, uint16_t* w, uint16_t* ch) {
-    if (t.rank == 4) {
-      *h = uint16_t(t.dims[1]);
-      *w = uint16_t(t.dims[2]);
-      *ch = uint16_t(t.dims[3]);
-    } else {
-      *h = 1;
-      *w = 1;
-      *ch = uint16_t(t.elems > 65535 ? 0 : t.elems);
-    }
+  auto hwc = [](const TensorInfo& t) {
+    if (t.rank == 4) return Dims{uint16_t(t.dims[1]), uint16_t(t.dims[2]), uint16_t(t.dims[3])};
+    return Dims{1, 1, uint16_t(t.elems > 65535 ? 0 : t.elems)};
   };
-  if (op->kind != OpKind::kGather) hwc(x, &op->in_h, &op->in_w, &op->in_c);
-  hwc(y, &op->out_h, &op->out_w, &op->out_c);
+  if (op->kind != OpKind::kGather) op->in = hwc(x);  // GATHER's: its [outer, axis, inner], set by PrepareGather
+  op->out = hwc(y);
   op->out_size = y.elems;
 }
 
@@ -336,8 +328,8 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
     const OpArgs args{o, t, present, &y};
     TRY(kPrepare[uint32_t(op->kind)](c, args, op, store));
     FillGeometry(t[0], y, op);
-    if (op->kind == OpKind::kConv || op->kind == OpKind::kFullyConnected) {
-      macs += uint64_t(y.elems) * op->w.segs * op->w.seg_len;
+    if (const WeightView* wv = WeightsOf(*op)) {
+      macs += uint64_t(y.elems) * wv->segs * wv->seg_len;
       NEED(macs <= 0xFFFFFFFFu, EngineStatus::kTooLarge);
     }
     scratch[k] = kernels::DspScratchBytes(*op);  // 64-bit, bounded below for every flavour (scratch.h)

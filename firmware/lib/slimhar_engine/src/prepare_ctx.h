@@ -68,7 +68,7 @@ EngineStatus BindWeights(const Ctx& c, const TensorInfo& w, WeightView* v);
 // Per-channel weight scales + int32 bias and the requantization multipliers (the blob's table,
 // or TFLM's double computation); `bias` null: the layer has none.
 EngineStatus BindChannels(const Ctx& c, const TensorInfo& w, const TensorInfo* bias, float s_in, float s_out,
-                          OpPlan* op, QuantStore* store);
+                          BiasRef* b, ChannelQuant* quant, QuantStore* store);
 
 // One op's operands as Prepare found them: its options table (null: absent, the schema's
 // defaults), its inputs (in[i] valid where present[i]), its output.

@@ -15,12 +15,20 @@ namespace kernels {
 inline uint64_t Up4(uint64_t v) { return (v + 3u) & ~uint64_t(3); }
 inline uint64_t Up16(uint64_t v) { return (v + 15u) & ~uint64_t(15); }
 
+// A conv's sizes depend on its parameters and its input and output shapes: the kernels'
+// arguments (op_params.h), bundled here so each size below takes one argument.
+struct ConvShape {
+  const ConvParams& p;
+  const Dims& in;
+  const Dims& out;
+};
+
 // The first layer (one input channel, at most 16 kernel rows) takes its own DSP path.
-inline bool DspOneChannelConv(const OpPlan& p) { return p.kind == OpKind::kConv && p.in_c == 1 && p.kh <= 16; }
+inline bool DspOneChannelConv(const ConvShape& s) { return s.in.c == 1 && s.p.kh <= 16; }
 
 // One-channel conv: every column widened to int16 ([W][rows]), then the packed weights ([O][kw]).
-inline uint64_t DspOneChannelRows(const OpPlan& p) { return Up4(uint64_t(p.in_h) + p.pad_top + p.pad_bottom + 2); }
-inline uint64_t DspOneChannelInBytes(const OpPlan& p) { return Up16(2ull * p.in_w * DspOneChannelRows(p)); }
+inline uint64_t DspOneChannelRows(const ConvShape& s) { return Up4(uint64_t(s.in.h) + s.p.pad_top + s.p.pad_bottom + 2); }
+inline uint64_t DspOneChannelInBytes(const ConvShape& s) { return Up16(2ull * s.in.w * DspOneChannelRows(s)); }
 
 // The DSP flavour widens int8 operands to int16 pairs in scratch once (SMLAD reads pairs). How
 // much of an input is widened at a time is bounded by this budget (bytes; build flag
@@ -46,14 +54,14 @@ inline uint64_t EvenTile(uint64_t fit, uint64_t most) {
 
 // General conv: input columns widened column-major (rows x I4/2 words per column), `tile` columns
 // at a time, then two output channels' widened weights.
-inline uint64_t DspConvRows(const OpPlan& p) { return uint64_t(p.in_h) + p.pad_top + p.pad_bottom; }
-inline uint64_t DspConvColWords(const OpPlan& p) { return DspConvRows(p) * (Up4(p.in_c) / 2); }
-inline uint64_t DspConvWeightBytes(const OpPlan& p) { return Up16(4ull * 2 * p.kh * (Up4(p.in_c) / 2)); }
-inline uint64_t DspConvTile(const OpPlan& p) {
-  const uint64_t w = DspConvWeightBytes(p), col = 4 * DspConvColWords(p);
-  return EvenTile(kDspScratchBudget > w && col ? (kDspScratchBudget - w) / col : 1, p.in_w);
+inline uint64_t DspConvRows(const ConvShape& s) { return uint64_t(s.in.h) + s.p.pad_top + s.p.pad_bottom; }
+inline uint64_t DspConvColWords(const ConvShape& s) { return DspConvRows(s) * (Up4(s.in.c) / 2); }
+inline uint64_t DspConvWeightBytes(const ConvShape& s) { return Up16(4ull * 2 * s.p.kh * (Up4(s.in.c) / 2)); }
+inline uint64_t DspConvTile(const ConvShape& s) {
+  const uint64_t w = DspConvWeightBytes(s), col = 4 * DspConvColWords(s);
+  return EvenTile(kDspScratchBudget > w && col ? (kDspScratchBudget - w) / col : 1, s.in.w);
 }
-inline uint64_t DspConvInBytes(const OpPlan& p) { return Up16(4 * DspConvColWords(p) * DspConvTile(p)); }
+inline uint64_t DspConvInBytes(const ConvShape& s) { return Up16(4 * DspConvColWords(s) * DspConvTile(s)); }
 
 // The other way to run a general conv: every output channel pair's widened weights kept for the
 // whole op (widened once), the input one column at a time. Nothing is widened twice; what it pays
@@ -61,29 +69,36 @@ inline uint64_t DspConvInBytes(const OpPlan& p) { return Up16(4 * DspConvColWord
 // (+1-5 % instructions on the narrowest subnets, docs/results.md §4). Taken wherever it needs less
 // scratch -- narrow layers, whose weights are smaller than the input columns a tile would hold --
 // so that a small subnet's arena + scratch comes closer to its activations alone.
-inline uint64_t DspConvColBytes(const OpPlan& p) { return Up16(4 * DspConvColWords(p)); }
-inline uint64_t DspConvAllWeightBytes(const OpPlan& p) { return (uint64_t(p.out_c) + 1) / 2 * DspConvWeightBytes(p); }
-inline bool DspConvResident(const OpPlan& p) {
-  return DspConvColBytes(p) + DspConvAllWeightBytes(p) < DspConvInBytes(p) + DspConvWeightBytes(p);
+inline uint64_t DspConvColBytes(const ConvShape& s) { return Up16(4 * DspConvColWords(s)); }
+inline uint64_t DspConvAllWeightBytes(const ConvShape& s) { return (uint64_t(s.out.c) + 1) / 2 * DspConvWeightBytes(s); }
+inline bool DspConvResident(const ConvShape& s) {
+  return DspConvColBytes(s) + DspConvAllWeightBytes(s) < DspConvInBytes(s) + DspConvWeightBytes(s);
+}
+
+// Scratch of kernels::ConvS8 in the DSP flavour (CMSIS-NN's *_get_buffer_size twin).
+inline uint64_t DspConvScratchBytes(const ConvParams& p, const Dims& in, const Dims& out) {
+  const ConvShape s{p, in, out};
+  if (DspOneChannelConv(s)) return DspOneChannelInBytes(s) + Up16(4ull * out.c * ((p.kh + 1u) / 2u));
+  return DspConvResident(s) ? DspConvColBytes(s) + DspConvAllWeightBytes(s) : DspConvInBytes(s) + DspConvWeightBytes(s);
 }
 
 // Fully connected: `tile` segments (flattened positions of seg_len channels) widened at a time,
 // then one int32 partial sum per class.
-inline uint64_t DspFcSegWords(const OpPlan& p) { return Up4(p.w.seg_len) / 2; }
-inline uint64_t DspFcAccBytes(const OpPlan& p) { return Up16(4ull * p.w.out); }
-inline uint64_t DspFcTile(const OpPlan& p) {
-  const uint64_t a = DspFcAccBytes(p), seg = 4 * DspFcSegWords(p);
-  return EvenTile(kDspScratchBudget > a && seg ? (kDspScratchBudget - a) / seg : 1, p.w.segs);
+inline uint64_t DspFcSegWords(const WeightView& w) { return Up4(w.seg_len) / 2; }
+inline uint64_t DspFcAccBytes(const WeightView& w) { return Up16(4ull * w.out); }
+inline uint64_t DspFcTile(const WeightView& w) {
+  const uint64_t a = DspFcAccBytes(w), seg = 4 * DspFcSegWords(w);
+  return EvenTile(kDspScratchBudget > a && seg ? (kDspScratchBudget - a) / seg : 1, w.segs);
 }
-inline uint64_t DspFcInBytes(const OpPlan& p) { return Up16(4 * DspFcSegWords(p) * DspFcTile(p)); }
+inline uint64_t DspFcInBytes(const WeightView& w) { return Up16(4 * DspFcSegWords(w) * DspFcTile(w)); }
+
+// Scratch of kernels::FullyConnectedS8 in the DSP flavour.
+inline uint64_t DspFcScratchBytes(const WeightView& w) { return DspFcInBytes(w) + DspFcAccBytes(w); }
 
 // Scratch the DSP flavour needs for op p (0 for ops without scratch).
 inline uint64_t DspScratchBytes(const OpPlan& p) {
-  if (DspOneChannelConv(p)) return DspOneChannelInBytes(p) + Up16(4ull * p.out_c * ((p.kh + 1u) / 2u));
-  if (p.kind == OpKind::kConv) {
-    return DspConvResident(p) ? DspConvColBytes(p) + DspConvAllWeightBytes(p) : DspConvInBytes(p) + DspConvWeightBytes(p);
-  }
-  if (p.kind == OpKind::kFullyConnected) return DspFcInBytes(p) + DspFcAccBytes(p);
+  if (p.kind == OpKind::kConv) return DspConvScratchBytes(p.conv.params, p.in, p.out);
+  if (p.kind == OpKind::kFullyConnected) return DspFcScratchBytes(p.fc.w);
   return 0;
 }
 

@@ -84,9 +84,9 @@ class Reader {
     p->output_scale = c.F32();
     p->input_zp = c.I8();
     p->output_zp = c.I8();
-    prev_h_ = c.U16();
-    prev_w_ = c.U16();
-    prev_c_ = c.U16();
+    prev_.h = c.U16();
+    prev_.w = c.U16();
+    prev_.c = c.U16();
     const uint32_t reserved = c.U32();
     p->n_ops = n_ops_;
     p->scratch_bytes = SLIMHAR_KERNELS_DSP ? p->dsp_scratch_bytes : 0;
@@ -104,26 +104,22 @@ class Reader {
     const uint8_t* q = Take(RecordTail(op->kind, flags));
     if (q == nullptr) return false;
     Bytes c{q};
-    op->out_h = c.U16();
-    op->out_w = c.U16();
-    op->out_c = c.U16();
+    op->out.h = c.U16();
+    op->out.w = c.U16();
+    op->out.c = c.U16();
     op->in_off[0] = 16u * c.U16();
     op->out_off = 16u * c.U16();
     op->in_zp[0] = c.I8();
     op->out_zp = c.I8();
     if (flags & kInGeomExplicit) {
-      op->in_h = c.U16();
-      op->in_w = c.U16();
-      op->in_c = c.U16();
+      op->in.h = c.U16();
+      op->in.w = c.U16();
+      op->in.c = c.U16();
     } else {
-      op->in_h = prev_h_;
-      op->in_w = prev_w_;
-      op->in_c = prev_c_;
+      op->in = prev_;
     }
-    prev_h_ = op->out_h;
-    prev_w_ = op->out_w;
-    prev_c_ = op->out_c;
-    const uint64_t product = uint64_t(op->out_h) * op->out_w * op->out_c;
+    prev_ = op->out;
+    const uint64_t product = uint64_t(op->out.h) * op->out.w * op->out.c;
     if (flags & kOutSizeExplicit) {
       op->out_size = c.U32();
     } else if (product <= kMaxArenaBytes) {
@@ -131,42 +127,61 @@ class Reader {
     } else {
       return false;
     }
-    switch ((flags >> 4) & 3u) {  // the fused activation's range (prepare.cpp ActRange)
-      case 0: break;
-      case 1: op->act_min = -128; op->act_max = 127; break;
-      case 2: op->act_min = op->out_zp > -128 ? op->out_zp : -128; op->act_max = 127; break;
-      default: return false;
-    }
+    // the fused activation's range (prepare.cpp ActRange): CONV_2D, FULLY_CONNECTED and ADD
+    // have one (code 1 or 2), the other ops none (code 0)
+    const uint32_t act = (flags >> 4) & 3u;
+    const bool has_act = op->kind == OpKind::kConv || op->kind == OpKind::kFullyConnected || op->kind == OpKind::kAdd;
+    if (act == 3 || (act != 0) != has_act) return false;
+    const int32_t act_min = act == 1 ? -128 : (op->out_zp > -128 ? op->out_zp : -128), act_max = 127;
     const uint32_t bias_code = (flags >> 2) & 3u;
     op->n_in = (op->kind == OpKind::kAdd || op->kind == OpKind::kMaximum) ? 2 : 1;
     switch (op->kind) {
       case OpKind::kPad:
-        for (int d = 0; d < 3; ++d) op->pad_before[d] = c.U16();
+        for (int d = 0; d < 3; ++d) op->pad.before[d] = c.U16();
+        op->pad.value = int8_t(op->out_zp);
         return true;
       case OpKind::kAdd:
       case OpKind::kMaximum:
         op->in_off[1] = 16u * c.U16();
         op->in_zp[1] = c.I8();
         if (op->kind == OpKind::kAdd) {
-          for (int k = 0; k < 3; ++k) op->add_mult[k] = int32_t(c.U32());
-          for (int k = 0; k < 3; ++k) op->add_shift[k] = c.I8();
+          AddParams& p = op->add;
+          p.input_offset[0] = -op->in_zp[0];
+          p.input_offset[1] = -op->in_zp[1];
+          p.output_offset = op->out_zp;
+          p.act_min = act_min;
+          p.act_max = act_max;
+          for (int k = 0; k < 3; ++k) p.mult[k] = int32_t(c.U32());
+          for (int k = 0; k < 3; ++k) p.shift[k] = c.I8();
         }
         return true;
       case OpKind::kGather: {
-        op->n_index = c.U16();
+        op->gather.n_index = c.U16();
         const uint32_t at = c.U32();
-        if (uint64_t(at) + 4ull * op->n_index > sub_.model_size) return false;
-        op->index = sub_.model + at;
+        if (uint64_t(at) + 4ull * op->gather.n_index > sub_.model_size) return false;
+        op->gather.index = sub_.model + at;
         return true;
       }
-      case OpKind::kConv:
-        op->kh = c.U8();
-        op->stride = c.U8();
-        op->pad_top = c.U8();
-        op->pad_bottom = c.U8();
-        return Weighted(c, op, bias_code);
-      case OpKind::kFullyConnected:
-        return Weighted(c, op, bias_code);
+      case OpKind::kConv: {
+        ConvParams& p = op->conv.params;
+        p.input_offset = -op->in_zp[0];
+        p.output_offset = op->out_zp;
+        p.act_min = act_min;
+        p.act_max = act_max;
+        p.kh = c.U8();
+        p.stride = c.U8();
+        p.pad_top = c.U8();
+        p.pad_bottom = c.U8();
+        return Weighted(c, op, bias_code, &op->conv.w, &op->conv.bias, &op->conv.quant);
+      }
+      case OpKind::kFullyConnected: {
+        FcParams& p = op->fc.params;
+        p.input_offset = -op->in_zp[0];
+        p.output_offset = op->out_zp;
+        p.act_min = act_min;
+        p.act_max = act_max;
+        return Weighted(c, op, bias_code, &op->fc.w, &op->fc.bias, &op->fc.quant);
+      }
       case OpKind::kReshape:
         return true;
     }
@@ -188,11 +203,11 @@ class Reader {
 
   // CONV_2D / FULLY_CONNECTED: scratch offset, the weights' pool tensor and slice, the bias, the
   // next channels of the multiplier table
-  bool Weighted(Bytes& c, OpPlan* op, uint32_t bias_code) {
+  bool Weighted(Bytes& c, OpPlan* op, uint32_t bias_code, WeightView* wv, BiasRef* bias, ChannelQuant* quant) {
     op->scratch_off = 16u * c.U16();
     PoolTensor t;
     const uint8_t pool = c.U8();
-    WeightView& w = op->w;
+    WeightView& w = *wv;
     w.out = c.U16();
     w.segs = c.U16();
     w.seg_len = c.U16();
@@ -202,15 +217,15 @@ class Reader {
     w.base = t.data;
     w.seg_stride = t.dims[t.rank - 1];
     w.out_stride = uint32_t(mid * w.seg_stride);  // <= the tensor's size (Blob::Open checked it)
-    op->bias_bytes = bias_code == 1 ? 2 : 4;
+    bias->bytes = bias_code == 1 ? 2 : 4;
     if (bias_code != 0) {
       const uint32_t at = c.U32();
-      if (uint64_t(at) + uint64_t(op->bias_bytes) * w.out > sub_.model_size) return false;
-      op->bias = sub_.model + at;
+      if (uint64_t(at) + uint64_t(bias->bytes) * w.out > sub_.model_size) return false;
+      bias->data = sub_.model + at;
     }
     if (w.out > sub_.n_mults - mults_used_) return false;
-    op->mult = reinterpret_cast<const int32_t*>(sub_.mults + 4u * mults_used_);
-    op->shift = reinterpret_cast<const int8_t*>(sub_.mults + 4u * sub_.n_mults + mults_used_);
+    quant->mult = reinterpret_cast<const int32_t*>(sub_.mults + 4u * mults_used_);
+    quant->shift = reinterpret_cast<const int8_t*>(sub_.mults + 4u * sub_.n_mults + mults_used_);
     mults_used_ += w.out;
     return true;
   }
@@ -218,7 +233,7 @@ class Reader {
   const Blob& blob_;
   const SubnetInfo& sub_;
   uint32_t at_ = 0, n_ops_ = 0, mults_used_ = 0;
-  uint16_t prev_h_ = 0, prev_w_ = 0, prev_c_ = 0;
+  Dims prev_{0, 0, 0};
 };
 
 bool SameView(const WeightView& a, const WeightView& b) {
@@ -226,19 +241,52 @@ bool SameView(const WeightView& a, const WeightView& b) {
          a.segs == b.segs && a.seg_len == b.seg_len;
 }
 
+bool SameDims(const Dims& a, const Dims& b) { return a.h == b.h && a.w == b.w && a.c == b.c; }
+
+// A layer's weights, bias and requantization; the bias width matters only where there is one
+// (Prepare and the decoder both leave it 4 without one).
+bool SameLayer(const WeightView& wa, const BiasRef& ba, const ChannelQuant& qa, const WeightView& wb, const BiasRef& bb,
+               const ChannelQuant& qb) {
+  return SameView(wa, wb) && ba.data == bb.data && ba.bytes == bb.bytes && qa.mult == qb.mult && qa.shift == qb.shift;
+}
+
+// The fields both plans have, then the union member of their kind, field by field.
 bool SameOp(const OpPlan& a, const OpPlan& b) {
-  bool same = a.kind == b.kind && a.n_in == b.n_in && a.kh == b.kh && a.stride == b.stride &&
-              a.pad_top == b.pad_top && a.pad_bottom == b.pad_bottom && a.n_index == b.n_index &&
-              a.in_off[0] == b.in_off[0] && a.in_off[1] == b.in_off[1] && a.out_off == b.out_off &&
-              a.scratch_off == b.scratch_off && a.out_size == b.out_size && a.in_h == b.in_h && a.in_w == b.in_w &&
-              a.in_c == b.in_c && a.out_h == b.out_h && a.out_w == b.out_w && a.out_c == b.out_c &&
-              a.in_zp[0] == b.in_zp[0] && a.in_zp[1] == b.in_zp[1] && a.out_zp == b.out_zp &&
-              a.act_min == b.act_min && a.act_max == b.act_max && SameView(a.w, b.w) && a.bias == b.bias &&
-              a.mult == b.mult && a.shift == b.shift && a.bias_bytes == b.bias_bytes && a.index == b.index;
-  for (int d = 0; d < 3; ++d)
-    same = same && a.pad_before[d] == b.pad_before[d] && a.add_mult[d] == b.add_mult[d] &&
-           a.add_shift[d] == b.add_shift[d];
-  return same;
+  if (!(a.kind == b.kind && a.n_in == b.n_in && SameDims(a.in, b.in) && SameDims(a.out, b.out) &&
+        a.in_off[0] == b.in_off[0] && a.in_off[1] == b.in_off[1] && a.out_off == b.out_off &&
+        a.scratch_off == b.scratch_off && a.out_size == b.out_size && a.in_zp[0] == b.in_zp[0] &&
+        a.in_zp[1] == b.in_zp[1] && a.out_zp == b.out_zp))
+    return false;
+  switch (a.kind) {
+    case OpKind::kConv: {
+      const ConvParams &p = a.conv.params, &r = b.conv.params;
+      return p.input_offset == r.input_offset && p.output_offset == r.output_offset && p.act_min == r.act_min &&
+             p.act_max == r.act_max && p.kh == r.kh && p.stride == r.stride && p.pad_top == r.pad_top &&
+             p.pad_bottom == r.pad_bottom &&
+             SameLayer(a.conv.w, a.conv.bias, a.conv.quant, b.conv.w, b.conv.bias, b.conv.quant);
+    }
+    case OpKind::kFullyConnected: {
+      const FcParams &p = a.fc.params, &r = b.fc.params;
+      return p.input_offset == r.input_offset && p.output_offset == r.output_offset && p.act_min == r.act_min &&
+             p.act_max == r.act_max && SameLayer(a.fc.w, a.fc.bias, a.fc.quant, b.fc.w, b.fc.bias, b.fc.quant);
+    }
+    case OpKind::kAdd: {
+      const AddParams &p = a.add, &r = b.add;
+      bool same = p.output_offset == r.output_offset && p.act_min == r.act_min && p.act_max == r.act_max;
+      for (int k = 0; k < 2; ++k) same = same && p.input_offset[k] == r.input_offset[k];
+      for (int k = 0; k < 3; ++k) same = same && p.mult[k] == r.mult[k] && p.shift[k] == r.shift[k];
+      return same;
+    }
+    case OpKind::kPad:
+      return a.pad.value == b.pad.value && a.pad.before[0] == b.pad.before[0] && a.pad.before[1] == b.pad.before[1] &&
+             a.pad.before[2] == b.pad.before[2];
+    case OpKind::kGather:
+      return a.gather.index == b.gather.index && a.gather.n_index == b.gather.n_index;
+    case OpKind::kMaximum:
+    case OpKind::kReshape:
+      return true;
+  }
+  return false;
 }
 
 }  // namespace

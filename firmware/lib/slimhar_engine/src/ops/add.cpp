@@ -21,20 +21,24 @@ EngineStatus PrepareAdd(const Ctx& c, const OpArgs& a, OpPlan* op, QuantStore*) 
   TRY(ActQuant(c, in[0], &s1, &op->in_zp[0]));
   TRY(ActQuant(c, in[1], &s2, &op->in_zp[1]));
   TRY(ActQuant(c, out, &so, &op->out_zp));
-  TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
+  AddParams& p = op->add;
+  p.input_offset[0] = -op->in_zp[0];
+  p.input_offset[1] = -op->in_zp[1];
+  p.output_offset = op->out_zp;
+  TRY(ActRange(act, op->out_zp, &p.act_min, &p.act_max));
   // TFLite's int8 ADD: both inputs rescaled to 2*max(s1, s2) with 20 bits of headroom
   const double twice_max = 2.0 * double(s1 > s2 ? s1 : s2);
   const double real[3] = {double(s1) / twice_max, double(s2) / twice_max, twice_max / (double(1 << 20) * double(so))};
   for (int k = 0; k < 3; ++k) {
     int shift = 0;
-    NEED(q::QuantizeMultiplier(real[k], &op->add_mult[k], &shift) && shift <= 0, EngineStatus::kBadTensor);
-    op->add_shift[k] = int8_t(shift);
+    NEED(q::QuantizeMultiplier(real[k], &p.mult[k], &shift) && shift <= 0, EngineStatus::kBadTensor);
+    p.shift[k] = int8_t(shift);
   }
   return EngineStatus::kOk;
 }
 
 void EvalAdd(const OpPlan& op, uint8_t* arena, void*) {
-  kernels::Add(op, In(op, arena, 0), In(op, arena, 1), Out(op, arena));
+  kernels::AddS8(op.add, op.out_size, In(op, arena, 0), In(op, arena, 1), Out(op, arena));
 }
 
 }  // namespace prep

@@ -38,22 +38,26 @@ EngineStatus PrepareConv(const Ctx& c, const OpArgs& a, OpPlan* op, QuantStore* 
   float s_in, s_out;
   TRY(ActQuant(c, x, &s_in, &op->in_zp[0]));
   TRY(ActQuant(c, out, &s_out, &op->out_zp));
-  TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
-  TRY(BindWeights(c, w, &op->w));
-  NEED(op->w.segs == uint32_t(kh) && op->w.seg_len == uint32_t(x.dims[3]), EngineStatus::kBadRef);
+  ConvOp& cv = op->conv;
+  cv.params.input_offset = -op->in_zp[0];
+  cv.params.output_offset = op->out_zp;
+  TRY(ActRange(act, op->out_zp, &cv.params.act_min, &cv.params.act_max));
+  TRY(BindWeights(c, w, &cv.w));
+  NEED(cv.w.segs == uint32_t(kh) && cv.w.seg_len == uint32_t(x.dims[3]), EngineStatus::kBadRef);
   // at most 2^16 products of |int8| x |int8 - zp| <= 127 x 255 per output: the int32
   // accumulator cannot overflow
   NEED(uint32_t(kh) * uint32_t(x.dims[3]) <= kMaxDot, EngineStatus::kTooLarge);
-  TRY(BindChannels(c, w, bias, s_in, s_out, op, store));
-  op->kh = uint8_t(kh);
-  op->stride = uint8_t(stride_h);
-  op->pad_top = uint8_t(pad_total / 2);
-  op->pad_bottom = uint8_t(pad_total - pad_total / 2);
+  TRY(BindChannels(c, w, bias, s_in, s_out, &cv.bias, &cv.quant, store));
+  cv.params.kh = uint8_t(kh);
+  cv.params.stride = uint8_t(stride_h);
+  cv.params.pad_top = uint8_t(pad_total / 2);
+  cv.params.pad_bottom = uint8_t(pad_total - pad_total / 2);
   return EngineStatus::kOk;
 }
 
 void EvalConv(const OpPlan& op, uint8_t* arena, void* scratch) {
-  kernels::Conv(op, In(op, arena, 0), Out(op, arena), scratch);
+  const ConvOp& cv = op.conv;
+  kernels::ConvS8(cv.params, cv.quant, op.in, In(op, arena, 0), cv.w, cv.bias, op.out, Out(op, arena), scratch);
 }
 
 }  // namespace prep

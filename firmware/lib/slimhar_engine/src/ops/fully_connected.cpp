@@ -22,16 +22,20 @@ EngineStatus PrepareFullyConnected(const Ctx& c, const OpArgs& a, OpPlan* op, Qu
   float s_in, s_out;
   TRY(ActQuant(c, x, &s_in, &op->in_zp[0]));
   TRY(ActQuant(c, out, &s_out, &op->out_zp));
-  TRY(ActRange(act, op->out_zp, &op->act_min, &op->act_max));
-  TRY(BindWeights(c, w, &op->w));
-  NEED(uint32_t(op->w.segs) * op->w.seg_len == x.elems, EngineStatus::kBadRef);
+  FcOp& fc = op->fc;
+  fc.params.input_offset = -op->in_zp[0];
+  fc.params.output_offset = op->out_zp;
+  TRY(ActRange(act, op->out_zp, &fc.params.act_min, &fc.params.act_max));
+  TRY(BindWeights(c, w, &fc.w));
+  NEED(uint32_t(fc.w.segs) * fc.w.seg_len == x.elems, EngineStatus::kBadRef);
   NEED(x.elems <= kMaxDot, EngineStatus::kTooLarge);
-  TRY(BindChannels(c, w, bias, s_in, s_out, op, store));
+  TRY(BindChannels(c, w, bias, s_in, s_out, &fc.bias, &fc.quant, store));
   return EngineStatus::kOk;
 }
 
 void EvalFullyConnected(const OpPlan& op, uint8_t* arena, void* scratch) {
-  kernels::FullyConnected(op, In(op, arena, 0), Out(op, arena), scratch);
+  const FcOp& fc = op.fc;
+  kernels::FullyConnectedS8(fc.params, fc.quant, In(op, arena, 0), fc.w, fc.bias, Out(op, arena), scratch);
 }
 
 }  // namespace prep

@@ -29,21 +29,19 @@ EngineStatus PrepareGather(const Ctx& c, const OpArgs& a, OpPlan* op, QuantStore
   }
   TRY(ActQuant(c, x, nullptr, &op->in_zp[0]));
   TRY(ActQuant(c, out, nullptr, &op->out_zp));
-  op->index = idx.data;
-  op->n_index = uint16_t(idx.elems);
-  // the kernel walks [outer, axis, inner]: keep the geometry in in_h/in_w/in_c for it
+  op->gather.index = idx.data;
+  op->gather.n_index = uint16_t(idx.elems);
+  // the kernel walks [outer, axis, inner]: the input's Dims hold that geometry for it
   uint64_t outer = 1, inner = 1;
   for (int32_t d = 0; d < axis; ++d) outer *= uint32_t(x.dims[d]);
   for (uint32_t d = uint32_t(axis) + 1; d < x.rank; ++d) inner *= uint32_t(x.dims[d]);
   NEED(outer <= 65535 && inner <= 65535, EngineStatus::kTooLarge);
-  op->in_h = uint16_t(outer);
-  op->in_w = uint16_t(x.dims[axis]);
-  op->in_c = uint16_t(inner);
+  op->in = Dims{uint16_t(outer), uint16_t(x.dims[axis]), uint16_t(inner)};
   return EngineStatus::kOk;
 }
 
 void EvalGather(const OpPlan& op, uint8_t* arena, void*) {
-  kernels::Gather(op, In(op, arena, 0), Out(op, arena));
+  kernels::GatherS8(op.gather, op.in, In(op, arena, 0), Out(op, arena));
 }
 
 }  // namespace prep

@@ -18,7 +18,7 @@ EngineStatus PrepareMaximum(const Ctx& c, const OpArgs& a, OpPlan* op, QuantStor
 }
 
 void EvalMaximum(const OpPlan& op, uint8_t* arena, void*) {
-  kernels::Maximum(op, In(op, arena, 0), In(op, arena, 1), Out(op, arena));
+  kernels::MaximumS8(op.out_size, In(op, arena, 0), In(op, arena, 1), Out(op, arena));
 }
 
 }  // namespace prep

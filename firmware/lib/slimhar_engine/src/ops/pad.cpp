@@ -23,14 +23,16 @@ EngineStatus PreparePad(const Ctx& c, const OpArgs& a, OpPlan* op, QuantStore*) 
     if (d == 0) {
       NEED(lo == 0 && hi == 0, EngineStatus::kUnsupported);
     } else {
-      op->pad_before[d - 1] = uint16_t(lo);
+      op->pad.before[d - 1] = uint16_t(lo);
     }
   }
+  // a quantized PAD without constant values pads with the output zero point
+  op->pad.value = int8_t(op->out_zp);
   return EngineStatus::kOk;
 }
 
 void EvalPad(const OpPlan& op, uint8_t* arena, void*) {
-  kernels::Pad(op, In(op, arena, 0), Out(op, arena));
+  kernels::PadS8(op.pad, op.in, In(op, arena, 0), op.out, Out(op, arena));
 }
 
 }  // namespace prep
