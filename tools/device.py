@@ -224,7 +224,8 @@ def build_firmware(blob: Path | None = None, project: Path = REPO) -> Path:
     r = subprocess.run(cmd + ["run", "-e", "mps2_an386"], cwd=project, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise DeviceError(f"pio run -e mps2_an386 failed:\n{r.stdout[-3000:]}{r.stderr[-1500:]}")
-    return project / ".pio" / "build" / "mps2_an386" / "firmware.elf"
+    # where PlatformIO built it: $PLATFORMIO_BUILD_DIR when set (a build with other flags), else .pio/build
+    return Path(env.get("PLATFORMIO_BUILD_DIR") or project / ".pio" / "build") / "mps2_an386" / "firmware.elf"
 
 
 # -- the host reference of the device's input pipeline ------------------------------------------
