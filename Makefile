@@ -171,9 +171,9 @@ bench-tflm-arena: setup $(HIL_BLOB) $(FW_BLOB) ## every subnet's arena + DSP scr
 bench-quantize: setup ## time `slimhar quantize` on the full UCI grid (171 subnets) without the baseline
 	$(VENV)/bin/slimhar quantize $(RUNS)/hapt_uci_cnn/checkpoint.pt --out $(RUNS)/bench_quantize --split test
 
-bench-engine: setup $(FW_BLOB) ## the firmware engine in QEMU: instructions/MAC per subnet (DSP vs portable), arena, switch cost, flash/RAM
+bench-engine: setup $(FW_BLOB) ## the firmware engine in QEMU: instructions/MAC per subnet (DSP vs portable), arena, switch cost, flash/RAM, and at the least RAM
 	mkdir -p $(RUNS)
-	$(VENV)/bin/slimhar bench engine --blob $(FW_BLOB) --json $(RUNS)/bench_engine_basicmotions.json --plot docs/assets/engine_basicmotions.png
+	$(VENV)/bin/slimhar bench engine --blob $(FW_BLOB) --least-ram --json $(RUNS)/bench_engine_basicmotions.json --plot docs/assets/engine_basicmotions.png
 	@if [ -f $(RUNS)/hapt_uci_cnn/int8/model.blob ]; then \
 	  $(VENV)/bin/slimhar bench engine --blob $(RUNS)/hapt_uci_cnn/int8/model.blob --no-firmware --windows 1 \
 	    --json $(RUNS)/bench_engine_hapt.json --plot docs/assets/engine_hapt_uci_cnn.png; fi

@@ -5,9 +5,12 @@ and of switching between prepared ones, and flash / RAM of the firmware ELF."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,26 +60,59 @@ def ram_parts(elf: Path, ram_total: int) -> dict:
     return parts
 
 
-def firmware_sizes(blob_path: Path, project: Path = ec.REPO) -> dict:
+@contextmanager
+def _build_flags(flags: str):
+    """PlatformIO builds (and the blob embedding, firmware/scripts/embed_blob.py) with these extra
+    build flags, in a build folder of their own: PlatformIO wipes a folder whose flags changed."""
+    old = {k: os.environ.get(k) for k in ("PLATFORMIO_BUILD_FLAGS", "PLATFORMIO_BUILD_DIR")}
+    with tempfile.TemporaryDirectory(prefix="slimhar-bench-") as tmp:
+        os.environ["PLATFORMIO_BUILD_FLAGS"] = flags
+        os.environ["PLATFORMIO_BUILD_DIR"] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def firmware_sizes(blob_path: Path, project: Path = ec.REPO, build_dir: Path | None = None) -> dict:
     """Build the firmware with this blob embedded and measure it."""
     cmd, env = ec.pio(project)
     env["SLIMHAR_BLOB"] = str(Path(blob_path).resolve())
     r = subprocess.run(cmd + ["run", "-e", "mps2_an386"], cwd=project, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise ec.EngineCheckError(f"firmware build failed:\n{r.stdout[-3000:]}")
-    s = elf_sizes(project / ".pio" / "build" / "mps2_an386" / "firmware.elf")
+    s = elf_sizes((build_dir or project / ".pio" / "build") / "mps2_an386" / "firmware.elf")
     s["blob_bytes"] = Path(blob_path).stat().st_size
     s["flash_without_blob"] = s["flash_bytes"] - s["blob_bytes"]
     return s
 
 
-def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_firmware: bool = True) -> dict:
+def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_firmware: bool = True,
+                 least_ram: bool = False) -> dict:
+    """least_ram: also what a firmware sized for the least RAM (-DSLIMHAR_LEAST_RAM=1, `export-c
+    --least-ram`) runs: every subnet prepared with that firmware's arena as its Plan::ram_limit
+    (engine_check built with -DSLIMHAR_CHECK_RAM_LIMIT), its instructions and arena + scratch
+    there, each subnet at its own least arena + scratch (Plan::ram_limit 1) and, with the
+    firmware, that firmware's static RAM."""
     blob_path = Path(blob_path)
     blob = Blob.open(blob_path)
     X, source = _windows(blob, max(windows, portable_windows))
     recs = [(i, ec.subnet_inputs(blob, s, X)) for i, s in enumerate(blob.subnets)]
     dsp = ec.run("dsp", ec.build("dsp"), blob_path, [(i, x[:windows]) for i, x in recs])
     port = ec.run("portable", ec.build("portable"), blob_path, [(i, x[:portable_windows]) for i, x in recs])
+    least, at_one, limit = None, None, 0
+    if least_ram:
+        from slimhar.quantize.arena import blob_memory, memory_plan
+        mem = blob_memory(blob, least_ram=True)
+        limit = mem["arena_bytes"] + mem["scratch_bytes"]   # the least-RAM firmware's arena
+        with _build_flags(f"-DSLIMHAR_CHECK_RAM_LIMIT={limit}") as tmp:
+            least = ec.run("dsp", ec.build("dsp", build_dir=tmp), blob_path, [(i, x[:windows]) for i, x in recs])
+        with _build_flags("-DSLIMHAR_CHECK_RAM_LIMIT=1") as tmp:
+            at_one = ec.run("dsp", ec.build("dsp", build_dir=tmp), blob_path, [(i, x[:windows]) for i, x in recs])
     # accuracy per subnet: the blob's table (validation) and, when `slimhar quantize` left its
     # report beside the blob and that report is on the test split (quantize --split test), the test split's
     report = {}
@@ -88,10 +124,25 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
         except (ValueError, KeyError, TypeError):
             report = {}
     rows = []
-    for s, d, p in zip(blob.subnets, dsp.records, port.records):
+    for k, (s, d, p) in enumerate(zip(blob.subnets, dsp.records, port.records)):
         if d.status or p.status:
             raise ec.EngineCheckError(f"{s.name}: {ec.STATUS[d.status or p.status]}")
         same = np.array_equal(d.outputs[:portable_windows], p.outputs)
+        extra = {}
+        if least is not None:
+            q, o = least.records[k], at_one.records[k]
+            for rec in (q, o):
+                if rec.status:
+                    raise ec.EngineCheckError(f"{s.name} with a RAM limit: {ec.STATUS[rec.status]}")
+                if not np.array_equal(rec.outputs, d.outputs):
+                    raise ec.EngineCheckError(f"{s.name} with a RAM limit: outputs differ from its default plan's")
+            lp = memory_plan(blob, s, ram_limit=1)
+            if o.arena_bytes + o.scratch_bytes != lp.arena_bytes + lp.scratch_bytes:
+                raise ec.EngineCheckError(f"{s.name}: its least arena + scratch differs from quantize/arena.py's")
+            extra = {"least_ram_bytes": lp.arena_bytes + lp.scratch_bytes,
+                     "least_ram_dsp_instructions": o.invoke_instructions / windows,
+                     "at_limit_bytes": q.arena_bytes + q.scratch_bytes,
+                     "at_limit_dsp_instructions": q.invoke_instructions / windows}
         di, pi = d.invoke_instructions / windows, p.invoke_instructions / portable_windows
         rows.append({"name": s.name, "width": s.width, "resolution": s.resolution, "macs": s.macs,
                      "dsp_instructions": di, "dsp_per_mac": di / s.macs,
@@ -108,7 +159,7 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
                      "test_int8_acc": report.get(s.name, {}).get("int8_acc"),
                      # a real Cortex-M4F at 64 MHz (the nRF52840) if it ran one instruction per cycle:
                      # an estimate, not a measurement (flash wait states, memory stalls not modelled)
-                     "est_ms_at_64mhz": di / 64e3})
+                     "est_ms_at_64mhz": di / 64e3, **extra})
     widest = max(rows, key=lambda r: (r["macs"], r["width"]))
     out = {"blob": str(blob_path), "config": blob.meta.get("config", "?"), "subnets": len(rows), "windows": source, "machine": platform.node(),
            "plan_bytes": dsp.plan_bytes, "op_record_bytes": dsp.op_bytes,
@@ -116,9 +167,12 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
            "widest": widest["name"], "widest_dsp_per_mac": widest["dsp_per_mac"], "widest_speedup": widest["speedup"],
            "widest_first_prepare": widest["prepare_instructions"], "widest_cold_prepare": widest["cold_prepare_instructions"],
            "stored_plans_proven": sum(r["stored_plan"] == "proven" for r in rows),
-           "max_arena_ratio": max(r["arena_ratio"] for r in rows), "rows": rows}
+           "max_arena_ratio": max(r["arena_ratio"] for r in rows), "least_ram_limit": limit, "rows": rows}
     if with_firmware:
         out["firmware"] = firmware_sizes(blob_path)
+        if least_ram:
+            with _build_flags("-DSLIMHAR_LEAST_RAM=1") as tmp:
+                out["firmware_least_ram"] = firmware_sizes(blob_path, build_dir=tmp)
     return out
 
 

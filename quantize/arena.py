@@ -77,25 +77,73 @@ def _tile(budget_left: int, unit: int, most: int) -> int:
     return -(-most // tiles)
 
 
-def _conv_scratch(x_shape, w_shape, out_shape, stride: int, same: bool, budget: int) -> int:
+RESIDENT = 0      # scratch.h kResidentTile: a conv keeps every channel pair's weights widened
+MORE_TILES = 16   # scratch.h kMoreTiles
+
+
+def _smaller_tiles(first: int, most: int) -> list[int]:
+    """scratch.h SmallerTiles: one tile more than the last, at most MORE_TILES of them, then 1."""
+    n0, last, out = -(-most // first), first, []
+    for k in range(n0 + 1, min(most, n0 + MORE_TILES) + 1):
+        t = -(-most // k)
+        if t < last:
+            out.append(t)
+            last = t
+    return out + ([1] if last != 1 else [])
+
+
+def _conv_choices(x_shape, w_shape, out_shape, stride: int, same: bool, budget: int) -> list[tuple[int, int]]:
+    """scratch.h DspConvTileChoices with DspConvScratchBytes: (tile, scratch bytes), fastest first."""
     rows_in, cols, ch_in = x_shape[1], x_shape[2], x_shape[3]
     ch_out, kh = w_shape[0], w_shape[1]
     pad = max((out_shape[1] - 1) * stride + kh - rows_in, 0) if same else 0
     if ch_in == 1 and kh <= 16:
         rows = _up(rows_in + pad + 2, 4)
-        return _up(2 * cols * rows, ALIGN) + _up(4 * ch_out * ((kh + 1) // 2), ALIGN)
+        return [(RESIDENT, _up(2 * cols * rows, ALIGN) + _up(4 * ch_out * ((kh + 1) // 2), ALIGN))]
     i4 = _up(ch_in, 4)
     weights = _up(4 * 2 * kh * (i4 // 2), ALIGN)
     col = 4 * (rows_in + pad) * (i4 // 2)
-    tiled = _up(col * _tile(budget - weights, col, cols), ALIGN) + weights
-    resident = _up(col, ALIGN) + (ch_out + 1) // 2 * weights    # scratch.h DspConvResident
-    return resident if resident < tiled else tiled
+    t = _tile(budget - weights, col, cols)
+
+    def tiled(n: int) -> tuple[int, int]:
+        return n, _up(col * n, ALIGN) + weights
+    resident = (RESIDENT, _up(col, ALIGN) + (ch_out + 1) // 2 * weights)
+    first = [resident, tiled(t)] if resident[1] < tiled(t)[1] else [tiled(t), resident]
+    return first + [tiled(n) for n in _smaller_tiles(t, cols)]
 
 
-def _fc_scratch(segs: int, seg_len: int, classes: int, budget: int) -> int:
+def _fc_choices(segs: int, seg_len: int, classes: int, budget: int) -> list[tuple[int, int]]:
+    """scratch.h DspFcTileChoices with DspFcScratchBytes."""
     acc = _up(4 * classes, ALIGN)
     seg = 4 * (_up(seg_len, 4) // 2)
-    return _up(seg * _tile(budget - acc, seg, segs), ALIGN) + acc
+    t = _tile(budget - acc, seg, segs)
+    return [(n, _up(seg * n, ALIGN) + acc) for n in [t] + _smaller_tiles(t, segs)]
+
+
+MAX_ARENA_BYTES = 1 << 24   # engine.h kMaxArenaBytes
+
+
+def _choose_tiles(choices: dict[int, list[tuple[int, int]]], sizes, first, last, off, arena: int,
+                  ram_limit: int):
+    """prepare.cpp ChooseTiles: the least peak of arena + scratch some choice of every op allows;
+    then each op's first (fastest) choice whose scratch ends within `ram_limit` (0: no limit), or
+    within that least peak when the limit is below it. Returns (op -> (tile, bytes, offset), arena
+    + scratch)."""
+    def end(k: int, n: int) -> tuple[int, int]:
+        at = place_scratch(sizes, first, last, off, k, n)
+        return at, (_up(at + n, ALIGN) if n <= MAX_ARENA_BYTES else 1 << 64)
+    target = MAX_ARENA_BYTES
+    if ram_limit:
+        target = max(ram_limit, max([arena] + [min(end(k, n)[1] for _, n in c) for k, c in choices.items()]))
+    chosen, total = {}, arena
+    for k, c in choices.items():
+        for tile, n in c:
+            at, e = end(k, n)
+            if e <= target:
+                break
+        chosen[k] = (tile, n, at)
+        total = max(total, e)
+    return chosen, total
 
 
 @dataclass
@@ -111,13 +159,15 @@ class Layout:
     scratch_at: dict[int, int]     # op -> the scratch's offset (Lifetimes::PlaceScratch)
     total: int                     # activations + the scratch above them
     channels: int
+    tiles: dict[int, int]          # op -> its tile (ConvParams / FcParams::tile, prepare.cpp ChooseTiles)
 
     def offset(self, tensor: int) -> int:
         return self.offsets[self.buf_of[tensor]]
 
 
-def layout(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> Layout:
-    """The engine's plan of subnet `s` for a DSP build with scratch budget `budget`."""
+def layout(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ram_limit: int = 0) -> Layout:
+    """The engine's plan of subnet `s` for a DSP build with scratch budget `budget`, prepared with
+    Plan::ram_limit `ram_limit` (0: none, the budget's tiles; 1: the least arena + scratch)."""
     m = read_model(blob.model_bytes(s))
     sg = m.subgraphs[0]
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in m.operatorCodes]
@@ -139,7 +189,7 @@ def layout(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> Layo
         last[buf_of[t]] = max(last[buf_of[t]], k)
 
     define(sg.inputs[0], 0)
-    scratch: dict[int, int] = {}   # op -> its DSP scratch bytes
+    choices: dict[int, list[tuple[int, int]]] = {}   # op -> its (tile, DSP scratch bytes), fastest first
     channels = 0
     n_in = {fb.BuiltinOperator.ADD: 2, fb.BuiltinOperator.MAXIMUM: 2}
     for k, op in enumerate(sg.operators):
@@ -154,7 +204,7 @@ def layout(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> Layo
         if code == _CONV:
             x, w = (sg.tensors[i] for i in op.inputs[:2])
             o = op.builtinOptions
-            scratch[k] = _conv_scratch([int(d) for d in x.shape], [int(d) for d in w.shape],
+            choices[k] = _conv_choices([int(d) for d in x.shape], [int(d) for d in w.shape],
                                        [int(d) for d in sg.tensors[y].shape], o.strideH, o.padding == fb.Padding.SAME,
                                        budget)
             channels += int(w.shape[0])
@@ -166,27 +216,29 @@ def layout(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> Layo
                 segs, seg_len = math.prod(dims[1:-1]), i
             else:
                 segs, seg_len = 1, int(sg.tensors[wt].shape[1])
-            scratch[k] = _fc_scratch(segs, seg_len, int(sg.tensors[wt].shape[0]), budget)
+            choices[k] = _fc_choices(segs, seg_len, int(sg.tensors[wt].shape[0]), budget)
             channels += int(sg.tensors[wt].shape[0])
     use(sg.outputs[0], len(sg.operators))
     off, arena = greedy_offsets(sizes, first, last)
-    total, scratch_at = arena, {}
-    for k, n in scratch.items():
-        scratch_at[k] = place_scratch(sizes, first, last, off, k, n)
-        total = max(total, _up(scratch_at[k] + n, ALIGN))
-    return Layout(m, codes, buf_of, sizes, off, arena, scratch, scratch_at, total, channels)
+    chosen, total = _choose_tiles(choices, sizes, first, last, off, arena, ram_limit)
+    return Layout(m, codes, buf_of, sizes, off, arena, {k: n for k, (_, n, _) in chosen.items()},
+                  {k: at for k, (_, _, at) in chosen.items()}, total, channels,
+                  {k: t for k, (t, _, _) in chosen.items()})
 
 
-def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> MemoryPlan:
-    """The engine's plan of subnet `s` for a DSP build with scratch budget `budget`."""
-    lay = layout(blob, s, budget)
+def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ram_limit: int = 0) -> MemoryPlan:
+    """The engine's plan of subnet `s` for a DSP build with scratch budget `budget` (and
+    Plan::ram_limit, as layout)."""
+    lay = layout(blob, s, budget, ram_limit)
     return MemoryPlan(lay.arena_bytes, lay.total - lay.arena_bytes, lay.channels, len(lay.model.subgraphs[0].operators))
 
 
-def blob_memory(blob: Blob, budget: int = DSP_SCRATCH_BUDGET) -> dict:
+def blob_memory(blob: Blob, budget: int = DSP_SCRATCH_BUDGET, least_ram: bool = False) -> dict:
     """What the firmware's static buffers must hold to run every subnet of `blob` (DSP scratch
-    for a build with scratch budget `budget`)."""
-    plans = [memory_plan(blob, s, budget) for s in blob.subnets]
+    for a build with scratch budget `budget`): every subnet with the budget's tiles, or -- least_ram
+    -- the least arena + scratch any subnet needs (the firmware passes its arena as each plan's
+    ram_limit, so the subnets that fit with the budget's tiles keep them)."""
+    plans = [memory_plan(blob, s, budget, 1 if least_ram else 0) for s in blob.subnets]
     arena = max(p.arena_bytes for p in plans)
     return {"arena_bytes": arena,
             # what the firmware's one arena holds beyond the largest activations (main.cpp adds

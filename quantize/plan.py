@@ -26,7 +26,7 @@ from .requant import quantize_multiplier
 HEADER = struct.Struct("<BBHIIIIIHHffbb3H4x")   # 48 bytes
 COMMON = struct.Struct("<BB3HHHbb")              # 14 bytes
 assert HEADER.size == 48 and COMMON.size == 14
-FORMAT = 1
+FORMAT = 2   # 2: the conv / fc weights part carries its DSP tile (prepare.cpp ChooseTiles)
 ALIGN = 16
 MAX_OFFSET = ALIGN * 0xFFFF      # offsets are stored / 16 in a u16
 
@@ -158,13 +158,14 @@ def stored_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) ->
                 bias_code = 2 if bt.type == fb.TensorType.INT32 else 1
                 bias_at = data_at[bt.buffer]
             scratch_at = _off16(lay.scratch_at[k]) if lay.scratch.get(k) else 0
+            tile = lay.tiles.get(k, 0)
             weights = struct.pack("<BHHH", p, out, segs, seg_len) + (struct.pack("<I", bias_at) if bias is not None else b"")
             if code == _OPS.CONV_2D:
                 kh, stride, h = int(w.shape[1]), int(opt.strideH), int(x.shape[1])
                 pad = max((-(-h // stride) - 1) * stride + kh - h, 0) if opt.padding == fb.Padding.SAME else 0
-                payload = struct.pack("<4BH", kh, stride, pad // 2, pad - pad // 2, scratch_at) + weights
+                payload = struct.pack("<4BHH", kh, stride, pad // 2, pad - pad // 2, scratch_at, tile) + weights
             else:
-                payload = struct.pack("<H", scratch_at) + weights
+                payload = struct.pack("<HH", scratch_at, tile) + weights
             macs += _elems(y) * segs * seg_len
             mults += out
         flags = (bias_code << BIAS_SHIFT) | (act_flag << ACT_SHIFT)

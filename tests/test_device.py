@@ -39,3 +39,28 @@ def test_device_cli(hapt_blob, tmp_path):
                       (["stream", "--qemu", "--recording", "hapt-uci:x"], "hapt-uci:K with K a number")):
         r = run(*args)
         assert r.returncode == 1 and msg in r.stderr and r.stderr.count("\n") <= 2, (args, r.stderr)
+
+
+def test_least_ram_firmware_runs_every_subnet(hapt_blob, tmp_path, monkeypatch):
+    """A firmware built with -DSLIMHAR_LEAST_RAM=1: `export-c --least-ram` sizes its arena for the
+    least RAM any subnet runs in (quantize/arena.py), the firmware passes that arena to every plan
+    (Plan::ram_limit), and every subnet runs in QEMU through MLPerf Tiny's commands."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from slimhar.quantize.arena import blob_memory
+    monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-DSLIMHAR_LEAST_RAM=1")
+    monkeypatch.setenv("PLATFORMIO_BUILD_DIR", str(tmp_path / "build"))   # apart: the session's builds stay
+    r = subprocess.run([sys.executable, "-m", "slimhar", "device", "bench", "--qemu", "--blob", str(hapt_blob[0]),
+                        "--runs", "1", "--warmup", "0", "--json", str(tmp_path / "b.json")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    blob = Blob.open(hapt_blob[0])
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [x["name"] for x in rows] == [s.name for s in blob.subnets] and all(x["per_run"] > x["macs"] / 2 for x in rows)
+    header = (tmp_path / "build" / "mps2_an386" / "slimhar_generated" / "slimhar_model.h").read_text()
+    sizes = {k: int(v) for k, v in re.findall(r"#define SLIMHAR_MODEL_(ARENA_BYTES|SCRATCH_BYTES|LEAST_RAM) (\d+)u", header)}
+    least, fastest = blob_memory(blob, least_ram=True), blob_memory(blob)
+    assert sizes["LEAST_RAM"] == 1 and sizes["ARENA_BYTES"] + sizes["SCRATCH_BYTES"] == least["arena_bytes"] + least["scratch_bytes"]
+    assert least["arena_bytes"] + least["scratch_bytes"] < fastest["arena_bytes"] + fastest["scratch_bytes"]

@@ -31,7 +31,8 @@ def _windows(blob: Blob, cfg: dict, n: int) -> np.ndarray:
     return ((X - blob.norm_mean) / blob.norm_std).astype(np.float32)
 
 
-def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int, budget: int | None = None) -> ec.Result:
+def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int, budget: int | None = None,
+           ram_limit: int = 0) -> ec.Result:
     blob = Blob.open(blob_path)
     X = _windows(blob, cfg, n)
     records, refs = [], []
@@ -46,11 +47,11 @@ def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int, budget:
         diff = r.outputs.astype(int) - ref
         assert not diff.any(), f"{kind} {s.name}: {np.count_nonzero(diff)} of {diff.size} logits differ from TFLM"
         assert r.macs == s.macs
-        mp = memory_plan(blob, s) if budget is None else memory_plan(blob, s, budget)
+        mp = memory_plan(blob, s, ram_limit=ram_limit) if budget is None else memory_plan(blob, s, budget, ram_limit)
         assert r.arena_bytes == mp.arena_bytes <= 1.10 * s.arena_bytes, s.name   # planner == its mirror, near ideal
         if res.flavour == "dsp":
             assert r.scratch_bytes == mp.scratch_bytes, s.name
-        if budget is None:   # quantize/plan.py's stored plan is what Prepare computes, field by field
+        if budget is None and not ram_limit:   # quantize/plan.py's stored plan is what Prepare computes, field by field
             assert r.stored_plan == "proven", f"{kind} {s.name}: stored plan {r.stored_plan}"
             if kind != "host":   # and a cold prepare from it is cheaper (QEMU's -icount clock)
                 assert 0 < r.stored_prepare_instructions < r.prepare_instructions, s.name
@@ -82,6 +83,21 @@ def test_dsp_engine_at_another_scratch_budget(hapt_blob, programs, tmp_path, mon
     res = _check("dsp", elf, path, cfg, 2, budget=8192)
     default = _check("dsp", programs["dsp"], path, cfg, 1)
     assert sum(r.scratch_bytes for r in res.records) < sum(r.scratch_bytes for r in default.records)
+
+
+def test_dsp_engine_at_least_ram(hapt_blob, programs, tmp_path, monkeypatch):
+    """Every subnet prepared with Plan::ram_limit 1 (its least arena + scratch: smaller DSP tiles
+    where they lower the peak) -- still bit-exact with TFLM, its arena + scratch what
+    quantize/arena.py computes for that limit (what `export-c --least-ram` sizes a firmware with),
+    and below the default plans' on the subnets whose scratch did not fit the activations' gaps."""
+    path, cfg = hapt_blob
+    monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-DSLIMHAR_CHECK_RAM_LIMIT=1")
+    elf = ec.build("dsp", build_dir=tmp_path / "build")
+    monkeypatch.delenv("PLATFORMIO_BUILD_FLAGS")
+    least = _check("dsp", elf, path, cfg, 2, ram_limit=1)
+    default = _check("dsp", programs["dsp"], path, cfg, 1)
+    pairs = [(a.arena_bytes + a.scratch_bytes, b.arena_bytes + b.scratch_bytes) for a, b in zip(least.records, default.records)]
+    assert all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
 
 
 def test_default_firmware_blob_every_subnet(programs):

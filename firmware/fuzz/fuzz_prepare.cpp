@@ -1,6 +1,7 @@
 // libFuzzer target: Prepare alone -- a blob's subnets (PrepareSubnet, proving and then using
 // their stored plans) or a standalone TFLite flatbuffer (PrepareModel) -- with every accepted plan checked against what the kernels of
-// both flavours will touch (fuzz_common.h: CheckPlan). No kernel runs, so it is fast.
+// both flavours will touch (fuzz_common.h: CheckPlan), a flatbuffer's also at its least RAM
+// (Plan::ram_limit). No kernel runs, so it is fast.
 #include "fuzz_common.h"
 
 namespace {
@@ -35,7 +36,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   std::vector<uint8_t> m(data, data + size);
+  // without a limit and at the least arena + scratch (Plan::ram_limit 1: other DSP tiles), whose
+  // plan must keep the same promises and never need more than the unlimited one
   slimhar::QuantStore store{g_mult, g_shift, 4096};
-  Prepared(slimhar::PrepareModel(m.data(), uint32_t(m.size()), &g_plan, &store), store);
+  g_plan.ram_limit = 0;
+  const slimhar::EngineStatus st = slimhar::PrepareModel(m.data(), uint32_t(m.size()), &g_plan, &store);
+  Prepared(st, store);
+  const uint64_t unlimited = uint64_t(g_plan.arena_bytes) + g_plan.dsp_scratch_bytes;
+  store.used = 0;
+  g_plan.ram_limit = 1;
+  const slimhar::EngineStatus least = slimhar::PrepareModel(m.data(), uint32_t(m.size()), &g_plan, &store);
+  g_plan.ram_limit = 0;
+  Prepared(least, store);
+  if (st == slimhar::EngineStatus::kOk &&
+      (least != slimhar::EngineStatus::kOk || uint64_t(g_plan.arena_bytes) + g_plan.dsp_scratch_bytes > unlimited))
+    __builtin_trap();
   return 0;
 }

@@ -33,10 +33,18 @@ def scratch_budget():
     return found[-1] if found else None
 
 
+def least_ram():
+    """The build's -DSLIMHAR_LEAST_RAM=1: export-c sizes the arena for the least RAM any subnet
+    runs in (the engine then takes smaller DSP tiles where a subnet needs them)."""
+    flags = " ".join([env.subst("$BUILD_FLAGS"), str(env.GetProjectOption("build_flags", "")),
+                      os.environ.get("PLATFORMIO_BUILD_FLAGS", "")])
+    return bool(re.findall(r"-D\s*SLIMHAR_LEAST_RAM=1\b", flags))
+
+
 budget = scratch_budget()
 subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar", "blob", "export-c", path,
-                       "-o", out, "--symbol", "slimhar_model"] + (["--dsp-scratch-budget", budget] if budget else []),
-                      stdout=subprocess.DEVNULL)
+                       "-o", out, "--symbol", "slimhar_model"] + (["--dsp-scratch-budget", budget] if budget else [])
+                      + (["--least-ram"] if least_ram() else []), stdout=subprocess.DEVNULL)
 # say which model and which subnets this firmware embeds
 subprocess.call([py if os.path.exists(py) else sys.executable, "-c",
                  "import sys; from slimhar.quantize.blob import Blob; b = Blob.open(sys.argv[1]); "

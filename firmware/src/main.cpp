@@ -26,8 +26,13 @@ constexpr uint32_t kArenaBytes = SLIMHAR_MODEL_ARENA_BYTES + SLIMHAR_MODEL_SCRAT
 // build's SLIMHAR_DSP_SCRATCH_BUDGET): otherwise a subnet's plan could outgrow the static arena
 static_assert(SLIMHAR_MODEL_DSP_SCRATCH_BUDGET == slimhar::kernels::kDspScratchBudget,
               "slimhar_model.h was sized for another SLIMHAR_DSP_SCRATCH_BUDGET");
+// each plan's tiles fit this arena (Plan::ram_limit): with export-c's default sizing every subnet
+// keeps its fastest tiles; sized for the least RAM (-DSLIMHAR_LEAST_RAM=1), the subnets that would
+// not fit take smaller ones
+constexpr uint32_t kPlanRamLimit = kArenaBytes;
 #else
 constexpr uint32_t kArenaBytes = SLIMHAR_MODEL_ARENA_BYTES;
+constexpr uint32_t kPlanRamLimit = 0;  // the portable kernels use no scratch
 #endif
 constexpr uint32_t kSlots = SLIMHAR_MODEL_SUBNETS < SLIMHAR_PLAN_SLOTS ? SLIMHAR_MODEL_SUBNETS : SLIMHAR_PLAN_SLOTS;
 constexpr uint32_t kSampleCapacity = 2 * SLIMHAR_MODEL_WINDOW;  // a window and two hops (50 % overlap)
@@ -55,6 +60,7 @@ int slimhar_app() {
   for (uint32_t i = 0; i < kSlots; ++i) {
     g_slots[i].ops = g_ops[i];
     g_slots[i].op_capacity = SLIMHAR_MODEL_MAX_OPS;
+    g_slots[i].ram_limit = kPlanRamLimit;
     g_slot_ptrs[i] = &g_slots[i];
   }
   const slimhar::AppMemory mem{g_arena, kArenaBytes, g_slot_ptrs, kSlots, g_mult, g_shift, kStoreChannels,

@@ -11,32 +11,32 @@
 namespace slimhar {
 namespace test {
 
-// The DSP kernels' scratch of an op as scratch.h sizes it, if it lies between what the kernels
-// need at the least (one column or position widened, recomputed here in 64 bits from the
-// geometry) and at the most (the whole input widened) -- exactly one column and every channel
-// pair's weights for a conv that keeps them all (scratch.h DspConvResident); ~0 otherwise (a
-// broken promise).
+// The DSP kernels' scratch of an op as scratch.h sizes it for the tile Prepare chose, if it is
+// what the kernels need for that tile, recomputed here in 64 bits from the geometry: a tile of
+// 1 .. W input columns (conv) or 1 .. segs segments (fc) widened, the two channels' weights or the
+// classes' sums; one column and every channel pair's weights for a conv that keeps them all
+// (tile 0); ~0 otherwise (a broken promise).
 inline uint64_t ScratchOf(const OpPlan& op) {
   auto up = [](uint64_t v, uint64_t a) { return (v + a - 1) / a * a; };
-  uint64_t lo = 0, hi = 0;
+  uint64_t want = 0;
   if (op.kind == OpKind::kConv) {
     const ConvParams& p = op.conv.params;
     const uint64_t rows = uint64_t(op.in.h) + p.pad_top + p.pad_bottom, c4 = up(op.in.c, 4);
     if (op.in.c == 1 && p.kh <= 16) {
-      lo = hi = up(2 * op.in.w * up(rows + 2, 4), 16) + up(4ull * op.out.c * ((p.kh + 1) / 2), 16);
-    } else if (kernels::DspConvResident(kernels::ConvShape{p, op.in, op.out})) {  // one column, every pair's weights
-      lo = hi = up(2 * rows * c4, 16) + (op.out.c + 1ull) / 2 * up(4ull * p.kh * c4, 16);
+      want = up(2 * op.in.w * up(rows + 2, 4), 16) + up(4ull * op.out.c * ((p.kh + 1) / 2), 16);
+    } else if (p.tile == 0) {  // one column, and every channel pair's weights
+      want = up(2 * rows * c4, 16) + (op.out.c + 1ull) / 2 * up(4ull * p.kh * c4, 16);
+    } else if (p.tile <= op.in.w) {
+      want = up(2 * rows * c4 * p.tile, 16) + up(4ull * p.kh * c4, 16);
     } else {
-      lo = up(2 * rows * c4, 16) + up(4ull * p.kh * c4, 16);
-      hi = up(2 * rows * op.in.w * c4, 16) + up(4ull * p.kh * c4, 16);
+      return ~uint64_t(0);
     }
   } else if (op.kind == OpKind::kFullyConnected) {
     const WeightView& w = op.fc.w;
-    lo = up(2 * up(w.seg_len, 4), 16) + up(4ull * w.out, 16);
-    hi = up(2ull * w.segs * up(w.seg_len, 4), 16) + up(4ull * w.out, 16);
+    if (op.fc.params.tile < 1 || op.fc.params.tile > w.segs) return ~uint64_t(0);
+    want = up(2ull * op.fc.params.tile * up(w.seg_len, 4), 16) + up(4ull * w.out, 16);
   }
-  const uint64_t n = kernels::DspScratchBytes(op);
-  return (n >= lo && n <= hi) ? n : ~uint64_t(0);
+  return kernels::DspScratchBytes(op) == want ? want : ~uint64_t(0);
 }
 
 // Every buffer inside the arena; each op's DSP scratch inside arena + dsp_scratch_bytes and clear

@@ -133,16 +133,18 @@ def bench_train_costs_cmd(config, precision, json_path):
 @click.option("--windows", type=int, default=2, show_default=True, help="Windows per subnet, DSP kernels.")
 @click.option("--portable-windows", type=int, default=1, show_default=True, help="Windows per subnet, portable kernels.")
 @click.option("--firmware/--no-firmware", default=True, show_default=True, help="Also build the firmware with this blob and size its ELF.")
+@click.option("--least-ram", is_flag=True,
+              help="Also each subnet at its least arena + scratch (smaller DSP tiles) and the firmware sized for it.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="PNG: instructions vs MACs per subnet.")
 @user_errors
-def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, plot_path):
+def bench_engine_cmd(blob_path, windows, portable_windows, firmware, least_ram, json_path, plot_path):
     """The firmware engine in QEMU (-icount): instructions per inference / per MAC for every
     subnet, DSP vs portable kernels, arena vs ideal, prepare and switch cost, flash and RAM."""
     from slimhar.benchmarks.engine import bench_engine, plot
     from slimhar.tools.engine_check import EngineCheckError
     try:
-        r = bench_engine(blob_path, windows, portable_windows, firmware)
+        r = bench_engine(blob_path, windows, portable_windows, firmware, least_ram)
     except EngineCheckError as e:
         raise UserError(str(e)) from None
     click.echo(f"{r['blob']}: {r['subnets']} subnets, {r['windows']}; QEMU mps2-an386 (Cortex-M4F), -icount shift=0")
@@ -159,6 +161,18 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
                    f"{pct(x['test_float_acc'], x['test_int8_acc']):>11}")
     click.echo("prepare: the first prepare from the flatbuffer, proving the stored plan; cold: a later prepare from the "
                "proven stored plan (a switch to an evicted plan)")
+    if least_ram:
+        click.echo(f"\nsized for the least RAM (export-c --least-ram): a {r['least_ram_limit']:,}-byte arena, "
+                   "each subnet's plan within it (Plan::ram_limit)")
+        click.echo(f"{'subnet':<11} {'arena+scratch':>13} {'its least':>10} {'in the arena':>12} {'DSP instr':>11} "
+                   f"{'at its least':>13} {'in the arena':>13}")
+        for x in r["rows"]:
+            pc = lambda v: f"{100 * (v / x['dsp_instructions'] - 1):+.1f}%"
+            click.echo(f"{x['name']:<11} {x['arena_bytes'] + x['scratch_bytes']:>13,} {x['least_ram_bytes']:>10,} "
+                       f"{x['at_limit_bytes']:>12,} {x['dsp_instructions']:>11,.0f} "
+                       f"{pc(x['least_ram_dsp_instructions']):>13} {pc(x['at_limit_dsp_instructions']):>13}")
+        click.echo("its least: the least arena + scratch the subnet runs in (Plan::ram_limit 1, quantize/arena.py); the "
+                   "largest of them sizes the arena")
     click.echo("ms@64MHz: DSP instructions / 64,000, an estimate for a 64 MHz Cortex-M4F (nRF52840) at one "
                "instruction per cycle; val: the blob's table; test: quantize's report.json beside the blob")
     rows = [("widest subnet", r["widest"]), ("  DSP instructions / MAC", f"{r['widest_dsp_per_mac']:.3f}"),
@@ -178,6 +192,10 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, json_path, 
                  ("  text / data / bss", " / ".join(f"{fw['sections'].get(k, 0):,}" for k in (".text", ".data", ".bss"))),
                  *[(f"    {k}", f"{v:,} bytes") for k, v in fw.get("ram_parts", {}).items()],
                  ("  free for the stack and a BLE stack", f"{262144 - fw['ram_bytes']:,} of 262,144 bytes")]
+    if "firmware_least_ram" in r:
+        fl = r["firmware_least_ram"]
+        rows += [("firmware RAM (static), sized for the least RAM", f"{fl['ram_bytes']:,} bytes"),
+                 *[(f"    {k}", f"{v:,} bytes") for k, v in fl.get("ram_parts", {}).items() if "arena" in k]]
     summary(rows, r, json_path)
     if plot_path:
         plot(r, plot_path)

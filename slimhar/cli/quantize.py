@@ -181,12 +181,15 @@ def blob_unpack(file, subnet, output):
 @click.option("--symbol", default="slimhar_blob", show_default=True, help="C array name (and file stem).")
 @click.option("--dsp-scratch-budget", type=click.IntRange(min=1), default=None,
               help="The firmware's SLIMHAR_DSP_SCRATCH_BUDGET, if not the default (sizes the arena).")
+@click.option("--least-ram", is_flag=True,
+              help="Size the arena for the least RAM any subnet can run in (smaller DSP tiles where needed, "
+                   "slower on the subnets that need them; docs/results.md §4) instead of every subnet's fastest.")
 @user_errors
-def blob_export_c(file, out_dir, symbol, dsp_scratch_budget):
+def blob_export_c(file, out_dir, symbol, dsp_scratch_budget, least_ram):
     """The blob as C source + header the firmware links (16-byte aligned const data, in flash)."""
     from slimhar.quantize.c_export import export_c
     with open(file, "rb") as f:
-        h, c = export_c(f.read(), out_dir, symbol, file,
+        h, c = export_c(f.read(), out_dir, symbol, file, least_ram=least_ram,
                         **({"dsp_scratch_budget": dsp_scratch_budget} if dsp_scratch_budget else {}))
     click.echo(f"wrote {h} and {c}")
 

@@ -122,6 +122,11 @@ int main(int argc, char** argv) {
   const uint32_t n_rec = GetU32(h + 4);
 
   slimhar::QuantStore store{g_mult, g_shift, kQuant};
+#ifdef SLIMHAR_CHECK_RAM_LIMIT
+  // every subnet prepared with this Plan::ram_limit (1: its least arena + scratch): other DSP
+  // tiles, the same bits (tests/test_engine.py, `slimhar bench engine --least-ram`)
+  g_plan.ram_limit = SLIMHAR_CHECK_RAM_LIMIT;
+#endif
   const uint64_t sw = standalone ? 0 : SwitchCost(blob);  // between the first and last subnet
   std::memset(h, 0, sizeof(h));
   std::memcpy(h, "SHEO", 4);

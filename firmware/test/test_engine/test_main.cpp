@@ -251,6 +251,18 @@ struct RefQuant {
   }
 };
 
+// A kernel called with g_arena as its scratch writes nothing past the bytes its *ScratchBytes
+// twin gives (the 512 bytes after them hold a pattern that must survive the call).
+template <typename Call>
+bool CallKeepsToScratch(uint32_t used, Call call) {
+  const uint32_t n = uint32_t(sizeof(g_arena)) - used < 512 ? uint32_t(sizeof(g_arena)) - used : 512;
+  std::memset(g_arena + used, 0xA5, n);
+  call();
+  for (uint32_t i = 0; i < n; ++i)
+    if (g_arena[used + i] != 0xA5) return false;
+  return true;
+}
+
 void KernelCases() {
   static int8_t x[24 * 12 * 72], w[10 * 7 * 80], got[96 * 12 * 10], want[96 * 12 * 10];
   static uint8_t bias[4 * 10];
@@ -302,6 +314,7 @@ void KernelCases() {
     p.output_offset = r.output_offset;
     p.act_min = r.act_min;
     p.act_max = r.act_max;
+    p.tile = uint16_t((next() % 3 == 0) ? 0 : 1 + next() % in.w);   // 0: the weights kept (scratch.h)
     if (slimhar::kernels::DspConvScratchBytes(p, in, out) > sizeof(g_arena)) continue;
     fill(x, uint32_t(in.h) * in.w * in.c);
     fill(w, uint32_t(out.c) * wv.out_stride);
@@ -318,10 +331,11 @@ void KernelCases() {
           want[(y * out.w + c) * out.c + o] = int8_t(r.Requant(o, acc));
         }
     std::memset(got, 0x55, out_size);
-    slimhar::kernels::ConvS8(p, r.quant, in, x, wv, r.bias, out, got, g_arena);
+    const uint32_t used = uint32_t(slimhar::kernels::DspConvScratchBytes(p, in, out));
+    conv_ok &= CallKeepsToScratch(used, [&] { slimhar::kernels::ConvS8(p, r.quant, in, x, wv, r.bias, out, got, g_arena); });
     conv_ok &= std::memcmp(got, want, out_size) == 0;
     ++convs;
-    resident += in.c > 1 && slimhar::kernels::DspConvResident(slimhar::kernels::ConvShape{p, in, out});
+    resident += in.c > 1 && p.tile == 0;
   }
   for (int t = 0; t < 120; ++t) {
     const uint32_t segs = 1 + next() % 8, len = (t % 3 == 0) ? 4 * (1 + next() % 16) : 1 + next() % 70;
@@ -329,8 +343,8 @@ void KernelCases() {
     const uint32_t classes = 1 + next() % 10;
     const slimhar::WeightView wv{w, segs * stride, stride, uint16_t(classes), uint16_t(segs), uint16_t(len)};
     const RefQuant r = quant(classes);
-    const slimhar::FcParams p{r.input_offset, r.output_offset, r.act_min, r.act_max};
-    if (slimhar::kernels::DspFcScratchBytes(wv) > sizeof(g_arena)) continue;
+    const slimhar::FcParams p{r.input_offset, r.output_offset, r.act_min, r.act_max, uint16_t(1 + next() % segs)};
+    if (slimhar::kernels::DspFcScratchBytes(p, wv) > sizeof(g_arena)) continue;
     fill(x, segs * len);
     fill(w, classes * segs * stride);
     for (uint32_t k = 0; k < classes; ++k) {
@@ -340,11 +354,12 @@ void KernelCases() {
       want[k] = int8_t(r.Requant(k, acc));
     }
     std::memset(got, 0x55, classes);
-    slimhar::kernels::FullyConnectedS8(p, r.quant, x, wv, r.bias, got, g_arena);
+    const uint32_t used = uint32_t(slimhar::kernels::DspFcScratchBytes(p, wv));
+    fc_ok &= CallKeepsToScratch(used, [&] { slimhar::kernels::FullyConnectedS8(p, r.quant, x, wv, r.bias, got, g_arena); });
     fc_ok &= std::memcmp(got, want, classes) == 0;
     ++fcs;
   }
-  // both ways of running a general conv in the DSP flavour (scratch.h: tiles, resident weights)
+  // both ways of running a general conv in the DSP flavour (scratch.h: tiles of any width, resident weights)
   Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60);
   Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
@@ -632,6 +647,43 @@ int main() {
   Check("golden_outputs_are_for_this_blob", golden_blob);
   Check("every_subnet_equals_tflm", equal && plain == blob.subnet_count());
   Check("extreme_bias_wraps_as_tflm", extreme);
+
+  // Plan::ram_limit. At the arena export-c sized (every subnet's fastest tiles fit in it) a plan is
+  // the one without a limit, tile for tile; at 1 it is the subnet's least arena + scratch (smaller
+  // DSP tiles where they lower the peak: scratch.h, prepare.cpp ChooseTiles) -- never above the
+  // unlimited one, below it for some subnet, keeping every promise and still bit-exact with TFLM
+  auto tile_of = [](const slimhar::OpPlan& op) {
+    return op.kind == slimhar::OpKind::kConv ? op.conv.params.tile
+           : op.kind == slimhar::OpKind::kFullyConnected ? op.fc.params.tile : uint16_t(0xFFFF);
+  };
+  bool at_arena_same = golden_blob, least_lower = golden_blob, least_equal = golden_blob, least_promises = true;
+  bool some_lower = false;
+  for (uint32_t r = 0; golden_blob && r < SLIMHAR_GOLDEN_RECORDS; ++r) {
+    if (slimhar_golden_extreme_bias[r]) continue;
+    const uint32_t k = slimhar_golden_subnet[r];
+    slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    uint16_t fastest[slimhar::kMaxOps];
+    g_plan.ram_limit = 0;
+    at_arena_same &= slimhar::PrepareSubnet(blob, k, &g_plan, &st) == EngineStatus::kOk;
+    const uint64_t unlimited = uint64_t(g_plan.arena_bytes) + g_plan.dsp_scratch_bytes;
+    for (uint32_t i = 0; i < g_plan.n_ops; ++i) fastest[i] = tile_of(g_plan.ops[i]);
+    g_plan.ram_limit = SLIMHAR_MODEL_ARENA_BYTES + SLIMHAR_MODEL_SCRATCH_BYTES;
+    st.used = 0;
+    at_arena_same &= slimhar::PrepareSubnet(blob, k, &g_plan, &st) == EngineStatus::kOk &&
+                     uint64_t(g_plan.arena_bytes) + g_plan.dsp_scratch_bytes == unlimited;
+    for (uint32_t i = 0; i < g_plan.n_ops; ++i) at_arena_same &= tile_of(g_plan.ops[i]) == fastest[i];
+    g_plan.ram_limit = 1;
+    least_equal &= MatchesGolden(blob, r);  // prepares with the limit, runs, compares with TFLM
+    least_promises &= slimhar::test::PlanKeepsPromises(g_plan);
+    const uint64_t least = uint64_t(g_plan.arena_bytes) + g_plan.dsp_scratch_bytes;
+    least_lower &= least <= unlimited;
+    some_lower |= least < unlimited;
+  }
+  g_plan.ram_limit = 0;
+  Check("ram_limit_at_build_arena_keeps_fastest_tiles", at_arena_same);
+  Check("least_ram_plans_equal_tflm", least_equal);
+  Check("least_ram_plans_keep_promises", least_promises);
+  Check("least_ram_plans_lower_some_peak", least_lower && some_lower);
 
   // switching: plans are stateless, so A, B, A gives A's outputs again; a cached switch prepares nothing
   slimhar::PlanCache cache(g_slot_ptrs, 2, g_mult, g_shift, SLIMHAR_MODEL_MAX_CHANNELS);

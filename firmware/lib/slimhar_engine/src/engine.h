@@ -90,6 +90,14 @@ struct Plan {
   uint32_t n_ops = 0;
   OpPlan* ops = nullptr;
   uint32_t op_capacity = 0;
+  // Set by the caller, like op_capacity: the arena bytes it will give Invoke, 0 for no limit. The
+  // DSP kernels' tiles (scratch.h) are the budget's, the fastest, wherever the plan's arena +
+  // scratch stays within it; a smaller limit makes Prepare take smaller tiles where that lowers
+  // the peak, down to the least this subnet can run in (1: always the least). The firmware passes
+  // its static arena, so `export-c --least-ram` (an arena sized to the least peak of the largest
+  // subnet) makes only the subnets that need it slower. A computed plan whose tiles differ from
+  // the stored plan's (made with no limit) is not proven: it is prepared from the flatbuffer.
+  uint32_t ram_limit = 0;
   uint32_t arena_bytes = 0;      // activations, planned from lifetimes
   // The DSP kernels' scratch, one op's at a time, placed in the activations' gaps where they are
   // large enough (Lifetimes::PlaceScratch): scratch_bytes is what it adds ABOVE the activations

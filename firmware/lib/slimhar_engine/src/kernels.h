@@ -20,12 +20,12 @@ namespace slimhar {
 namespace kernels {
 
 // CONV_2D: `in` of in_dims, `out` of out_dims (out_dims.w == in_dims.w). `scratch`: the DSP
-// flavour's DspConvScratchBytes(p, in_dims, out_dims) bytes (scratch.h), 16-byte aligned, clear
-// of `in` and `out`; the portable flavour takes none (null).
+// flavour's DspConvScratchBytes(p, in_dims, out_dims) bytes for p.tile (scratch.h), 16-byte
+// aligned, clear of `in` and `out`; the portable flavour takes none (null).
 void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims, const int8_t* in, const WeightView& w,
             const BiasRef& bias, const Dims& out_dims, int8_t* out, void* scratch);
 // FULLY_CONNECTED: `in` holds w.segs x w.seg_len values, `out` w.out. `scratch`: the DSP
-// flavour's DspFcScratchBytes(w) bytes (scratch.h), as above.
+// flavour's DspFcScratchBytes(p, w) bytes (scratch.h), as above.
 void FullyConnectedS8(const FcParams& p, const ChannelQuant& quant, const int8_t* in, const WeightView& w,
                       const BiasRef& bias, int8_t* out, void* scratch);
 

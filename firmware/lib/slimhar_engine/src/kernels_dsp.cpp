@@ -3,11 +3,11 @@
 // SMLAD multiplies two pairs of int16 and adds both products to an int32: 2 MACs per
 // instruction. Operands are packed int16 pairs, so both sides are widened once up front:
 //  - the conv input (plus its offset -zp, which fits int16) a tile of whole columns at a time
-//    (scratch.h: as many as the scratch budget holds), rows of SAME padding as zeros, channels
+//    (ConvParams::tile, chosen by Prepare: scratch.h), rows of SAME padding as zeros, channels
 //    padded to a multiple of 4 with zeros;
 //  - the weights of two output channels at a time (reused by every output position of a tile);
 //    or, where that needs less scratch (narrow layers), every pair's weights once, up front, and
-//    the input one column at a time (scratch.h DspConvResident).
+//    the input one column at a time (tile kResidentTile).
 // Each group of 4 channels is stored as two words (x0,x2) (x1,x3) -- the order SXTB16 produces
 // from 4 packed int8 -- on both sides, so the products pair up. The inner loop computes 2
 // output channels x 2 positions: per 4 channels, 4 word-pair loads + 8 SMLAD for 16 MACs.
@@ -353,10 +353,10 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
   const uint32_t W = in_dims.w, I = in_dims.c, O = out_dims.c, H = out_dims.h, in_h = in_dims.h;
   // resident: every channel pair's weights widened once, up front, and one column at a time;
   // else a tile of columns at a time, the weights of one pair widened for each (scratch.h)
-  const bool resident = DspConvResident(sh);
-  const uint32_t tile = resident ? 1 : uint32_t(DspConvTile(sh));
+  const bool resident = p.tile == kResidentTile;
+  const uint32_t tile = resident ? 1 : p.tile;
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  uint32_t* wq = xq + uint32_t(resident ? DspConvColBytes(sh) : DspConvInBytes(sh)) / 4;
+  uint32_t* wq = xq + uint32_t(resident ? DspConvColBytes(sh) : DspConvInBytes(sh, tile)) / 4;
   const uint32_t col_words = g.rows * g.words_per_pos, pair_words = uint32_t(DspConvWeightBytes(sh)) / 4;
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
   if (resident)
@@ -404,9 +404,9 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
 void FullyConnectedS8(const FcParams& p, const ChannelQuant& quant, const int8_t* in, const WeightView& w,
                       const BiasRef& bias, int8_t* out, void* scratch) {
   const uint32_t L4 = uint32_t(Up4(w.seg_len)), wps = L4 / 2;
-  const uint32_t tile = uint32_t(DspFcTile(w));  // segments widened at a time (scratch.h)
+  const uint32_t tile = p.tile;  // segments widened at a time (Prepare: scratch.h)
   uint32_t* xq = static_cast<uint32_t*>(scratch);
-  int32_t* sums = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(scratch) + DspFcInBytes(w));  // one per class
+  int32_t* sums = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(scratch) + DspFcInBytes(w, tile));  // one per class
   for (uint32_t k = 0; k < w.out; ++k) sums[k] = 0;
   const uint32_t full = w.seg_len / 4;
   const int32_t off = p.input_offset;

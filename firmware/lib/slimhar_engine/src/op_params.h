@@ -39,15 +39,21 @@ struct ChannelQuant {
 // CONV_2D with a (kh, 1) kernel, stride along H only; SAME padding as rows skipped at the top and
 // bottom. input_offset is minus the input zero point, output_offset the output zero point;
 // [act_min, act_max] the fused activation's range. The weights are a WeightView with segs == kh
-// and seg_len == the input channels, out == the output channels.
+// and seg_len == the input channels, out == the output channels. tile: the DSP flavour's way
+// through the input (scratch.h): input columns widened at a time (1 .. in_dims.w), or 0 -- every
+// output channel pair's weights widened once and kept, the input one column at a time; the
+// portable flavour ignores it.
 struct ConvParams {
   int32_t input_offset, output_offset, act_min, act_max;
   uint8_t kh, stride, pad_top, pad_bottom;
+  uint16_t tile;
 };
 
-// FULLY_CONNECTED over the flattened input (segs x seg_len of its WeightView).
+// FULLY_CONNECTED over the flattened input (segs x seg_len of its WeightView). tile: segments the
+// DSP flavour widens at a time (1 .. segs).
 struct FcParams {
   int32_t input_offset, output_offset, act_min, act_max;
+  uint16_t tile;
 };
 
 // ADD of two same-shaped tensors: TFLite's int8 rescaling, both inputs to a common scale with 20

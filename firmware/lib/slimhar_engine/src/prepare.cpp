@@ -230,6 +230,55 @@ void FillGeometry(const TensorInfo& x, const TensorInfo& y, OpPlan* op) {
   op->out_size = y.elems;
 }
 
+// Each op's DSP scratch (computed and bounded by every flavour, so a model is accepted or refused
+// alike), once the activations are planned: each op's tile choices (scratch.h DspTileChoices,
+// fastest first) placed in the activations' gaps (Lifetimes::PlaceScratch) give the least peak of
+// arena + scratch the subnet can run in; each op then takes its first choice whose scratch ends
+// within the caller's limit (Plan::ram_limit; 0: none), or within that least peak when the limit
+// is below it. Without a limit every op keeps the budget's tile. 64-bit throughout;
+// quantize/arena.py mirrors it.
+EngineStatus ChooseTiles(Plan* plan, const Lifetimes& life, uint64_t arena, uint64_t* total) {
+  uint16_t tiles[kernels::kMaxTileChoices];
+  auto end_of = [&](uint32_t k, const OpPlan& op, uint64_t* at) {
+    const uint64_t bytes = kernels::DspScratchBytes(op);
+    if (bytes > kMaxArenaBytes) return ~uint64_t(0);
+    *at = life.PlaceScratch(k, bytes);
+    return (*at + bytes + kArenaAlign - 1) & ~uint64_t(kArenaAlign - 1);
+  };
+  uint64_t target = kMaxArenaBytes, at = 0;
+  *total = arena;
+  if (plan->ram_limit != 0) {  // the least peak: every op's least end (without a limit, not needed)
+    uint64_t peak = arena;
+    for (uint32_t k = 0; k < plan->n_ops; ++k) {
+      OpPlan* op = &plan->ops[k];
+      const uint32_t n = kernels::DspTileChoices(*op, tiles);
+      uint64_t least = ~uint64_t(0);
+      for (uint32_t i = 0; i < n; ++i) {
+        kernels::SetTile(op, tiles[i]);
+        const uint64_t end = end_of(k, *op, &at);
+        if (end < least) least = end;
+      }
+      if (n != 0 && least > peak) peak = least;
+    }
+    NEED(peak <= kMaxArenaBytes, EngineStatus::kTooLarge);
+    target = plan->ram_limit > peak ? plan->ram_limit : peak;
+  }
+  for (uint32_t k = 0; k < plan->n_ops; ++k) {
+    OpPlan* op = &plan->ops[k];
+    const uint32_t n = kernels::DspTileChoices(*op, tiles);
+    if (n == 0) continue;
+    uint64_t end = ~uint64_t(0);
+    for (uint32_t i = 0; i < n && end > target; ++i) {
+      kernels::SetTile(op, tiles[i]);
+      end = end_of(k, *op, &at);
+    }
+    NEED(end <= target, EngineStatus::kTooLarge);  // no choice fits within kMaxArenaBytes
+    op->scratch_off = uint32_t(at);                // at + its bytes <= target <= kMaxArenaBytes
+    if (end > *total) *total = end;
+  }
+  return EngineStatus::kOk;
+}
+
 EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   fb::Table model, sg;
   NEED(c.b.n >= 8 && std::memcmp(c.b.d + 4, "TFL3", 4) == 0, EngineStatus::kBadModel);
@@ -270,7 +319,6 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   plan->macs = 0;
   plan->n_ops = c.ops.len;
   uint64_t macs = 0;
-  uint64_t scratch[kMaxOps] = {};  // each op's DSP scratch (scratch.h), placed once the arena is planned
 
   static_assert(kMaxTensors <= 256, "tensor indices are kept in uint8_t");
   uint8_t op_in[kMaxOps][2] = {}, op_out[kMaxOps] = {};  // activation tensors of each op, for the offsets
@@ -332,8 +380,6 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
       macs += uint64_t(y.elems) * wv->segs * wv->seg_len;
       NEED(macs <= 0xFFFFFFFFu, EngineStatus::kTooLarge);
     }
-    scratch[k] = kernels::DspScratchBytes(*op);  // 64-bit, bounded below for every flavour (scratch.h)
-    NEED(scratch[k] <= kMaxArenaBytes, EngineStatus::kTooLarge);
     // activations this op reads must exist already (graph order); constants are not planned
     op->n_in = (op->kind == OpKind::kAdd || op->kind == OpKind::kMaximum) ? 2 : 1;
     for (uint32_t i = 0; i < op->n_in; ++i) {
@@ -351,18 +397,13 @@ EngineStatus PrepareImpl(Ctx& c, Plan* plan, QuantStore* store) {
   uint32_t offsets[kMaxTensors];
   const uint64_t arena = life.Plan(offsets);
   NEED(arena <= kMaxArenaBytes, EngineStatus::kTooLarge);
-  uint64_t total = arena;  // activations + the scratch that does not fit in their gaps
   for (uint32_t k = 0; k < c.ops.len; ++k) {
     OpPlan* op = &plan->ops[k];
     for (uint32_t i = 0; i < op->n_in; ++i) op->in_off[i] = offsets[op_in[k][i]];
     op->out_off = offsets[op_out[k]];
-    if (scratch[k] == 0) continue;
-    const uint64_t at = life.PlaceScratch(k, scratch[k]);  // <= arena, 16-byte aligned
-    const uint64_t end = (at + scratch[k] + kArenaAlign - 1) & ~uint64_t(kArenaAlign - 1);
-    NEED(end <= kMaxArenaBytes, EngineStatus::kTooLarge);
-    op->scratch_off = uint32_t(at);
-    if (end > total) total = end;
   }
+  uint64_t total = arena;  // activations + the scratch that does not fit in their gaps
+  TRY(ChooseTiles(plan, life, arena, &total));
   plan->arena_bytes = uint32_t(arena);
   plan->macs = uint32_t(macs);
   plan->input_off = offsets[in_t];

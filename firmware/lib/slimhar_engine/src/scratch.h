@@ -38,7 +38,9 @@ inline uint64_t DspOneChannelInBytes(const ConvShape& s) { return Up16(2ull * s.
 // budget widens each conv's weights fewer times (fewer instructions), a smaller one saves RAM:
 // docs/results.md §4 measures the trade. Prepare places each op's scratch in a gap of the
 // activations alive during that op when one is large enough (planner.h PlaceScratch), so a
-// scratch costs RAM only where it does not fit beside them.
+// scratch costs RAM only where it does not fit beside them -- and where the budget's tile does
+// not fit, it takes the fastest smaller one that keeps the subnet's peak lowest (the tile
+// choices below, ChooseTiles in prepare.cpp).
 #ifndef SLIMHAR_DSP_SCRATCH_BUDGET
 #define SLIMHAR_DSP_SCRATCH_BUDGET 16384
 #endif
@@ -61,7 +63,7 @@ inline uint64_t DspConvTile(const ConvShape& s) {
   const uint64_t w = DspConvWeightBytes(s), col = 4 * DspConvColWords(s);
   return EvenTile(kDspScratchBudget > w && col ? (kDspScratchBudget - w) / col : 1, s.in.w);
 }
-inline uint64_t DspConvInBytes(const ConvShape& s) { return Up16(4 * DspConvColWords(s) * DspConvTile(s)); }
+inline uint64_t DspConvInBytes(const ConvShape& s, uint64_t tile) { return Up16(4 * DspConvColWords(s) * tile); }
 
 // The other way to run a general conv: every output channel pair's widened weights kept for the
 // whole op (widened once), the input one column at a time. Nothing is widened twice; what it pays
@@ -71,15 +73,53 @@ inline uint64_t DspConvInBytes(const ConvShape& s) { return Up16(4 * DspConvColW
 // so that a small subnet's arena + scratch comes closer to its activations alone.
 inline uint64_t DspConvColBytes(const ConvShape& s) { return Up16(4 * DspConvColWords(s)); }
 inline uint64_t DspConvAllWeightBytes(const ConvShape& s) { return (uint64_t(s.out.c) + 1) / 2 * DspConvWeightBytes(s); }
-inline bool DspConvResident(const ConvShape& s) {
-  return DspConvColBytes(s) + DspConvAllWeightBytes(s) < DspConvInBytes(s) + DspConvWeightBytes(s);
+// ConvParams::tile / FcParams::tile: how many columns (segments) are widened at a time, 1 .. the
+// input's columns (segments); for a general conv, kResidentTile: the weights kept (above). The
+// one-channel path ignores it (kResidentTile by convention).
+constexpr uint16_t kResidentTile = 0;
+
+// The budget's choice: keep the weights wherever that needs less scratch than the budget's tile
+// (narrow layers, whose weights are smaller than the input columns a tile would hold).
+inline uint64_t DspConvDefaultTile(const ConvShape& s) {
+  if (DspOneChannelConv(s)) return kResidentTile;
+  const uint64_t t = DspConvTile(s);
+  return DspConvColBytes(s) + DspConvAllWeightBytes(s) < DspConvInBytes(s, t) + DspConvWeightBytes(s) ? kResidentTile : t;
 }
 
-// Scratch of kernels::ConvS8 in the DSP flavour (CMSIS-NN's *_get_buffer_size twin).
+// Scratch of kernels::ConvS8 in the DSP flavour for p.tile (CMSIS-NN's *_get_buffer_size twin).
 inline uint64_t DspConvScratchBytes(const ConvParams& p, const Dims& in, const Dims& out) {
   const ConvShape s{p, in, out};
   if (DspOneChannelConv(s)) return DspOneChannelInBytes(s) + Up16(4ull * out.c * ((p.kh + 1u) / 2u));
-  return DspConvResident(s) ? DspConvColBytes(s) + DspConvAllWeightBytes(s) : DspConvInBytes(s) + DspConvWeightBytes(s);
+  if (p.tile == kResidentTile) return DspConvColBytes(s) + DspConvAllWeightBytes(s);
+  return DspConvInBytes(s, p.tile) + DspConvWeightBytes(s);
+}
+
+// The tiles Prepare may give an op, fastest first: the budget's choice; keeping the weights;
+// then ever smaller tiles (each one more tile than the last, at most kMoreTiles of them, then
+// one column at a time). Returns how many it wrote to `tiles` (<= kMaxTileChoices).
+constexpr uint32_t kMoreTiles = 16, kMaxTileChoices = kMoreTiles + 3;
+inline uint32_t SmallerTiles(uint64_t first, uint64_t most, uint16_t* tiles, uint32_t n) {
+  const uint64_t n0 = (most + first - 1) / first;  // tiles of the budget's choice
+  uint64_t last = first;                           // the smallest tile listed so far
+  for (uint64_t k = n0 + 1; k <= most && k <= n0 + kMoreTiles; ++k) {
+    const uint64_t t = (most + k - 1) / k;
+    if (t < last) tiles[n++] = uint16_t(last = t);
+  }
+  if (last != 1) tiles[n++] = 1;
+  return n;
+}
+inline uint32_t DspConvTileChoices(const ConvShape& s, uint16_t* tiles) {
+  if (DspOneChannelConv(s)) {
+    tiles[0] = kResidentTile;
+    return 1;
+  }
+  const uint64_t t = DspConvTile(s);  // 1 .. in.w (EvenTile)
+  uint32_t n = 0;
+  if (DspConvDefaultTile(s) != kResidentTile) tiles[n++] = uint16_t(t);
+  tiles[n++] = kResidentTile;
+  tiles[n++] = uint16_t(t);
+  if (n == 3 && tiles[0] == tiles[2]) n = 2;  // the budget's tile listed once
+  return SmallerTiles(t, s.in.w, tiles, n);
 }
 
 // Fully connected: `tile` segments (flattened positions of seg_len channels) widened at a time,
@@ -90,16 +130,31 @@ inline uint64_t DspFcTile(const WeightView& w) {
   const uint64_t a = DspFcAccBytes(w), seg = 4 * DspFcSegWords(w);
   return EvenTile(kDspScratchBudget > a && seg ? (kDspScratchBudget - a) / seg : 1, w.segs);
 }
-inline uint64_t DspFcInBytes(const WeightView& w) { return Up16(4 * DspFcSegWords(w) * DspFcTile(w)); }
+inline uint64_t DspFcInBytes(const WeightView& w, uint64_t tile) { return Up16(4 * DspFcSegWords(w) * tile); }
 
-// Scratch of kernels::FullyConnectedS8 in the DSP flavour.
-inline uint64_t DspFcScratchBytes(const WeightView& w) { return DspFcInBytes(w) + DspFcAccBytes(w); }
+// Scratch of kernels::FullyConnectedS8 in the DSP flavour for p.tile segments at a time.
+inline uint64_t DspFcScratchBytes(const FcParams& p, const WeightView& w) { return DspFcInBytes(w, p.tile) + DspFcAccBytes(w); }
 
-// Scratch the DSP flavour needs for op p (0 for ops without scratch).
+inline uint32_t DspFcTileChoices(const WeightView& w, uint16_t* tiles) {
+  tiles[0] = uint16_t(DspFcTile(w));  // 1 .. segs
+  return SmallerTiles(tiles[0], w.segs, tiles, 1);
+}
+
+// Scratch the DSP flavour needs for op p with the tile it has (0 for ops without scratch).
 inline uint64_t DspScratchBytes(const OpPlan& p) {
   if (p.kind == OpKind::kConv) return DspConvScratchBytes(p.conv.params, p.in, p.out);
-  if (p.kind == OpKind::kFullyConnected) return DspFcScratchBytes(p.fc.w);
+  if (p.kind == OpKind::kFullyConnected) return DspFcScratchBytes(p.fc.params, p.fc.w);
   return 0;
+}
+// The tiles op p may take (kernels' scratch above), fastest first; 0 for ops without scratch.
+inline uint32_t DspTileChoices(const OpPlan& p, uint16_t* tiles) {
+  if (p.kind == OpKind::kConv) return DspConvTileChoices(ConvShape{p.conv.params, p.in, p.out}, tiles);
+  if (p.kind == OpKind::kFullyConnected) return DspFcTileChoices(p.fc.w, tiles);
+  return 0;
+}
+inline void SetTile(OpPlan* p, uint16_t tile) {
+  if (p->kind == OpKind::kConv) p->conv.params.tile = tile;
+  if (p->kind == OpKind::kFullyConnected) p->fc.params.tile = tile;
 }
 
 }  // namespace kernels

@@ -15,7 +15,7 @@ namespace slimhar {
 namespace stored {
 namespace {
 
-constexpr uint32_t kHeader = 48, kFormat = 1;
+constexpr uint32_t kHeader = 48, kFormat = 2;
 // record flags; bits 2-3: the bias (0 none, 1 int16, 2 int32), bits 4-5: the activation range
 enum : uint8_t { kInGeomExplicit = 1, kOutSizeExplicit = 2, kUnusedFlags = 0xC0 };
 
@@ -47,7 +47,7 @@ struct Bytes {
 // output size, the op's own fields (docs/blob-format.md "Stored plan").
 uint32_t RecordTail(OpKind kind, uint8_t flags) {
   uint32_t n = 12 + ((flags & kInGeomExplicit) ? 6 : 0) + ((flags & kOutSizeExplicit) ? 4 : 0);
-  const uint32_t weights = 9 + (((flags >> 2) & 3u) ? 4 : 0);  // scratch, pool, out, segs, seg_len, [bias]
+  const uint32_t weights = 11 + (((flags >> 2) & 3u) ? 4 : 0);  // scratch, tile, pool, out, segs, seg_len, [bias]
   switch (kind) {
     case OpKind::kPad: return n + 6;
     case OpKind::kConv: return n + 4 + weights;
@@ -172,7 +172,7 @@ class Reader {
         p.stride = c.U8();
         p.pad_top = c.U8();
         p.pad_bottom = c.U8();
-        return Weighted(c, op, bias_code, &op->conv.w, &op->conv.bias, &op->conv.quant);
+        return Weighted(c, op, bias_code, &p.tile, &op->conv.w, &op->conv.bias, &op->conv.quant);
       }
       case OpKind::kFullyConnected: {
         FcParams& p = op->fc.params;
@@ -180,7 +180,7 @@ class Reader {
         p.output_offset = op->out_zp;
         p.act_min = act_min;
         p.act_max = act_max;
-        return Weighted(c, op, bias_code, &op->fc.w, &op->fc.bias, &op->fc.quant);
+        return Weighted(c, op, bias_code, &p.tile, &op->fc.w, &op->fc.bias, &op->fc.quant);
       }
       case OpKind::kReshape:
         return true;
@@ -201,10 +201,12 @@ class Reader {
     return q;
   }
 
-  // CONV_2D / FULLY_CONNECTED: scratch offset, the weights' pool tensor and slice, the bias, the
-  // next channels of the multiplier table
-  bool Weighted(Bytes& c, OpPlan* op, uint32_t bias_code, WeightView* wv, BiasRef* bias, ChannelQuant* quant) {
+  // CONV_2D / FULLY_CONNECTED: scratch offset and tile, the weights' pool tensor and slice, the
+  // bias, the next channels of the multiplier table
+  bool Weighted(Bytes& c, OpPlan* op, uint32_t bias_code, uint16_t* tile, WeightView* wv, BiasRef* bias,
+                ChannelQuant* quant) {
     op->scratch_off = 16u * c.U16();
+    *tile = c.U16();
     PoolTensor t;
     const uint8_t pool = c.U8();
     WeightView& w = *wv;
@@ -262,13 +264,13 @@ bool SameOp(const OpPlan& a, const OpPlan& b) {
       const ConvParams &p = a.conv.params, &r = b.conv.params;
       return p.input_offset == r.input_offset && p.output_offset == r.output_offset && p.act_min == r.act_min &&
              p.act_max == r.act_max && p.kh == r.kh && p.stride == r.stride && p.pad_top == r.pad_top &&
-             p.pad_bottom == r.pad_bottom &&
+             p.pad_bottom == r.pad_bottom && p.tile == r.tile &&
              SameLayer(a.conv.w, a.conv.bias, a.conv.quant, b.conv.w, b.conv.bias, b.conv.quant);
     }
     case OpKind::kFullyConnected: {
       const FcParams &p = a.fc.params, &r = b.fc.params;
       return p.input_offset == r.input_offset && p.output_offset == r.output_offset && p.act_min == r.act_min &&
-             p.act_max == r.act_max && SameLayer(a.fc.w, a.fc.bias, a.fc.quant, b.fc.w, b.fc.bias, b.fc.quant);
+             p.act_max == r.act_max && p.tile == r.tile && SameLayer(a.fc.w, a.fc.bias, a.fc.quant, b.fc.w, b.fc.bias, b.fc.quant);
     }
     case OpKind::kAdd: {
       const AddParams &p = a.add, &r = b.add;
@@ -299,10 +301,11 @@ EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Plan* plan) {
     if (!r.Op(&plan->ops[k])) return EngineStatus::kBadModel;
   if (!r.Done()) return EngineStatus::kBadModel;
   OpPlan* ops = plan->ops;
-  const uint32_t capacity = plan->op_capacity;
+  const uint32_t capacity = plan->op_capacity, limit = plan->ram_limit;
   *plan = head;
   plan->ops = ops;
   plan->op_capacity = capacity;
+  plan->ram_limit = limit;
   return EngineStatus::kOk;
 }
 
