@@ -61,7 +61,7 @@ def ram_parts(elf: Path, ram_total: int) -> dict:
 
 
 @contextmanager
-def _build_flags(flags: str):
+def build_flags(flags: str):
     """PlatformIO builds (and the blob embedding, firmware/scripts/embed_blob.py) with these extra
     build flags, in a build folder of their own: PlatformIO wipes a folder whose flags changed."""
     old = {k: os.environ.get(k) for k in ("PLATFORMIO_BUILD_FLAGS", "PLATFORMIO_BUILD_DIR")}
@@ -109,9 +109,9 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
         from slimhar.quantize.arena import blob_memory, memory_plan
         mem = blob_memory(blob, least_ram=True)
         limit = mem["arena_bytes"] + mem["scratch_bytes"]   # the least-RAM firmware's arena
-        with _build_flags(f"-DSLIMHAR_CHECK_RAM_LIMIT={limit}") as tmp:
+        with build_flags(f"-DSLIMHAR_CHECK_RAM_LIMIT={limit}") as tmp:
             least = ec.run("dsp", ec.build("dsp", build_dir=tmp), blob_path, [(i, x[:windows]) for i, x in recs])
-        with _build_flags("-DSLIMHAR_CHECK_RAM_LIMIT=1") as tmp:
+        with build_flags("-DSLIMHAR_CHECK_RAM_LIMIT=1") as tmp:
             at_one = ec.run("dsp", ec.build("dsp", build_dir=tmp), blob_path, [(i, x[:windows]) for i, x in recs])
     # accuracy per subnet: the blob's table (validation) and, when `slimhar quantize` left its
     # report beside the blob and that report is on the test split (quantize --split test), the test split's
@@ -171,7 +171,7 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
     if with_firmware:
         out["firmware"] = firmware_sizes(blob_path)
         if least_ram:
-            with _build_flags("-DSLIMHAR_LEAST_RAM=1") as tmp:
+            with build_flags("-DSLIMHAR_LEAST_RAM=1") as tmp:
                 out["firmware_least_ram"] = firmware_sizes(blob_path, build_dir=tmp)
     return out
 

@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 
 def sweep(blob: Path, budgets: list[int]) -> dict:
-    from slimhar.benchmarks.engine import bench_engine
+    from slimhar.benchmarks.engine import bench_engine, build_flags
     out = {"blob": str(blob), "budgets": {}}
-    saved = {k: os.environ.get(k) for k in ("PLATFORMIO_BUILD_FLAGS", "PLATFORMIO_BUILD_DIR")}
-    tmp = tempfile.TemporaryDirectory(prefix="slimhar_scratch_sweep_")
-    try:
-        for b in budgets:
-            # each budget builds in its own folder: PlatformIO would wipe the project's builds
-            os.environ["PLATFORMIO_BUILD_DIR"] = str(Path(tmp.name) / str(b))
-            os.environ["PLATFORMIO_BUILD_FLAGS"] = f"-DSLIMHAR_DSP_SCRATCH_BUDGET={b}"
+    for b in budgets:
+        # each budget builds in its own folder: PlatformIO would wipe the project's builds
+        with build_flags(f"-DSLIMHAR_DSP_SCRATCH_BUDGET={b}"):
             print(f"scratch_sweep: budget {b:,} B: building and running the engine in QEMU ...", file=sys.stderr)
             r = bench_engine(blob, 1, 1, False)
-            out["budgets"][str(b)] = [{k: x[k] for k in ("name", "macs", "dsp_instructions", "arena_bytes",
-                                                          "scratch_bytes")} for x in r["rows"]]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        tmp.cleanup()
+        out["budgets"][str(b)] = [{k: x[k] for k in ("name", "macs", "dsp_instructions", "arena_bytes",
+                                                      "scratch_bytes")} for x in r["rows"]]
     return out
 
 

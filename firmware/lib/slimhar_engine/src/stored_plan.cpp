@@ -60,6 +60,16 @@ uint32_t RecordTail(OpKind kind, uint8_t flags) {
   return n;
 }
 
+// What CONV_2D and FULLY_CONNECTED take from their tensors' zero points and fused activation
+// (ops/conv.cpp, ops/fully_connected.cpp).
+template <typename Params>
+void LayerQuant(const OpPlan& op, int32_t act_min, int32_t act_max, Params* p) {
+  p->input_offset = -op.in_zp[0];
+  p->output_offset = op.out_zp;
+  p->act_min = act_min;
+  p->act_max = act_max;
+}
+
 // Walks a stored plan: the header once, then the op records in order.
 class Reader {
  public:
@@ -164,10 +174,7 @@ class Reader {
       }
       case OpKind::kConv: {
         ConvParams& p = op->conv.params;
-        p.input_offset = -op->in_zp[0];
-        p.output_offset = op->out_zp;
-        p.act_min = act_min;
-        p.act_max = act_max;
+        LayerQuant(*op, act_min, act_max, &p);
         p.kh = c.U8();
         p.stride = c.U8();
         p.pad_top = c.U8();
@@ -176,10 +183,7 @@ class Reader {
       }
       case OpKind::kFullyConnected: {
         FcParams& p = op->fc.params;
-        p.input_offset = -op->in_zp[0];
-        p.output_offset = op->out_zp;
-        p.act_min = act_min;
-        p.act_max = act_max;
+        LayerQuant(*op, act_min, act_max, &p);
         return Weighted(c, op, bias_code, &p.tile, &op->fc.w, &op->fc.bias, &op->fc.quant);
       }
       case OpKind::kReshape:
