@@ -68,7 +68,7 @@ uint32_t Subgraph(const fb::Buf& b, const fb::Table& t) {
 uint32_t Code(const fb::Buf& b, const fb::Table& t) {
   int8_t dep = 0;
   int32_t code = 0;
-  return fb::Scalar<int8_t>(b, t, 0, 0, &dep) && fb::Scalar<int32_t>(b, t, 3, 0, &code) ? uint32_t(dep + code) : 0;
+  return fb::Scalar<int8_t>(b, t, 0, 0, &dep) && fb::Scalar<int32_t>(b, t, 3, 0, &code) ? uint32_t(dep) + uint32_t(code) : 0;
 }
 
 uint32_t Buffer(const fb::Buf& b, const fb::Table& t) {
