@@ -59,9 +59,7 @@ void OnOp(uint32_t k, void*) {
 void PutU32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
 void PutU64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i)); }
 uint32_t MultCrc(const slimhar::OpPlan& op) {
-  const slimhar::ChannelQuant* q = op.kind == slimhar::OpKind::kConv             ? &op.conv.quant
-                                   : op.kind == slimhar::OpKind::kFullyConnected ? &op.fc.quant
-                                                                                 : nullptr;
+  const slimhar::ChannelQuant* q = slimhar::QuantOf(op);
   if (q == nullptr) return 0;
   uint8_t m[4];
   uint32_t crc = 0;

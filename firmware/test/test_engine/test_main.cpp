@@ -615,12 +615,11 @@ int main() {
     const int32_t* table = reinterpret_cast<const int32_t*>(s.mults);
     uint32_t channels = 0;
     for (uint32_t k = 0; ok && k < g_plan.n_ops; ++k) {
-      const slimhar::OpPlan& x = g_plan.ops[k];
-      if (x.kind != slimhar::OpKind::kConv && x.kind != slimhar::OpKind::kFullyConnected) continue;
-      const slimhar::ChannelQuant& q = x.kind == slimhar::OpKind::kConv ? x.conv.quant : x.fc.quant;
-      in_place &= q.mult == table + channels &&
-                  q.shift == reinterpret_cast<const int8_t*>(s.mults + 4u * s.n_mults) + channels;
-      channels += x.out.c;
+      const slimhar::ChannelQuant* q = slimhar::QuantOf(g_plan.ops[k]);
+      if (q == nullptr) continue;
+      in_place &= q->mult == table + channels &&
+                  q->shift == reinterpret_cast<const int8_t*>(s.mults + 4u * s.n_mults) + channels;
+      channels += g_plan.ops[k].out.c;
     }
     in_place &= channels == s.n_mults;
   }

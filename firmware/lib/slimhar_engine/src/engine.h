@@ -77,9 +77,12 @@ struct OpPlan {
     GatherParams gather;
   };
 };
-// The weights of a conv or fully-connected op (null for the others).
+// The weights / requantization of a conv or fully-connected op (null for the others).
 inline const WeightView* WeightsOf(const OpPlan& op) {
   return op.kind == OpKind::kConv ? &op.conv.w : op.kind == OpKind::kFullyConnected ? &op.fc.w : nullptr;
+}
+inline const ChannelQuant* QuantOf(const OpPlan& op) {
+  return op.kind == OpKind::kConv ? &op.conv.quant : op.kind == OpKind::kFullyConnected ? &op.fc.quant : nullptr;
 }
 
 // A prepared subnet. Its op records live in caller-owned storage of op_capacity records (the

@@ -78,14 +78,6 @@ inline uint64_t DspConvAllWeightBytes(const ConvShape& s) { return (uint64_t(s.o
 // one-channel path ignores it (kResidentTile by convention).
 constexpr uint16_t kResidentTile = 0;
 
-// The budget's choice: keep the weights wherever that needs less scratch than the budget's tile
-// (narrow layers, whose weights are smaller than the input columns a tile would hold).
-inline uint64_t DspConvDefaultTile(const ConvShape& s) {
-  if (DspOneChannelConv(s)) return kResidentTile;
-  const uint64_t t = DspConvTile(s);
-  return DspConvColBytes(s) + DspConvAllWeightBytes(s) < DspConvInBytes(s, t) + DspConvWeightBytes(s) ? kResidentTile : t;
-}
-
 // Scratch of kernels::ConvS8 in the DSP flavour for p.tile (CMSIS-NN's *_get_buffer_size twin).
 inline uint64_t DspConvScratchBytes(const ConvParams& p, const Dims& in, const Dims& out) {
   const ConvShape s{p, in, out};
@@ -113,13 +105,13 @@ inline uint32_t DspConvTileChoices(const ConvShape& s, uint16_t* tiles) {
     tiles[0] = kResidentTile;
     return 1;
   }
+  // first the budget's tile, or keeping the weights wherever that needs less scratch (narrow
+  // layers, whose weights are smaller than the input columns a tile would hold); then the other
   const uint64_t t = DspConvTile(s);  // 1 .. in.w (EvenTile)
-  uint32_t n = 0;
-  if (DspConvDefaultTile(s) != kResidentTile) tiles[n++] = uint16_t(t);
-  tiles[n++] = kResidentTile;
-  tiles[n++] = uint16_t(t);
-  if (n == 3 && tiles[0] == tiles[2]) n = 2;  // the budget's tile listed once
-  return SmallerTiles(t, s.in.w, tiles, n);
+  const bool keep = DspConvColBytes(s) + DspConvAllWeightBytes(s) < DspConvInBytes(s, t) + DspConvWeightBytes(s);
+  tiles[0] = keep ? kResidentTile : uint16_t(t);
+  tiles[1] = keep ? uint16_t(t) : kResidentTile;
+  return SmallerTiles(t, s.in.w, tiles, 2);
 }
 
 // Fully connected: `tile` segments (flattened positions of seg_len channels) widened at a time,
