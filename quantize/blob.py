@@ -31,6 +31,8 @@ POOL_ENTRY = struct.Struct("<16sIII4II")             # 48 bytes
 SUBNET_ENTRY = struct.Struct("<fHH3HHIIIffIIIIIII")   # 64 bytes
 REF_ENTRY = struct.Struct("<HHHH")                    # 8 bytes
 PLAN_FIELD = 60                                        # the subnet entry's stored-plan offset
+FLAGS_FIELD = 14                                       # the subnet entry's flags (u16)
+LEAST_PLAN_FOLLOWS = 1                                 # flag: the least-RAM plan follows the stored plan
 CRC_OFFSET = 16
 ARCHS = {"cnn": 0, "resnet": 1}
 MAX_SUBNETS, MAX_POOL, MAX_DIM = 4096, 256, 1 << 16
@@ -68,6 +70,8 @@ class SubnetEntry:
     mult_count: int = 0                     # 0: none (the device computes them)
     plan_offset: int = 0                    # the stored engine plan (quantize/plan.py); 0: none
     plan_size: int = 0
+    least_plan_offset: int = 0              # its plan for the least-RAM firmware, where that differs; 0: none
+    least_plan_size: int = 0
 
     @property
     def name(self) -> str:
@@ -189,15 +193,19 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
 
     seal()
     # each subnet's engine plan, computed from the blob as written so far (quantize/plan.py), after
-    # the subnet table; its entry points at it
-    from .plan import NoStoredPlan, stored_plan
+    # the subnet table; its entry points at it. Where a firmware sized for the least RAM
+    # (`export-c --least-ram`) prepares the subnet with other tiles, that plan follows, flagged.
+    from .plan import NoStoredPlan, least_ram_limit, stored_plans
     first = Blob(bytes(out), "(being written)")
+    least_limit = least_ram_limit(first)
     for k, s in enumerate(first.subnets):
         try:
-            plan = stored_plan(first, s)
+            plan, least = stored_plans(first, s, least_limit)
         except NoStoredPlan:
             continue
-        struct.pack_into("<I", out, table_off + k * SUBNET_ENTRY.size + PLAN_FIELD, section(plan))
+        entry = table_off + k * SUBNET_ENTRY.size
+        struct.pack_into("<I", out, entry + PLAN_FIELD, section(plan + (b"\0" * _pad(len(plan)) + least if least else b"")))
+        struct.pack_into("<H", out, entry + FLAGS_FIELD, LEAST_PLAN_FOLLOWS if least else 0)
     seal()
     return bytes(out)
 
@@ -319,7 +327,7 @@ class Blob:
         self.subnets: list[SubnetEntry] = []
         for k in range(n_sub):
             f = SUBNET_ENTRY.unpack_from(d, table_off + k * SUBNET_ENTRY.size)
-            (w, res, cls, c0, c1, c2, _, macs, params, arena, facc, qacc, moff, msize, roff, nref, qoff, qn, poff) = f
+            (w, res, cls, c0, c1, c2, flags, macs, params, arena, facc, qacc, moff, msize, roff, nref, qoff, qn, poff) = f
             if not (0 < w <= 1.0 and 0 < res <= window and cls == classes and msize > 8 and nref <= 64):
                 raise self._err(f"subnet {k}: absurd entry (width {w}, T' {res}, classes {cls}, "
                                 f"model size {msize}, {nref} refs)")
@@ -339,6 +347,14 @@ class Blob:
                 if psize < 48:
                     raise self._err(f"subnet {k}: stored plan of {psize} bytes (at least 48)")
                 self._range(poff, psize, f"subnet {k} stored plan")
+            if flags & ~LEAST_PLAN_FOLLOWS or (flags and not poff):
+                raise self._err(f"subnet {k}: entry flags {flags:#x} (only bit 0, and only with a stored plan)")
+            loff = lsize = 0
+            if flags:  # the least-RAM plan: right after the stored plan, 16-byte aligned, as long
+                loff, lsize = poff + psize + _pad(psize), psize
+                self._range(loff, lsize, f"subnet {k} least-RAM plan")
+                if struct.unpack_from("<H", d, loff + 2)[0] != psize:
+                    raise self._err(f"subnet {k}: least-RAM plan at {loff} is not as long as its stored plan")
             refs = [REF_ENTRY.unpack_from(d, roff + j * REF_ENTRY.size) for j in range(nref)]
             for t, p, o, i in refs:
                 if p >= n_pool:
@@ -348,7 +364,7 @@ class Blob:
                     raise self._err(f"subnet {k}: slice ({o}, {i}) outside pool tensor {p} of shape {dims}")
             w = round(w, 6)         # stored as float32; grid widths have few decimals
             self.subnets.append(SubnetEntry(w, res, cls, (c0, c1, c2), macs, params, arena, facc, qacc,
-                                            moff, msize, refs, qoff, qn, poff, psize))
+                                            moff, msize, refs, qoff, qn, poff, psize, loff, lsize))
 
     # -- access -------------------------------------------------------------------------------
     def pool_array(self, k: int) -> np.ndarray:
@@ -394,7 +410,7 @@ class Blob:
             refs = REF_ENTRY.size * len(s.refs)
             mults = 5 * s.mult_count
             row = {"model": ends[i] - s.model_offset, "biases": biases, "refs": refs + _pad(refs),
-                   "multipliers": mults + _pad(mults), "plan": s.plan_size + _pad(s.plan_size),
+                   "multipliers": mults + _pad(mults), "plan": s.plan_size + _pad(s.plan_size) + s.least_plan_size + _pad(s.least_plan_size),
                    "entry": SUBNET_ENTRY.size}
             row["total"] = row["model"] + row["refs"] + row["multipliers"] + row["plan"] + row["entry"]
             out.append(row)

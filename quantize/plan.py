@@ -19,7 +19,7 @@ import struct
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
-from .arena import DSP_SCRATCH_BUDGET, layout
+from .arena import DSP_SCRATCH_BUDGET, blob_memory, layout
 from .blob import Blob, SubnetEntry
 from .requant import quantize_multiplier
 
@@ -95,12 +95,32 @@ def _act(code: int, zp: int) -> tuple[int, int, int]:
     raise NoStoredPlan(f"activation {code}")
 
 
-def stored_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET) -> bytes:
-    """The stored plan of subnet `s` (its bytes in the blob); NoStoredPlan when the subnet has no
-    multiplier table or a form the format does not describe."""
+def least_ram_limit(blob: Blob, budget: int = DSP_SCRATCH_BUDGET) -> int:
+    """The arena a firmware built for the least RAM gives every plan as its Plan::ram_limit
+    (`export-c --least-ram`: the largest subnet's least activations + scratch, arena.blob_memory)."""
+    m = blob_memory(blob, budget, least_ram=True)
+    return m["arena_bytes"] + m["scratch_bytes"]
+
+
+def stored_plans(blob: Blob, s: SubnetEntry, least_limit: int, budget: int = DSP_SCRATCH_BUDGET) -> tuple[bytes, bytes]:
+    """Subnet `s`'s stored plan (no RAM limit: the budget's tiles) and, when they differ, its plan
+    for the least-RAM firmware (Plan::ram_limit = `least_limit`, least_ram_limit), else b"". The
+    two have the same size: a limit changes only the tiles and scratch offsets, fixed-width fields."""
+    first = stored_plan(blob, s, budget)
+    if layout(blob, s, budget).total <= least_limit:
+        return first, b""     # the fastest tiles fit: Prepare keeps them under that limit too
+    least = stored_plan(blob, s, budget, least_limit)
+    assert len(least) == len(first) and least != first, s.name
+    return first, least
+
+
+def stored_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ram_limit: int = 0) -> bytes:
+    """The stored plan of subnet `s` (its bytes in the blob) as the engine prepares it with
+    Plan::ram_limit `ram_limit`; NoStoredPlan when the subnet has no multiplier table or a form
+    the format does not describe."""
     if not s.mult_count:
         raise NoStoredPlan("no multiplier table")
-    lay = layout(blob, s, budget)
+    lay = layout(blob, s, budget, ram_limit)
     model = blob.model_bytes(s)
     m = lay.model
     sg = m.subgraphs[0]

@@ -95,19 +95,25 @@ def _region(blob: Blob, chosen: list[int]) -> tuple[int, int, dict[int, int]]:
     return len(region), len(blob_metadata(blob.meta, names)), adds
 
 
-def _plan_bytes(blob: Blob, i: int) -> int:
-    """The size of subnet i's stored plan in a repacked blob (quantize/plan.py): it depends on
-    the ops and their tensors only, not on where the region or the pool put them -- the size the
-    blob stores, or, for a blob written before stored plans, computed once."""
+def _plan_sizes(blob: Blob, i: int) -> tuple[int, int, int]:
+    """Subnet i's stored plan in a repacked blob (quantize/plan.py): its size, which depends on
+    the ops and their tensors only, not on where the region or the pool put them (the size the
+    blob stores, or, for a blob written before stored plans, computed once), and its arena +
+    scratch with the fastest tiles and at the least -- whether the least-RAM plan follows it
+    depends on the set of subnets packed together (plan.stored_plans)."""
+    from .arena import memory_plan
     from .plan import NoStoredPlan, stored_plan
-    if blob.subnets[i].plan_size:
-        return blob.subnets[i].plan_size
     cache = blob.__dict__.setdefault("_plan_sizes", {})
     if i not in cache:
-        try:
-            cache[i] = len(stored_plan(blob, blob.subnets[i]))
-        except NoStoredPlan:
-            cache[i] = 0
+        s = blob.subnets[i]
+        size = s.plan_size
+        if not size:
+            try:
+                size = len(stored_plan(blob, s))
+            except NoStoredPlan:
+                size = 0
+        fast, least = memory_plan(blob, s), memory_plan(blob, s, ram_limit=1)
+        cache[i] = (size, fast.arena_bytes + fast.scratch_bytes, least.arena_bytes + least.scratch_bytes)
     return cache[i]
 
 
@@ -127,8 +133,11 @@ def blob_bytes(blob: Blob, chosen: list[int], region: tuple[int, int] | None = N
         dims = blob.pool[p].shape
         pool += _p16(o * math.prod(dims[1:-1]) * n if len(dims) > 1 else o)
     region, meta = _region(blob, chosen)[:2] if region is None else region
+    plans = {i: _plan_sizes(blob, i) for i in chosen}
+    least_limit = max(least for _, _, least in plans.values())      # plan.least_ram_limit of the set
     subnets = _p16(region) + sum(_p16(REF_ENTRY.size * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count)
-                                 + _p16(_plan_bytes(blob, i)) for i in chosen)
+                                 + _p16(size) * (2 if size and fast > least_limit else 1)
+                                 for i, (size, fast, _) in plans.items())
     return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + subnets
             + _p16(SUBNET_ENTRY.size * len(chosen)))
 

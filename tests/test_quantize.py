@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slimhar.quantize.blob import CRC_OFFSET, HEADER, PLAN_FIELD, Blob, BlobError, crc32_of
+from slimhar.quantize.blob import (CRC_OFFSET, FLAGS_FIELD, HEADER, LEAST_PLAN_FOLLOWS, PLAN_FIELD, SUBNET_ENTRY, Blob, BlobError,
+                                   crc32_of)
 from slimhar.quantize.export import quantize_checkpoint
 from slimhar.quantize.graph import macs_check
 from slimhar.quantize.oracle import LiteRT, Tflm, quantize_input
@@ -273,6 +274,18 @@ def test_bad_blobs_give_clear_errors(blob_bytes):
     b = bytearray(good)
     struct.pack_into("<H", b, struct.unpack_from("<I", good, entry)[0] + 2, 20)
     cases.append((_recrc(b), "stored plan of 20 bytes"))
+    flags = h[6] + FLAGS_FIELD                                # subnet 0's entry flags
+    b = bytearray(good)
+    struct.pack_into("<H", b, flags, 2)
+    cases.append((_recrc(b), "entry flags 0x2"))
+    last = h[6] + SUBNET_ENTRY.size * (h[5] - 1)              # the last subnet: its plan ends the file
+    b = bytearray(good)
+    struct.pack_into("<H", b, last + FLAGS_FIELD, LEAST_PLAN_FOLLOWS)
+    cases.append((_recrc(b), "least-RAM plan at .* outside the file"))
+    b = bytearray(good)
+    struct.pack_into("<H", b, last + FLAGS_FIELD, LEAST_PLAN_FOLLOWS)
+    struct.pack_into("<I", b, last + PLAN_FIELD, 0)
+    cases.append((_recrc(b), "only with a stored plan"))
     for data, msg in cases:
         with pytest.raises(BlobError, match=msg):
             Blob(data, "x.blob")

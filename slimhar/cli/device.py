@@ -154,10 +154,14 @@ def device_info(port, baud, qemu, blob_path):
     i = info["input"]
     click.echo(f"input: feed {i['raw']} -> chain {i['chain']} -> {i['channels']}")
     click.echo(f"classes: {info['classes']['names']}")
-    click.echo(f"{'i':>3}  {'subnet':<10} {'MACs':>10} {'val acc %':>9} {'latency ms':>10} {'front':>5}")
+    # cold switch: a prepare after the first (which proved the subnet's stored plan), from that
+    # stored plan or, when none matches this build, from the flatbuffer ("model")
+    click.echo(f"{'i':>3}  {'subnet':<10} {'MACs':>10} {'val acc %':>9} {'latency ms':>10} {'cold switch ms':>14} "
+               f"{'plan':<6} {'front':>5}")
     for r in info["subnets"]:
         click.echo(f"{r['i']:>3}  {r['name']:<10} {int(r['macs']):>10,} {int(r['acc_bp']) / 100:>9.2f} "
-                   f"{int(r['latency_us']) / 1000:>10.2f} {'*' if r['front'] == '1' else '':>5}")
+                   f"{int(r['latency_us']) / 1000:>10.2f} {int(r['prepare_us']) / 1000:>14.3f} {r.get('plan', '?'):<6} "
+                   f"{'*' if r['front'] == '1' else '':>5}")
     click.echo(f"policy: {p['mode']}, budget {p['budget_permille']} permille of the hop = {int(p['budget_us']) / 1000:g} ms, "
                f"battery {p['battery']} %, load {p['load']} %")
 

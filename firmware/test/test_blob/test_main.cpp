@@ -68,6 +68,7 @@ static void DamagedCopies() {
   const uint32_t spec_std = spec + 32 + 24u * (good[spec + 20] + good[spec + 21]) + 4u * good[spec + 21];
   // subnet 0's multiplier table: qn0 int32 multipliers, then qn0 int8 shifts
   const uint32_t qoff0 = Rd32(good.data() + table + 52), qn0 = Rd32(good.data() + table + 56);
+  const uint32_t last = table + 64 * (Rd32(good.data() + 20) - 1);  // the last subnet's entry
   const Case cases[] = {
       {"bad_header_size", 10, 63, 2, BlobStatus::kBadHeaderSize},
       {"zero_subnets", 20, 0, 4, BlobStatus::kBadCounts},
@@ -92,6 +93,9 @@ static void DamagedCopies() {
       {"subnet_stored_plan_out_of_bounds", table + 60, uint32_t(good.size()), 4, BlobStatus::kOutOfBounds},
       {"subnet_stored_plan_too_short", Rd32(good.data() + table + 60) + 2, 47, 2, BlobStatus::kOutOfBounds},
       {"subnet_stored_plan_past_the_end", Rd32(good.data() + table + 60) + 2, 0xFFFF, 2, BlobStatus::kOutOfBounds},
+      {"subnet_unknown_entry_flag", table + 14, 2, 2, BlobStatus::kBadSubnet},
+      // the last subnet's plan is the file's last section: a least-RAM plan said to follow it cannot
+      {"subnet_least_ram_plan_past_the_end", last + 14, 1, 2, BlobStatus::kOutOfBounds},
       {"subnet_multiplier_below_2_30", qoff0, 5, 4, BlobStatus::kBadSubnet},
       {"subnet_multiplier_negative", qoff0, 0x80000000u, 4, BlobStatus::kBadSubnet},
       {"subnet_shift_past_30", qoff0 + 4 * qn0, 31, 1, BlobStatus::kBadSubnet},
@@ -111,6 +115,12 @@ static void DamagedCopies() {
     const BlobStatus st = OpenCopy(b);
     Check(c.name, st == c.want, slimhar::StatusName(st));
   }
+  // the least-RAM flag on an entry without a stored plan
+  b = good;
+  for (uint32_t k = 0; k < 4; ++k) b[last + 60 + k] = 0;
+  b[last + 14] = 1;
+  ReCrc(b);
+  Check("subnet_least_ram_plan_without_a_plan", OpenCopy(b) == BlobStatus::kBadSubnet);
   // every single-byte truncation point of the header region: never kOk, never a crash
   bool all_refused = true;
   for (size_t n = 0; n < 256; ++n) all_refused &= (Blob().Open(good.data(), n) != BlobStatus::kOk);

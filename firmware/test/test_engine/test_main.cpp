@@ -364,6 +364,20 @@ void KernelCases() {
   Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
 
+// The arena a firmware built for the least RAM (`export-c --least-ram`) gives every plan as its
+// Plan::ram_limit: the largest of the subnets' least arena + scratch (prepared with limit 1).
+uint32_t LeastRamLimit(const slimhar::Blob& blob) {
+  uint64_t most = 0;
+  for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
+    slimhar::FullPlan p;
+    p.ram_limit = 1;
+    slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    if (slimhar::PrepareSubnet(blob, i, &p, &st) != EngineStatus::kOk) return 0;
+    if (p.arena_bytes + uint64_t(p.dsp_scratch_bytes) > most) most = p.arena_bytes + uint64_t(p.dsp_scratch_bytes);
+  }
+  return uint32_t(most);
+}
+
 #if defined(SLIMHAR_HOST_TEST)
 void WrCrc(std::vector<uint8_t>& b) {
   static const uint8_t z[4] = {0, 0, 0, 0};
@@ -524,6 +538,71 @@ void DamagedStoredPlans(const slimhar::Blob& blob) {
   Check("damaged_stored_plan_found_to_differ", noticed);
   Check("damaged_stored_plan_same_outputs", kept);
   Check("damaged_stored_plan_never_used", never_used);
+
+  // the same for a least-RAM plan (the first subnet that has one), prepared at the limit it was made for
+  uint32_t kl = 0;
+  for (; kl < blob.subnet_count() && blob.GetSubnet(kl, &s) && s.least_plan == nullptr;) ++kl;
+  const uint32_t limit = LeastRamLimit(blob);
+  g_plan.ram_limit = limit;
+  slimhar::QuantStore st0{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+  const bool least_base = kl < blob.subnet_count() && limit != 0 &&
+                          slimhar::PrepareSubnet(blob, kl, &g_plan, &st0) == EngineStatus::kOk && RunInto(g_plan, 5, want);
+  const uint32_t least_at = least_base ? uint32_t(s.least_plan - slimhar_model) : 0;
+  bool l_noticed = least_base, l_kept = least_base, l_never_used = least_base;
+  for (uint32_t i = 0; least_base && i < s.least_plan_size; ++i) {
+    for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80)}) {
+      std::vector<uint8_t> b = good;
+      b[least_at + i] ^= flip;
+      WrCrc(b);
+      slimhar::Blob damaged;
+      if (damaged.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) continue;  // its size field: refused
+      slimhar::PlanProofs proofs;
+      slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+      const bool ok = slimhar::PrepareSubnet(damaged, kl, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
+      l_noticed &= ok && g_plan.stored_proof == slimhar::Plan::StoredProof::kDiffers;
+      l_kept &= ok && RunInto(g_plan, 5, g_out_a) && std::memcmp(want, g_out_a, g_plan.output_size) == 0;
+      st.used = 0;
+      const bool again = slimhar::PrepareSubnet(damaged, kl, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
+      l_never_used &= again && g_plan.source == slimhar::Plan::Source::kComputed;
+    }
+  }
+  g_plan.ram_limit = 0;
+  Check("damaged_least_ram_plan_found_to_differ", l_noticed);
+  Check("damaged_least_ram_plan_same_outputs", l_kept);
+  Check("damaged_least_ram_plan_never_used", l_never_used);
+
+  // without the least-RAM plans (the entries' flag cleared), the subnets that had one are prepared
+  // from their flatbuffer at that limit: it is the second plan that proves them
+  std::vector<uint8_t> b = good;
+  uint32_t cleared = 0;
+  for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo si;
+    blob.GetSubnet(i, &si);
+    if (si.least_plan == nullptr) continue;
+    const uint8_t* entry = nullptr;  // the entry whose stored-plan offset (at +60) is this plan's
+    const uint32_t plan_at = uint32_t(si.plan - slimhar_model);
+    for (uint32_t at = 64; at + 64 <= b.size() && entry == nullptr; at += 4)
+      if (std::memcmp(slimhar_model + at + 60, &plan_at, 4) == 0 && slimhar_model[at + 14] == 1) entry = slimhar_model + at;
+    if (entry != nullptr) {
+      b[uint32_t(entry - slimhar_model) + 14] = 0;
+      ++cleared;
+    }
+  }
+  WrCrc(b);
+  slimhar::Blob plain;
+  bool second_needed = cleared > 0 && limit != 0 && plain.Open(b.data(), b.size()) == slimhar::BlobStatus::kOk;
+  for (uint32_t i = 0; second_needed && i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo si;
+    blob.GetSubnet(i, &si);
+    slimhar::PlanProofs proofs;
+    slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    g_plan.ram_limit = limit;
+    second_needed &= slimhar::PrepareSubnet(plain, i, &g_plan, &st, true, &proofs) == EngineStatus::kOk &&
+                     g_plan.stored_proof == (si.least_plan != nullptr ? slimhar::Plan::StoredProof::kDiffers
+                                                                      : slimhar::Plan::StoredProof::kProven);
+  }
+  g_plan.ram_limit = 0;
+  Check("without_least_ram_plans_those_subnets_differ", second_needed);
 }
 #endif
 
@@ -548,6 +627,40 @@ void StoredPlans(const slimhar::Blob& blob) {
     same &= ran && second && RunInto(g_plan, 77 + i, g_out_b) && std::memcmp(g_out_a, g_out_b, g_plan.output_size) == 0 &&
             slimhar::test::PlanKeepsPromises(g_plan);
   }
+  // A firmware sized for the least RAM passes that arena as every plan's ram_limit: the subnets
+  // whose fastest tiles do not fit it -- and only they -- carry a second plan made for it, which
+  // their first prepare proves and the next one uses (the others prove their first plan)
+  const uint32_t limit = LeastRamLimit(blob);
+  bool least_carried = limit != 0, least_proven = limit != 0, least_used = limit != 0, some_least = false;
+  for (uint32_t i = 0; limit != 0 && i < blob.subnet_count(); ++i) {
+    slimhar::SubnetInfo s;
+    blob.GetSubnet(i, &s);
+    slimhar::PlanProofs least_proofs;
+    slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    g_plan.ram_limit = 0;
+    const bool fast = slimhar::PrepareSubnet(blob, i, &g_plan, &store) == EngineStatus::kOk;
+    const bool over = fast && g_plan.arena_bytes + uint64_t(g_plan.dsp_scratch_bytes) > limit;
+    least_carried &= fast && (s.least_plan != nullptr) == over && (s.least_plan == nullptr || s.least_plan_size == s.plan_size);
+    some_least |= over;
+    g_plan.ram_limit = limit;
+    store.used = 0;
+    bool which = !over;
+    const bool first = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &least_proofs) == EngineStatus::kOk;
+    least_proven &= first && g_plan.stored_proof == slimhar::Plan::StoredProof::kProven &&
+                    least_proofs.Has(blob, i, &which) && which == over &&
+                    g_plan.arena_bytes + uint64_t(g_plan.dsp_scratch_bytes) <= limit;
+    const bool ran = first && RunInto(g_plan, 91 + i, g_out_a);
+    store.used = 0;
+    const bool second = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &least_proofs) == EngineStatus::kOk;
+    least_used &= ran && second && g_plan.source == slimhar::Plan::Source::kStored && RunInto(g_plan, 91 + i, g_out_b) &&
+                  std::memcmp(g_out_a, g_out_b, g_plan.output_size) == 0 && slimhar::test::PlanKeepsPromises(g_plan) &&
+                  g_plan.arena_bytes + uint64_t(g_plan.dsp_scratch_bytes) <= limit;
+  }
+  g_plan.ram_limit = 0;
+  Check("least_ram_plan_where_fastest_tiles_do_not_fit", least_carried && some_least);
+  Check("least_ram_stored_plans_proven_at_that_limit", least_proven);
+  Check("least_ram_stored_plan_used_by_next_prepare", least_used);
+
   slimhar::Blob other;
   const bool reopened = other.Open(slimhar_model, SLIMHAR_MODEL_SIZE) == slimhar::BlobStatus::kOk;
   Check("blob_carries_stored_plans", carried);

@@ -74,17 +74,20 @@ bool App::Init(const uint8_t* blob, uint32_t blob_size, const AppMemory& mem, co
     // the subnet's first use prepares it from its flatbuffer and proves its stored plan; what a
     // cold switch costs later is a prepare after that, timed here
     uint64_t t_prep = 0;
+    const Plan* prepared = nullptr;
     for (int pass = 0; pass < 2; ++pass) {
       if (pass == 1) cache_->Evict(i);
       t_prep = board_.cycles();
       EngineStatus es;
-      if (cache_->Get(blob_, i, &es) == nullptr) {
+      if ((prepared = cache_->Get(blob_, i, &es)) == nullptr) {
         Error("engine", EngineStatusName(es));
         return false;
       }
     }
     const uint32_t prep_us = Us(board_.cycles() - t_prep);
     prepare_us_[i] = prep_us ? prep_us : 1;
+    const uint32_t stored = prepared->source == Plan::Source::kStored ? 1u : 0u;
+    plan_stored_[i / 32] = (plan_stored_[i / 32] & ~(1u << (i % 32))) | (stored << (i % 32));
     if (!Run(i, nullptr, &cyc, &p)) return false;
     latency_cycles_[i] = uint32_t(cyc > 0xFFFFFFFFu ? 0xFFFFFFFFu : cyc);
     latency_us_[i] = Us(cyc) ? Us(cyc) : 1;
@@ -626,7 +629,8 @@ void App::SubnetRow(uint32_t i) {
       .U(s.channels[2]).Str(" macs=").U(s.macs).Str(" acc_bp=")
       .U(uint32_t(std::lround(s.int8_acc > 0 && s.int8_acc <= 1 ? s.int8_acc * 10000.0f : 0.0f)))
       .Str(" latency_us=").U(latency_us_[i]).Ch(' ').Str(board_.clock_name).Ch('=').U(latency_cycles_[i])
-      .Str(" prepare_us=").U(prepare_us_[i]).Str(" front=").U(on_front);
+      .Str(" prepare_us=").U(prepare_us_[i]).Str(" plan=").Str((plan_stored_[i / 32] >> (i % 32)) & 1u ? "stored" : "model")
+      .Str(" front=").U(on_front);
   Reply(line_);
 }
 

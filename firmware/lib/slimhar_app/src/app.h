@@ -115,6 +115,7 @@ class App {
   float mean_[kMaxAxes] = {}, std_[kMaxAxes] = {};
   uint32_t latency_us_[kMaxSubnets] = {}, latency_cycles_[kMaxSubnets] = {};
   uint32_t prepare_us_[kMaxSubnets] = {};  // a cold prepare (after the proving first one), measured at start-up
+  uint32_t plan_stored_[kMaxSubnets / 32] = {};  // bit i: that prepare decoded a proven stored plan (else: the flatbuffer)
   policy::Candidate front_[policy::kMaxCandidates];
   uint32_t n_front_ = 0;
   policy::Config policy_cfg_;

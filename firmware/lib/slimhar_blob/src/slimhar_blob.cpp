@@ -9,6 +9,7 @@ constexpr uint8_t kMagic[8] = {'S', 'L', 'I', 'M', 'H', 'A', 'R', 0};
 constexpr uint16_t kVersion = 2;  // 2: the input spec section
 constexpr uint32_t kHeaderSize = 64, kPoolEntry = 48, kSubnetEntry = 64, kRefEntry = 8, kAlign = 16;
 constexpr uint32_t kPlanHeader = 48;  // a stored plan's fixed part
+constexpr uint16_t kLeastPlanFollows = 1;  // subnet entry flag (docs/blob-format.md)
 constexpr uint32_t kCrcOffset = 16, kMaxSubnets = 4096, kMaxPool = 256, kMaxDim = 1u << 16, kMaxRefs = 64;
 constexpr uint32_t kMaxMults = 1u << 16;  // conv / fc output channels of one subnet together
 
@@ -232,6 +233,14 @@ BlobStatus Blob::Check() const {
       if (!InBounds(poff, 4, size_) || U16(h + poff + 2) < kPlanHeader) return BlobStatus::kOutOfBounds;
       if (!InBounds(poff, U16(h + poff + 2), size_)) return BlobStatus::kOutOfBounds;
     }
+    // entry flags: only "the least-RAM plan follows the stored plan" (16-byte aligned, as long)
+    const uint16_t flags = U16(e + 14);
+    if ((flags & ~kLeastPlanFollows) != 0 || (flags != 0 && poff == 0)) return BlobStatus::kBadSubnet;
+    if (flags) {
+      const uint32_t psize = U16(h + poff + 2);
+      const uint64_t loff = uint64_t(poff) + ((psize + kAlign - 1) & ~(kAlign - 1));  // poff + psize is in bounds
+      if (!InBounds(loff, psize, size_) || U16(h + loff + 2) != psize) return BlobStatus::kOutOfBounds;
+    }
     // every multiplier as TFLM's QuantizeMultiplier makes them (0 with shift 0, or in [2^30, 2^31)
     // with a shift in [-31, 30]): checked once here, so that a cold Prepare reads them unchecked
     for (uint32_t j = 0; j < qn; ++j) {
@@ -321,6 +330,9 @@ bool Blob::GetSubnet(uint32_t i, SubnetInfo* out) const {
   const uint32_t poff = U32(e + 60);
   out->plan = poff ? data_ + poff : nullptr;
   out->plan_size = poff ? U16(data_ + poff + 2) : 0;
+  const bool least = (U16(e + 14) & kLeastPlanFollows) != 0;  // Open checked: only with a plan
+  out->least_plan = least ? out->plan + ((out->plan_size + kAlign - 1) & ~(kAlign - 1)) : nullptr;
+  out->least_plan_size = least ? out->plan_size : 0;
   return true;
 }
 

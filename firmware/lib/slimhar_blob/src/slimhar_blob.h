@@ -88,6 +88,11 @@ struct SubnetInfo {
   // blob, its content unchecked here (the engine proves it before it uses it).
   const uint8_t* plan;
   uint32_t plan_size;
+  // Its plan as a firmware sized for the least RAM prepares it (Plan::ram_limit = the blob's
+  // least-RAM arena, `export-c --least-ram`), where that one takes other tiles (null: none);
+  // unchecked like the first.
+  const uint8_t* least_plan;
+  uint32_t least_plan_size;
 };
 
 class Blob {

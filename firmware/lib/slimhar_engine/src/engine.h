@@ -98,8 +98,9 @@ struct Plan {
   // scratch stays within it; a smaller limit makes Prepare take smaller tiles where that lowers
   // the peak, down to the least this subnet can run in (1: always the least). The firmware passes
   // its static arena, so `export-c --least-ram` (an arena sized to the least peak of the largest
-  // subnet) makes only the subnets that need it slower. A computed plan whose tiles differ from
-  // the stored plan's (made with no limit) is not proven: it is prepared from the flatbuffer.
+  // subnet) makes only the subnets that need it slower. The blob stores each subnet's plan made
+  // with no limit and, where its tiles differ there, the one made for that least-RAM arena: a
+  // limit that gives other tiles than both is not proven, and prepared from the flatbuffer.
   uint32_t ram_limit = 0;
   uint32_t arena_bytes = 0;      // activations, planned from lifetimes
   // The DSP kernels' scratch, one op's at a time, placed in the activations' gaps where they are
@@ -148,19 +149,22 @@ struct QuantStore {
 // compares every field; only a plan found identical is used from then on, so a later (cold)
 // prepare of that subnet decodes a few hundred bytes instead of parsing the flatbuffer. A stored
 // plan is never trusted on its own: a wrong or crafted one costs the fast path, nothing else.
-// The proofs are tied to the blob they were made on (its object and CRC); as with the
-// multiplier table, its bytes must not change while it is open.
+// A subnet may carry a second stored plan, for the blob's least-RAM arena (SubnetInfo::least_plan):
+// the one found identical is the one used. The proofs are tied to the blob they were made on (its
+// object and CRC); as with the multiplier table, its bytes must not change while it is open.
 constexpr uint32_t kMaxProvenSubnets = 4096;  // the blob format's most subnets
 class PlanProofs {
  public:
-  bool Has(const Blob& blob, uint32_t subnet) const;
-  void Set(const Blob& blob, uint32_t subnet);
+  // whether a stored plan of subnet was proven; least_ram (if given): that it was the second one
+  bool Has(const Blob& blob, uint32_t subnet, bool* least_ram = nullptr) const;
+  void Set(const Blob& blob, uint32_t subnet, bool least_ram = false);
   void Clear();
 
  private:
   const Blob* blob_ = nullptr;
   uint32_t crc_ = 0;
   uint32_t bits_[kMaxProvenSubnets / 32] = {};
+  uint32_t least_[kMaxProvenSubnets / 32] = {};  // the proven one is the least-RAM plan
 };
 
 // A subnet of a validated blob: its flatbuffer + weight references into the shared pool.

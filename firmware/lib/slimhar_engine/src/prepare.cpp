@@ -438,7 +438,9 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
   const bool stored = proofs != nullptr && blob_multipliers && c.sub.plan != nullptr && c.sub.mults != nullptr &&
                       (reinterpret_cast<uintptr_t>(c.sub.mults) & 3u) == 0;
   // a cold prepare of a subnet whose stored plan was proven: decode it (no flatbuffer parsed)
-  if (stored && proofs->Has(blob, subnet) && stored::Decode(blob, c.sub, plan) == EngineStatus::kOk) {
+  bool least = false;
+  if (stored && proofs->Has(blob, subnet, &least) &&
+      stored::Decode(blob, c.sub, least ? stored::Which::kLeastRam : stored::Which::kFirst, plan) == EngineStatus::kOk) {
     plan->subnet = subnet;
     plan->source = Plan::Source::kStored;
     plan->stored_proof = Plan::StoredProof::kProven;
@@ -460,10 +462,11 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
   plan->subnet = subnet;
   plan->source = Plan::Source::kComputed;
   plan->stored_proof = Plan::StoredProof::kNone;
-  if (st == EngineStatus::kOk && stored) {  // the first prepare of this subnet: prove its stored plan
-    const bool same = stored::SameAs(blob, c.sub, *plan);
-    plan->stored_proof = same ? Plan::StoredProof::kProven : Plan::StoredProof::kDiffers;
-    if (same) proofs->Set(blob, subnet);
+  if (st == EngineStatus::kOk && stored) {  // the first prepare of this subnet: prove a stored plan
+    const bool first = stored::SameAs(blob, c.sub, stored::Which::kFirst, *plan);
+    const bool second = !first && c.sub.least_plan != nullptr && stored::SameAs(blob, c.sub, stored::Which::kLeastRam, *plan);
+    plan->stored_proof = first || second ? Plan::StoredProof::kProven : Plan::StoredProof::kDiffers;
+    if (first || second) proofs->Set(blob, subnet, second);
   }
   return st;
 }

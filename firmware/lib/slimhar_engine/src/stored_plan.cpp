@@ -73,10 +73,15 @@ void LayerQuant(const OpPlan& op, int32_t act_min, int32_t act_max, Params* p) {
 // Walks a stored plan: the header once, then the op records in order.
 class Reader {
  public:
-  Reader(const Blob& blob, const SubnetInfo& sub) : blob_(blob), sub_(sub) {}
+  // which: the subnet's stored plan (kFirst) or the one for the least-RAM arena that follows it
+  Reader(const Blob& blob, const SubnetInfo& sub, Which which)
+      : blob_(blob),
+        sub_(sub),
+        plan_(which == Which::kLeastRam ? sub.least_plan : sub.plan),
+        size_(which == Which::kLeastRam ? sub.least_plan_size : sub.plan_size) {}
 
   bool Header(Plan* p) {
-    if (sub_.plan == nullptr || sub_.plan_size < kHeader) return false;
+    if (plan_ == nullptr || size_ < kHeader) return false;
     // the multipliers are read in place: the table must be the blob's, word aligned
     if (sub_.mults == nullptr || (reinterpret_cast<uintptr_t>(sub_.mults) & 3u) != 0) return false;
     Bytes c{Take(kHeader)};
@@ -100,7 +105,7 @@ class Reader {
     const uint32_t reserved = c.U32();
     p->n_ops = n_ops_;
     p->scratch_bytes = SLIMHAR_KERNELS_DSP ? p->dsp_scratch_bytes : 0;
-    return format == kFormat && size == sub_.plan_size && reserved == 0 && n_ops_ >= 1 && n_ops_ <= kMaxOps &&
+    return format == kFormat && size == size_ && reserved == 0 && n_ops_ >= 1 && n_ops_ <= kMaxOps &&
            uint64_t(p->arena_bytes) + p->dsp_scratch_bytes <= kMaxArenaBytes;
   }
 
@@ -193,14 +198,14 @@ class Reader {
   }
 
   // every op read, every byte and every multiplier used
-  bool Done() const { return at_ == sub_.plan_size && mults_used_ == sub_.n_mults; }
+  bool Done() const { return at_ == size_ && mults_used_ == sub_.n_mults; }
   uint32_t n_ops() const { return n_ops_; }
 
  private:
   // k more bytes of the plan, or null past its end
   const uint8_t* Take(uint32_t k) {
-    if (k > sub_.plan_size - at_) return nullptr;
-    const uint8_t* q = sub_.plan + at_;
+    if (k > size_ - at_) return nullptr;
+    const uint8_t* q = plan_ + at_;
     at_ += k;
     return q;
   }
@@ -238,6 +243,8 @@ class Reader {
 
   const Blob& blob_;
   const SubnetInfo& sub_;
+  const uint8_t* plan_;
+  uint32_t size_;
   uint32_t at_ = 0, n_ops_ = 0, mults_used_ = 0;
   Dims prev_{0, 0, 0};
 };
@@ -297,8 +304,8 @@ bool SameOp(const OpPlan& a, const OpPlan& b) {
 
 }  // namespace
 
-EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Plan* plan) {
-  Reader r(blob, sub);
+EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Which which, Plan* plan) {
+  Reader r(blob, sub, which);
   Plan head;
   if (!r.Header(&head) || r.n_ops() > plan->op_capacity) return EngineStatus::kBadModel;
   for (uint32_t k = 0; k < r.n_ops(); ++k)
@@ -313,8 +320,8 @@ EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Plan* plan) {
   return EngineStatus::kOk;
 }
 
-bool SameAs(const Blob& blob, const SubnetInfo& sub, const Plan& p) {
-  Reader r(blob, sub);
+bool SameAs(const Blob& blob, const SubnetInfo& sub, Which which, const Plan& p) {
+  Reader r(blob, sub, which);
   Plan h;
   if (!r.Header(&h) || r.n_ops() != p.n_ops) return false;
   if (h.arena_bytes != p.arena_bytes || h.dsp_scratch_bytes != p.dsp_scratch_bytes || h.scratch_bytes != p.scratch_bytes ||
@@ -331,23 +338,33 @@ bool SameAs(const Blob& blob, const SubnetInfo& sub, const Plan& p) {
 
 }  // namespace stored
 
-bool PlanProofs::Has(const Blob& blob, uint32_t subnet) const {
-  return &blob == blob_ && blob.crc() == crc_ && subnet < kMaxProvenSubnets && ((bits_[subnet / 32] >> (subnet % 32)) & 1u);
+bool PlanProofs::Has(const Blob& blob, uint32_t subnet, bool* least_ram) const {
+  const bool has = &blob == blob_ && blob.crc() == crc_ && subnet < kMaxProvenSubnets &&
+                   ((bits_[subnet / 32] >> (subnet % 32)) & 1u);
+  if (has && least_ram != nullptr) *least_ram = ((least_[subnet / 32] >> (subnet % 32)) & 1u) != 0;
+  return has;
 }
 
-void PlanProofs::Set(const Blob& blob, uint32_t subnet) {
+void PlanProofs::Set(const Blob& blob, uint32_t subnet, bool least_ram) {
   if (&blob != blob_ || blob.crc() != crc_) {  // another blob: the proofs of the last one go
     Clear();
     blob_ = &blob;
     crc_ = blob.crc();
   }
-  if (subnet < kMaxProvenSubnets) bits_[subnet / 32] |= 1u << (subnet % 32);
+  if (subnet >= kMaxProvenSubnets) return;
+  bits_[subnet / 32] |= 1u << (subnet % 32);
+  if (least_ram) {
+    least_[subnet / 32] |= 1u << (subnet % 32);
+  } else {
+    least_[subnet / 32] &= ~(1u << (subnet % 32));
+  }
 }
 
 void PlanProofs::Clear() {
   blob_ = nullptr;
   crc_ = 0;
   for (uint32_t& b : bits_) b = 0;
+  for (uint32_t& b : least_) b = 0;
 }
 
 }  // namespace slimhar
