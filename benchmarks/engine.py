@@ -142,7 +142,10 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
             extra = {"least_ram_bytes": lp.arena_bytes + lp.scratch_bytes,
                      "least_ram_dsp_instructions": o.invoke_instructions / windows,
                      "at_limit_bytes": q.arena_bytes + q.scratch_bytes,
-                     "at_limit_dsp_instructions": q.invoke_instructions / windows}
+                     "at_limit_dsp_instructions": q.invoke_instructions / windows,
+                     # the stored plan proven there (the blob's least-RAM plan where the tiles differ)
+                     "at_limit_stored_plan": q.stored_plan,
+                     "at_limit_cold_prepare_instructions": q.stored_prepare_instructions}
         di, pi = d.invoke_instructions / windows, p.invoke_instructions / portable_windows
         rows.append({"name": s.name, "width": s.width, "resolution": s.resolution, "macs": s.macs,
                      "dsp_instructions": di, "dsp_per_mac": di / s.macs,
@@ -168,6 +171,8 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
            "widest_first_prepare": widest["prepare_instructions"], "widest_cold_prepare": widest["cold_prepare_instructions"],
            "stored_plans_proven": sum(r["stored_plan"] == "proven" for r in rows),
            "max_arena_ratio": max(r["arena_ratio"] for r in rows), "least_ram_limit": limit, "rows": rows}
+    if least_ram:
+        out["at_limit_stored_plans_proven"] = sum(r["at_limit_stored_plan"] == "proven" for r in rows)
     if with_firmware:
         out["firmware"] = firmware_sizes(blob_path)
         if least_ram:

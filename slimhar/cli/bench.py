@@ -165,14 +165,17 @@ def bench_engine_cmd(blob_path, windows, portable_windows, firmware, least_ram, 
         click.echo(f"\nsized for the least RAM (export-c --least-ram): a {r['least_ram_limit']:,}-byte arena, "
                    "each subnet's plan within it (Plan::ram_limit)")
         click.echo(f"{'subnet':<11} {'arena+scratch':>13} {'its least':>10} {'in the arena':>12} {'DSP instr':>11} "
-                   f"{'at its least':>13} {'in the arena':>13}")
+                   f"{'at its least':>13} {'in the arena':>13} {'cold':>6}")
         for x in r["rows"]:
             pc = lambda v: f"{100 * (v / x['dsp_instructions'] - 1):+.1f}%"
+            cold = f"{x['at_limit_cold_prepare_instructions']:,}" if x["at_limit_cold_prepare_instructions"] else "-"
             click.echo(f"{x['name']:<11} {x['arena_bytes'] + x['scratch_bytes']:>13,} {x['least_ram_bytes']:>10,} "
                        f"{x['at_limit_bytes']:>12,} {x['dsp_instructions']:>11,.0f} "
-                       f"{pc(x['least_ram_dsp_instructions']):>13} {pc(x['at_limit_dsp_instructions']):>13}")
+                       f"{pc(x['least_ram_dsp_instructions']):>13} {pc(x['at_limit_dsp_instructions']):>13} {cold:>6}")
         click.echo("its least: the least arena + scratch the subnet runs in (Plan::ram_limit 1, quantize/arena.py); the "
-                   "largest of them sizes the arena")
+                   "largest of them sizes the arena; cold: a prepare in that arena from the proven stored plan (the "
+                   f"blob's least-RAM plan where the tiles differ): {r['at_limit_stored_plans_proven']} of "
+                   f"{r['subnets']} proven")
     click.echo("ms@64MHz: DSP instructions / 64,000, an estimate for a 64 MHz Cortex-M4F (nRF52840) at one "
                "instruction per cycle; val: the blob's table; test: quantize's report.json beside the blob")
     rows = [("widest subnet", r["widest"]), ("  DSP instructions / MAC", f"{r['widest_dsp_per_mac']:.3f}"),
