@@ -619,7 +619,7 @@ void StoredPlans(const slimhar::Blob& blob) {
     slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
     const bool first = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &proofs) == EngineStatus::kOk;
     proven &= first && g_plan.source == slimhar::Plan::Source::kComputed &&
-              g_plan.stored_proof == slimhar::Plan::StoredProof::kProven && proofs.Has(blob, i);
+              g_plan.stored_proof == slimhar::Plan::StoredProof::kProven && proofs.Has(blob, i, 0);
     const bool ran = first && RunInto(g_plan, 77 + i, g_out_a);
     store.used = 0;
     const bool second = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &proofs) == EngineStatus::kOk;
@@ -647,7 +647,7 @@ void StoredPlans(const slimhar::Blob& blob) {
     bool which = !over;
     const bool first = slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &least_proofs) == EngineStatus::kOk;
     least_proven &= first && g_plan.stored_proof == slimhar::Plan::StoredProof::kProven &&
-                    least_proofs.Has(blob, i, &which) && which == over &&
+                    least_proofs.Has(blob, i, limit, &which) && which == over &&
                     g_plan.arena_bytes + uint64_t(g_plan.dsp_scratch_bytes) <= limit;
     const bool ran = first && RunInto(g_plan, 91 + i, g_out_a);
     store.used = 0;
@@ -667,7 +667,23 @@ void StoredPlans(const slimhar::Blob& blob) {
   Check("stored_plans_proven_by_first_prepare", proven);
   Check("proven_stored_plan_used_by_next_prepare", used);
   Check("stored_plan_same_outputs", same);
-  Check("proofs_belong_to_their_blob", reopened && proofs.Has(blob, 0) && !proofs.Has(other, 0));
+  Check("proofs_belong_to_their_blob", reopened && proofs.Has(blob, 0, 0) && !proofs.Has(other, 0, 0));
+  // ...and to their RAM limit: under another, the subnet is prepared (and proven) again, under it
+  // the tiles that limit gives -- never a plan proven under the old limit
+  bool per_limit = proofs.Has(blob, 0, 0) && !proofs.Has(blob, 0, 1);
+  for (uint32_t i = 0; per_limit && i < blob.subnet_count(); ++i) {
+    slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+    slimhar::FullPlan fresh;
+    fresh.ram_limit = 1;
+    per_limit &= slimhar::PrepareSubnet(blob, i, &fresh, &store) == EngineStatus::kOk;  // no proofs: computed
+    g_plan.ram_limit = 1;
+    store.used = 0;
+    per_limit &= slimhar::PrepareSubnet(blob, i, &g_plan, &store, true, &proofs) == EngineStatus::kOk &&
+                 g_plan.source == slimhar::Plan::Source::kComputed &&
+                 g_plan.arena_bytes + uint64_t(g_plan.dsp_scratch_bytes) == fresh.arena_bytes + uint64_t(fresh.dsp_scratch_bytes);
+  }
+  g_plan.ram_limit = 0;
+  Check("proofs_belong_to_their_ram_limit", per_limit && !proofs.Has(blob, 0, 0));
 }
 }  // namespace
 

@@ -151,18 +151,21 @@ struct QuantStore {
 // plan is never trusted on its own: a wrong or crafted one costs the fast path, nothing else.
 // A subnet may carry a second stored plan, for the blob's least-RAM arena (SubnetInfo::least_plan):
 // the one found identical is the one used. The proofs are tied to the blob they were made on (its
-// object and CRC); as with the multiplier table, its bytes must not change while it is open.
+// object and CRC) and to the Plan::ram_limit they were made under (another limit may give other
+// tiles: proofs made under one are not used under another, and a proof under a new limit starts
+// over); as with the multiplier table, the blob's bytes must not change while it is open.
 constexpr uint32_t kMaxProvenSubnets = 4096;  // the blob format's most subnets
 class PlanProofs {
  public:
-  // whether a stored plan of subnet was proven; least_ram (if given): that it was the second one
-  bool Has(const Blob& blob, uint32_t subnet, bool* least_ram = nullptr) const;
-  void Set(const Blob& blob, uint32_t subnet, bool least_ram = false);
+  // whether a stored plan of subnet was proven under ram_limit; least_ram (if given): that it was
+  // the second one
+  bool Has(const Blob& blob, uint32_t subnet, uint32_t ram_limit, bool* least_ram = nullptr) const;
+  void Set(const Blob& blob, uint32_t subnet, uint32_t ram_limit, bool least_ram = false);
   void Clear();
 
  private:
   const Blob* blob_ = nullptr;
-  uint32_t crc_ = 0;
+  uint32_t crc_ = 0, ram_limit_ = 0;
   uint32_t bits_[kMaxProvenSubnets / 32] = {};
   uint32_t least_[kMaxProvenSubnets / 32] = {};  // the proven one is the least-RAM plan
 };

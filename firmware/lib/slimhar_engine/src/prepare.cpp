@@ -439,7 +439,7 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
                       (reinterpret_cast<uintptr_t>(c.sub.mults) & 3u) == 0;
   // a cold prepare of a subnet whose stored plan was proven: decode it (no flatbuffer parsed)
   bool least = false;
-  if (stored && proofs->Has(blob, subnet, &least) &&
+  if (stored && proofs->Has(blob, subnet, plan->ram_limit, &least) &&
       stored::Decode(blob, c.sub, least ? stored::Which::kLeastRam : stored::Which::kFirst, plan) == EngineStatus::kOk) {
     plan->subnet = subnet;
     plan->source = Plan::Source::kStored;
@@ -466,7 +466,7 @@ EngineStatus PrepareSubnet(const Blob& blob, uint32_t subnet, Plan* plan, QuantS
     const bool first = stored::SameAs(blob, c.sub, stored::Which::kFirst, *plan);
     const bool second = !first && c.sub.least_plan != nullptr && stored::SameAs(blob, c.sub, stored::Which::kLeastRam, *plan);
     plan->stored_proof = first || second ? Plan::StoredProof::kProven : Plan::StoredProof::kDiffers;
-    if (first || second) proofs->Set(blob, subnet, second);
+    if (first || second) proofs->Set(blob, subnet, plan->ram_limit, second);
   }
   return st;
 }

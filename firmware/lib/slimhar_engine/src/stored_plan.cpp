@@ -338,18 +338,19 @@ bool SameAs(const Blob& blob, const SubnetInfo& sub, Which which, const Plan& p)
 
 }  // namespace stored
 
-bool PlanProofs::Has(const Blob& blob, uint32_t subnet, bool* least_ram) const {
-  const bool has = &blob == blob_ && blob.crc() == crc_ && subnet < kMaxProvenSubnets &&
+bool PlanProofs::Has(const Blob& blob, uint32_t subnet, uint32_t ram_limit, bool* least_ram) const {
+  const bool has = &blob == blob_ && blob.crc() == crc_ && ram_limit == ram_limit_ && subnet < kMaxProvenSubnets &&
                    ((bits_[subnet / 32] >> (subnet % 32)) & 1u);
   if (has && least_ram != nullptr) *least_ram = ((least_[subnet / 32] >> (subnet % 32)) & 1u) != 0;
   return has;
 }
 
-void PlanProofs::Set(const Blob& blob, uint32_t subnet, bool least_ram) {
-  if (&blob != blob_ || blob.crc() != crc_) {  // another blob: the proofs of the last one go
+void PlanProofs::Set(const Blob& blob, uint32_t subnet, uint32_t ram_limit, bool least_ram) {
+  if (&blob != blob_ || blob.crc() != crc_ || ram_limit != ram_limit_) {  // the proofs of the last blob / limit go
     Clear();
     blob_ = &blob;
     crc_ = blob.crc();
+    ram_limit_ = ram_limit;
   }
   if (subnet >= kMaxProvenSubnets) return;
   bits_[subnet / 32] |= 1u << (subnet % 32);
@@ -362,7 +363,7 @@ void PlanProofs::Set(const Blob& blob, uint32_t subnet, bool least_ram) {
 
 void PlanProofs::Clear() {
   blob_ = nullptr;
-  crc_ = 0;
+  crc_ = ram_limit_ = 0;
   for (uint32_t& b : bits_) b = 0;
   for (uint32_t& b : least_) b = 0;
 }
