@@ -79,3 +79,15 @@ def test_least_ram_firmware_runs_every_subnet(hapt_blob, tmp_path, monkeypatch):
     least, fastest = blob_memory(blob, least_ram=True), blob_memory(blob)
     assert sizes["LEAST_RAM"] == 1 and sizes["ARENA_BYTES"] + sizes["SCRATCH_BYTES"] == least["arena_bytes"] + least["scratch_bytes"]
     assert least["arena_bytes"] + least["scratch_bytes"] < fastest["arena_bytes"] + fastest["scratch_bytes"]
+    # -DSLIMHAR_RAM_LIMIT=N between the two (`export-c --ram-limit`): the arena the mirror sizes for
+    # every subnet within N, at most N here (every subnet's least is below it); each subnet runs,
+    # no slower than at the least RAM and no faster than with its fastest plan
+    total = lambda m: m["arena_bytes"] + m["scratch_bytes"]
+    mid = (total(least) + total(fastest)) // 2
+    mid_rows = bench("limit", f"-DSLIMHAR_RAM_LIMIT={mid}")
+    header = (tmp_path / "limit" / "mps2_an386" / "slimhar_generated" / "slimhar_model.h").read_text()
+    sizes = {k: int(v) for k, v in re.findall(r"#define SLIMHAR_MODEL_(ARENA_BYTES|SCRATCH_BYTES|RAM_LIMIT) (\d+)u", header)}
+    assert sizes["RAM_LIMIT"] == mid and sizes["ARENA_BYTES"] + sizes["SCRATCH_BYTES"] == total(blob_memory(blob, ram_limit=mid))
+    assert total(least) <= sizes["ARENA_BYTES"] + sizes["SCRATCH_BYTES"] <= mid
+    assert [x["name"] for x in mid_rows] == [s.name for s in blob.subnets]
+    assert all(y["per_run"] - 100 <= x["per_run"] <= z["per_run"] + 100 for x, y, z in zip(mid_rows, default, rows)), mid_rows

@@ -109,12 +109,13 @@ def subnet_inputs(blob: Blob, s: SubnetEntry, x_norm: np.ndarray) -> np.ndarray:
     return quantize_input(x_norm[:, idx, :, None], float(t.quantization.scale[0]), int(t.quantization.zeroPoint[0]))
 
 
-def write_inputs(path: Path, records: list[tuple[int, np.ndarray]]) -> None:
+def write_inputs(path: Path, records: list[tuple]) -> None:
+    """records: (subnet, int8 windows) or (subnet, int8 windows, Plan::ram_limit; 0: the build's)."""
     with open(path, "wb") as f:
         f.write(b"SHEI" + struct.pack("<I", len(records)))
-        for subnet, xq in records:
+        for subnet, xq, *limit in records:
             xq = np.ascontiguousarray(xq, np.int8).reshape(len(xq), -1 if len(xq) else 0)
-            f.write(struct.pack("<III", subnet, xq.shape[0], xq.shape[1]))
+            f.write(struct.pack("<IIII", subnet, xq.shape[0], xq.shape[1], limit[0] if limit else 0))
             f.write(xq.tobytes())
 
 
@@ -159,9 +160,9 @@ def _command(kind: str, program: Path) -> list[str]:
             "-icount", "shift=0", "-kernel", str(program)]
 
 
-def run(kind: str, program: Path, blob_path: Path, records: list[tuple[int, np.ndarray]],
+def run(kind: str, program: Path, blob_path: Path, records: list[tuple],
         timeout: float = 600) -> Result:
-    """Run the built program on `records` [(subnet, int8 inputs)]; QEMU for dsp / portable.
+    """Run the built program on `records` [(subnet, int8 inputs[, Plan::ram_limit])]; QEMU for dsp / portable.
     `blob_path` may also be a standalone .tflite (run as subnet 0)."""
     with tempfile.TemporaryDirectory(prefix="slimhar-check-") as td:
         td = Path(td)

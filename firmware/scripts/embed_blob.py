@@ -21,30 +21,31 @@ out = os.path.join(env.subst("$BUILD_DIR"), "slimhar_generated")
 py = os.path.join(proj, ".venv", "bin", "python")
 
 
-def scratch_budget():
-    """The build's -DSLIMHAR_DSP_SCRATCH_BUDGET=N (build_flags or $PLATFORMIO_BUILD_FLAGS), if any:
-    export-c sizes the static arena for it (main.cpp checks the two agree at compile time)."""
+def build_flags():
+    """The build's flags: build_flags, $PLATFORMIO_BUILD_FLAGS and the CPPDEFINES set so far."""
     flags = " ".join([env.subst("$BUILD_FLAGS"), str(env.GetProjectOption("build_flags", "")),
                       os.environ.get("PLATFORMIO_BUILD_FLAGS", "")])
     for d in env.get("CPPDEFINES", []):
         if isinstance(d, (tuple, list)) and len(d) == 2:
             flags += f" -D{d[0]}={d[1]}"
-    found = re.findall(r"-D\s*SLIMHAR_DSP_SCRATCH_BUDGET=(\d+)", flags)
+    return flags
+
+
+def define(name):
+    """The value of the build's last -D<name>=N, or None."""
+    found = re.findall(rf"-D\s*{name}=(\d+)\b", build_flags())
     return found[-1] if found else None
 
 
-def least_ram():
-    """The build's -DSLIMHAR_LEAST_RAM=1: export-c sizes the arena for the least RAM any subnet
-    runs in (the engine then takes smaller DSP tiles where a subnet needs them)."""
-    flags = " ".join([env.subst("$BUILD_FLAGS"), str(env.GetProjectOption("build_flags", "")),
-                      os.environ.get("PLATFORMIO_BUILD_FLAGS", "")])
-    return bool(re.findall(r"-D\s*SLIMHAR_LEAST_RAM=1\b", flags))
-
-
-budget = scratch_budget()
+# -DSLIMHAR_DSP_SCRATCH_BUDGET=N: export-c sizes the static arena for it (main.cpp checks the two
+# agree at compile time). -DSLIMHAR_LEAST_RAM=1: the arena for the least RAM any subnet runs in
+# (the engine then takes smaller DSP tiles where a subnet needs them). -DSLIMHAR_RAM_LIMIT=N: for
+# every subnet within N bytes of arena + scratch (those that cannot fit in their least).
+budget, least, limit = define("SLIMHAR_DSP_SCRATCH_BUDGET"), define("SLIMHAR_LEAST_RAM") == "1", define("SLIMHAR_RAM_LIMIT")
 subprocess.check_call([py if os.path.exists(py) else sys.executable, "-m", "slimhar", "blob", "export-c", path,
                        "-o", out, "--symbol", "slimhar_model"] + (["--dsp-scratch-budget", budget] if budget else [])
-                      + (["--least-ram"] if least_ram() else []), stdout=subprocess.DEVNULL)
+                      + (["--least-ram"] if least else []) + (["--ram-limit", limit] if limit else []),
+                      stdout=subprocess.DEVNULL)
 # say which model and which subnets this firmware embeds
 subprocess.call([py if os.path.exists(py) else sys.executable, "-c",
                  "import sys; from slimhar.quantize.blob import Blob; b = Blob.open(sys.argv[1]); "

@@ -184,12 +184,16 @@ def blob_unpack(file, subnet, output):
 @click.option("--least-ram", is_flag=True,
               help="Size the arena for the least RAM any subnet can run in (smaller DSP tiles where needed, "
                    "slower on the subnets that need them; docs/results.md §4) instead of every subnet's fastest.")
+@click.option("--ram-limit", type=click.IntRange(min=1), default=None, metavar="BYTES",
+              help="Size the arena for every subnet's fastest tiles within BYTES of arena + scratch (those that "
+                   "cannot fit take their least): between the default and --least-ram (bench-tflm-arena measures "
+                   "the cost). Subnets whose tiles then differ from both stored plans switch cold from the flatbuffer.")
 @user_errors
-def blob_export_c(file, out_dir, symbol, dsp_scratch_budget, least_ram):
+def blob_export_c(file, out_dir, symbol, dsp_scratch_budget, least_ram, ram_limit):
     """The blob as C source + header the firmware links (16-byte aligned const data, in flash)."""
     from slimhar.quantize.c_export import export_c
     with open(file, "rb") as f:
-        h, c = export_c(f.read(), out_dir, symbol, file, least_ram=least_ram,
+        h, c = export_c(f.read(), out_dir, symbol, file, least_ram=least_ram, ram_limit=ram_limit or 0,
                         **({"dsp_scratch_budget": dsp_scratch_budget} if dsp_scratch_budget else {}))
     click.echo(f"wrote {h} and {c}")
 
