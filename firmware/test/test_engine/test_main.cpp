@@ -503,22 +503,18 @@ void DamagedModels(const slimhar::Blob& blob) {
   Check("truncated_models_refused", prefixes);
 }
 
-// A stored plan is used only once proven: every byte of the widest subnet's stored plan changed
-// in turn (the blob's CRC fixed), the subnet still prepares from its flatbuffer with the same
-// outputs, its stored plan is found to differ (or the blob refused), and a second prepare does
-// not take it.
-void DamagedStoredPlans(const slimhar::Blob& blob) {
-  const uint32_t k = blob.subnet_count() - 1;
-  slimhar::SubnetInfo s;
-  blob.GetSubnet(k, &s);
-  slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
-  int8_t want[64];
-  const bool base = s.plan != nullptr && slimhar::PrepareSubnet(blob, k, &g_plan, &store) == EngineStatus::kOk &&
-                    RunInto(g_plan, 5, want);
+// Every byte of the plan at [at, at + size) of the embedded blob changed in turn (two bit flips,
+// the CRC fixed) and subnet k prepared under ram_limit with fresh proofs: each damaged blob is
+// refused (a size field) or prepares from the flatbuffer with the outputs `want`, its stored plan
+// found to differ, and a second prepare does not take it.
+struct Damaged {
+  bool noticed, kept, never_used;
+};
+Damaged DamageEachByte(uint32_t k, uint32_t at, uint32_t size, uint32_t ram_limit, const int8_t* want) {
   const std::vector<uint8_t> good(slimhar_model, slimhar_model + SLIMHAR_MODEL_SIZE);
-  const uint32_t at = uint32_t(s.plan - slimhar_model);
-  bool noticed = base, kept = base, never_used = base;
-  for (uint32_t i = 0; base && i < s.plan_size; ++i) {
+  Damaged d{true, true, true};
+  g_plan.ram_limit = ram_limit;
+  for (uint32_t i = 0; i < size; ++i) {
     for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80)}) {
       std::vector<uint8_t> b = good;
       b[at + i] ^= flip;
@@ -528,52 +524,50 @@ void DamagedStoredPlans(const slimhar::Blob& blob) {
       slimhar::PlanProofs proofs;
       slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
       const bool ok = slimhar::PrepareSubnet(damaged, k, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
-      noticed &= ok && g_plan.stored_proof == slimhar::Plan::StoredProof::kDiffers;
-      kept &= ok && RunInto(g_plan, 5, g_out_a) && std::memcmp(want, g_out_a, g_plan.output_size) == 0;
+      d.noticed &= ok && g_plan.stored_proof == slimhar::Plan::StoredProof::kDiffers;
+      d.kept &= ok && RunInto(g_plan, 5, g_out_a) && std::memcmp(want, g_out_a, g_plan.output_size) == 0;
       st.used = 0;
       const bool again = slimhar::PrepareSubnet(damaged, k, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
-      never_used &= again && g_plan.source == slimhar::Plan::Source::kComputed;
+      d.never_used &= again && g_plan.source == slimhar::Plan::Source::kComputed;
     }
   }
-  Check("damaged_stored_plan_found_to_differ", noticed);
-  Check("damaged_stored_plan_same_outputs", kept);
-  Check("damaged_stored_plan_never_used", never_used);
+  g_plan.ram_limit = 0;
+  return d;
+}
 
-  // the same for a least-RAM plan (the first subnet that has one), prepared at the limit it was made for
+// A stored plan is used only once proven: every byte of the widest subnet's stored plan damaged
+// (DamageEachByte, no limit); then every byte of a least-RAM plan (the first subnet that has one),
+// prepared at the limit it was made for.
+void DamagedStoredPlans(const slimhar::Blob& blob) {
+  const uint32_t k = blob.subnet_count() - 1;
+  slimhar::SubnetInfo s;
+  blob.GetSubnet(k, &s);
+  slimhar::QuantStore store{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+  int8_t want[64];
+  const bool base = s.plan != nullptr && slimhar::PrepareSubnet(blob, k, &g_plan, &store) == EngineStatus::kOk &&
+                    RunInto(g_plan, 5, want);
+  const Damaged d = base ? DamageEachByte(k, uint32_t(s.plan - slimhar_model), s.plan_size, 0, want) : Damaged{};
+  Check("damaged_stored_plan_found_to_differ", base && d.noticed);
+  Check("damaged_stored_plan_same_outputs", base && d.kept);
+  Check("damaged_stored_plan_never_used", base && d.never_used);
+
   uint32_t kl = 0;
   for (; kl < blob.subnet_count() && blob.GetSubnet(kl, &s) && s.least_plan == nullptr;) ++kl;
   const uint32_t limit = LeastRamLimit(blob);
   g_plan.ram_limit = limit;
-  slimhar::QuantStore st0{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
+  store.used = 0;
   const bool least_base = kl < blob.subnet_count() && limit != 0 &&
-                          slimhar::PrepareSubnet(blob, kl, &g_plan, &st0) == EngineStatus::kOk && RunInto(g_plan, 5, want);
-  const uint32_t least_at = least_base ? uint32_t(s.least_plan - slimhar_model) : 0;
-  bool l_noticed = least_base, l_kept = least_base, l_never_used = least_base;
-  for (uint32_t i = 0; least_base && i < s.least_plan_size; ++i) {
-    for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80)}) {
-      std::vector<uint8_t> b = good;
-      b[least_at + i] ^= flip;
-      WrCrc(b);
-      slimhar::Blob damaged;
-      if (damaged.Open(b.data(), b.size()) != slimhar::BlobStatus::kOk) continue;  // its size field: refused
-      slimhar::PlanProofs proofs;
-      slimhar::QuantStore st{g_mult1, g_shift1, SLIMHAR_MODEL_MAX_CHANNELS};
-      const bool ok = slimhar::PrepareSubnet(damaged, kl, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
-      l_noticed &= ok && g_plan.stored_proof == slimhar::Plan::StoredProof::kDiffers;
-      l_kept &= ok && RunInto(g_plan, 5, g_out_a) && std::memcmp(want, g_out_a, g_plan.output_size) == 0;
-      st.used = 0;
-      const bool again = slimhar::PrepareSubnet(damaged, kl, &g_plan, &st, true, &proofs) == EngineStatus::kOk;
-      l_never_used &= again && g_plan.source == slimhar::Plan::Source::kComputed;
-    }
-  }
+                          slimhar::PrepareSubnet(blob, kl, &g_plan, &store) == EngineStatus::kOk && RunInto(g_plan, 5, want);
   g_plan.ram_limit = 0;
-  Check("damaged_least_ram_plan_found_to_differ", l_noticed);
-  Check("damaged_least_ram_plan_same_outputs", l_kept);
-  Check("damaged_least_ram_plan_never_used", l_never_used);
+  const Damaged l =
+      least_base ? DamageEachByte(kl, uint32_t(s.least_plan - slimhar_model), s.least_plan_size, limit, want) : Damaged{};
+  Check("damaged_least_ram_plan_found_to_differ", least_base && l.noticed);
+  Check("damaged_least_ram_plan_same_outputs", least_base && l.kept);
+  Check("damaged_least_ram_plan_never_used", least_base && l.never_used);
 
   // without the least-RAM plans (the entries' flag cleared), the subnets that had one are prepared
   // from their flatbuffer at that limit: it is the second plan that proves them
-  std::vector<uint8_t> b = good;
+  std::vector<uint8_t> b(slimhar_model, slimhar_model + SLIMHAR_MODEL_SIZE);
   uint32_t cleared = 0;
   for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
     slimhar::SubnetInfo si;
