@@ -19,6 +19,7 @@ namespace slimhar {
 
 constexpr uint32_t kProtocolVersion = 2;  // 2: `feed` takes the input spec's raw channels; `info input`, `info classes`
 constexpr uint32_t kMaxSubnets = 256;
+static_assert(kMaxProvenSubnets >= kMaxSubnets, "every subnet the application takes can use its stored plan");
 constexpr uint32_t kMaxAxes = 16;
 constexpr uint32_t kMaxClasses = 64;
 constexpr uint32_t kMaxSamplesPerFeed = 8;
