@@ -164,7 +164,7 @@ bench-scratch: setup $(HIL_BLOB) $(FW_BLOB) ## the DSP kernels' RAM / speed trad
 	$(PY) -m slimhar.benchmarks.scratch_sweep $(HIL_BLOB) --json docs/assets/scratch_sweep_hil.json
 	$(PY) -m slimhar.benchmarks.scratch_sweep $(FW_BLOB) --budgets 8192,16384,32768,16777216 --json docs/assets/scratch_sweep_basicmotions.json
 
-bench-tflm-arena: setup $(HIL_BLOB) $(FW_BLOB) ## every subnet's arena + DSP scratch against TFLM's arena (host interpreter) on the same .tflite, and its instructions when held to it (QEMU; ~3 min)
+bench-tflm-arena: setup $(HIL_BLOB) $(FW_BLOB) ## every subnet's arena + DSP scratch against TFLM's arena (host interpreter) on the same .tflite, and its instructions when held to it (QEMU; ~10 s once engine_check is built)
 	$(PY) -m slimhar.benchmarks.tflm_arena $(HIL_BLOB) --measure --json docs/assets/tflm_arena_hil.json
 	$(PY) -m slimhar.benchmarks.tflm_arena $(FW_BLOB) --measure --json docs/assets/tflm_arena_basicmotions.json
 
