@@ -143,6 +143,15 @@ struct QuantStore {
   uint32_t used = 0;
 };
 
+// How many subnets' proofs a PlanProofs holds (two bits each; a subnet past them is always
+// prepared from its flatbuffer): the blob format's most subnets, unless the build says fewer --
+// the firmware, whose application takes at most 256, passes -DSLIMHAR_MAX_PROVEN_SUBNETS=256.
+#ifndef SLIMHAR_MAX_PROVEN_SUBNETS
+#define SLIMHAR_MAX_PROVEN_SUBNETS 4096
+#endif
+constexpr uint32_t kMaxProvenSubnets = SLIMHAR_MAX_PROVEN_SUBNETS;
+static_assert(kMaxProvenSubnets >= 32 && kMaxProvenSubnets % 32 == 0, "whole 32-bit words of proofs");
+
 // Which stored plans of one open blob have been proven: a blob may carry each subnet's plan as
 // the exporter computed it (docs/blob-format.md "Stored plan", quantize/plan.py). PrepareSubnet
 // given proofs prepares a subnet from its flatbuffer the first time, decodes the stored plan and
@@ -154,14 +163,6 @@ struct QuantStore {
 // object and CRC) and to the Plan::ram_limit they were made under (another limit may give other
 // tiles: proofs made under one are not used under another, and a proof under a new limit starts
 // over); as with the multiplier table, the blob's bytes must not change while it is open.
-// How many subnets' proofs a PlanProofs holds (two bits each; a subnet past them is always
-// prepared from its flatbuffer): the blob format's most subnets, unless the build says fewer --
-// the firmware, whose application takes at most 256, passes -DSLIMHAR_MAX_PROVEN_SUBNETS=256.
-#ifndef SLIMHAR_MAX_PROVEN_SUBNETS
-#define SLIMHAR_MAX_PROVEN_SUBNETS 4096
-#endif
-constexpr uint32_t kMaxProvenSubnets = SLIMHAR_MAX_PROVEN_SUBNETS;
-static_assert(kMaxProvenSubnets >= 32 && kMaxProvenSubnets % 32 == 0, "whole 32-bit words of proofs");
 class PlanProofs {
  public:
   // whether a stored plan of subnet was proven under ram_limit; least_ram (if given): that it was
