@@ -465,7 +465,9 @@ class Blob:
             "table": [{"name": s.name, "width": round(s.width, 4), "resolution": s.resolution,
                        "channels": list(s.channels), "macs": s.macs, "params": s.params,
                        "arena_bytes": s.arena_bytes, "float_acc": s.float_acc, "int8_acc": s.int8_acc,
-                       "model_bytes": p["model"], "private_bytes": p["total"], "refs": len(s.refs)}
+                       "model_bytes": p["model"], "private_bytes": p["total"], "refs": len(s.refs),
+                       # the stored engine plan (docs/blob-format.md): none / "stored" / "stored+least_ram"
+                       "plan": ("stored+least_ram" if s.least_plan_size else "stored") if s.plan_size else "none"}
                       for s, p in zip(self.subnets, self.private_bytes())],
             "input_spec": {"sample_rate_hz": self.spec.sample_rate_hz, "window": self.spec.window, "hop": self.spec.hop,
                            "raw": [f"{n} [{u}]" if u else n for n, u in self.spec.raw],

@@ -325,6 +325,14 @@ def test_blob_cli(blob_bytes, tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "slimhar", *map(str, a)], capture_output=True, text=True)
     r = run("blob", "info", p)
     assert r.returncode == 0 and "w100_t100" in r.stdout and "pool" in r.stdout
+    # which subnets carry a least-RAM plan: those whose fastest arena + scratch passes the blob's least-RAM arena
+    from slimhar.quantize.arena import memory_plan
+    from slimhar.quantize.plan import least_ram_limit
+    b = Blob(blob_bytes)
+    fastest = {s.name: memory_plan(b, s) for s in b.subnets}
+    over = [n for n, m in fastest.items() if m.arena_bytes + m.scratch_bytes > least_ram_limit(b)]
+    assert over and f"stored engine plans: {len(b.subnets)} of {len(b.subnets)} subnets" in r.stdout
+    assert f"where its tiles differ: {', '.join(over)}" in r.stdout, r.stdout
     r = run("blob", "verify", p)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr
     r = run("blob", "unpack", p, "--subnet", "w010_t60", "-o", tmp_path / "s.tflite")

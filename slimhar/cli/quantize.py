@@ -114,6 +114,10 @@ def blob_info(file, as_json):
     priv = sum(s["private_bytes"] for s in info["table"])
     click.echo(f"private bytes (model region from a subnet's start to the next one's, references, multipliers, "
                f"stored plan, table entry): {priv:,} in all, {priv / max(1, info['subnets']):,.0f} a subnet on average")
+    plans = [s["plan"] for s in info["table"]]
+    least = [s["name"] for s in info["table"] if s["plan"] == "stored+least_ram"]
+    click.echo(f"stored engine plans: {len(plans) - plans.count('none')} of {len(plans)} subnets; a second one for the "
+               f"least-RAM firmware (export-c --least-ram) where its tiles differ: {', '.join(least) or 'none'}")
 
 
 @blob.command("select")
