@@ -95,24 +95,24 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
                  least_ram: bool = False) -> dict:
     """least_ram: also what a firmware sized for the least RAM (-DSLIMHAR_LEAST_RAM=1, `export-c
     --least-ram`) runs: every subnet prepared with that firmware's arena as its Plan::ram_limit
-    (engine_check built with -DSLIMHAR_CHECK_RAM_LIMIT), its instructions and arena + scratch
-    there, each subnet at its own least arena + scratch (Plan::ram_limit 1) and, with the
-    firmware, that firmware's static RAM."""
+    (engine_check's records carry it), its instructions and arena + scratch there, each subnet at
+    its own least arena + scratch (Plan::ram_limit 1) and, with the firmware, that firmware's
+    static RAM."""
     blob_path = Path(blob_path)
     blob = Blob.open(blob_path)
     X, source = _windows(blob, max(windows, portable_windows))
     recs = [(i, ec.subnet_inputs(blob, s, X)) for i, s in enumerate(blob.subnets)]
-    dsp = ec.run("dsp", ec.build("dsp"), blob_path, [(i, x[:windows]) for i, x in recs])
+    dsp_program = ec.build("dsp")
+    dsp = ec.run("dsp", dsp_program, blob_path, [(i, x[:windows]) for i, x in recs])
     port = ec.run("portable", ec.build("portable"), blob_path, [(i, x[:portable_windows]) for i, x in recs])
     least, at_one, limit = None, None, 0
     if least_ram:
-        from slimhar.quantize.arena import blob_memory, memory_plan
-        mem = blob_memory(blob, least_ram=True)
-        limit = mem["arena_bytes"] + mem["scratch_bytes"]   # the least-RAM firmware's arena
-        with build_flags(f"-DSLIMHAR_CHECK_RAM_LIMIT={limit}") as tmp:
-            least = ec.run("dsp", ec.build("dsp", build_dir=tmp), blob_path, [(i, x[:windows]) for i, x in recs])
-        with build_flags("-DSLIMHAR_CHECK_RAM_LIMIT=1") as tmp:
-            at_one = ec.run("dsp", ec.build("dsp", build_dir=tmp), blob_path, [(i, x[:windows]) for i, x in recs])
+        from slimhar.quantize.arena import memory_plan
+        from slimhar.quantize.plan import least_ram_limit
+        limit = least_ram_limit(blob)   # the least-RAM firmware's arena
+        n = len(recs)
+        res = ec.run("dsp", dsp_program, blob_path, [(i, x[:windows], lim) for lim in (limit, 1) for i, x in recs]).records
+        least, at_one = res[:n], res[n:]
     # accuracy per subnet: the blob's table (validation) and, when `slimhar quantize` left its
     # report beside the blob and that report is on the test split (quantize --split test), the test split's
     report = {}
@@ -130,7 +130,7 @@ def bench_engine(blob_path, windows: int = 2, portable_windows: int = 1, with_fi
         same = np.array_equal(d.outputs[:portable_windows], p.outputs)
         extra = {}
         if least is not None:
-            q, o = least.records[k], at_one.records[k]
+            q, o = least[k], at_one[k]
             for rec in (q, o):
                 if rec.status:
                     raise ec.EngineCheckError(f"{s.name} with a RAM limit: {ec.STATUS[rec.status]}")

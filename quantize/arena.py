@@ -233,13 +233,14 @@ def memory_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ra
     return MemoryPlan(lay.arena_bytes, lay.total - lay.arena_bytes, lay.channels, len(lay.model.subgraphs[0].operators))
 
 
-def blob_memory(blob: Blob, budget: int = DSP_SCRATCH_BUDGET, least_ram: bool = False, ram_limit: int = 0) -> dict:
+def blob_memory(blob: Blob, budget: int = DSP_SCRATCH_BUDGET, ram_limit: int = 0) -> dict:
     """What the firmware's static buffers must hold to run every subnet of `blob` (DSP scratch
-    for a build with scratch budget `budget`): every subnet with the budget's tiles, or -- least_ram
-    -- the least arena + scratch any subnet needs, or -- ram_limit -- every subnet within that many
-    bytes where it can run in them, else in its least (the firmware passes its arena as each plan's
-    ram_limit, so the subnets that fit with the budget's tiles keep them)."""
-    plans = [memory_plan(blob, s, budget, 1 if least_ram else ram_limit) for s in blob.subnets]
+    for a build with scratch budget `budget`) with every plan prepared under Plan::ram_limit
+    `ram_limit`: 0, every subnet with the budget's tiles; 1, the least arena + scratch any subnet
+    needs (`export-c --least-ram`); N, every subnet within N bytes where it can run in them, else
+    in its least (the firmware passes its arena as each plan's ram_limit, so the subnets that fit
+    with the budget's tiles keep them)."""
+    plans = [memory_plan(blob, s, budget, ram_limit) for s in blob.subnets]
     arena = max(p.arena_bytes for p in plans)
     return {"arena_bytes": arena,
             # what the firmware's one arena holds beyond the largest activations (main.cpp adds

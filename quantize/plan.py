@@ -98,7 +98,7 @@ def _act(code: int, zp: int) -> tuple[int, int, int]:
 def least_ram_limit(blob: Blob, budget: int = DSP_SCRATCH_BUDGET) -> int:
     """The arena a firmware built for the least RAM gives every plan as its Plan::ram_limit
     (`export-c --least-ram`: the largest subnet's least activations + scratch, arena.blob_memory)."""
-    m = blob_memory(blob, budget, least_ram=True)
+    m = blob_memory(blob, budget, ram_limit=1)
     return m["arena_bytes"] + m["scratch_bytes"]
 
 
@@ -107,7 +107,8 @@ def stored_plans(blob: Blob, s: SubnetEntry, least_limit: int, budget: int = DSP
     for the least-RAM firmware (Plan::ram_limit = `least_limit`, least_ram_limit), else b"". The
     two have the same size: a limit changes only the tiles and scratch offsets, fixed-width fields."""
     first = stored_plan(blob, s, budget)
-    if layout(blob, s, budget).total <= least_limit:
+    arena, scratch = HEADER.unpack_from(first)[3:5]
+    if arena + scratch <= least_limit:
         return first, b""     # the fastest tiles fit: Prepare keeps them under that limit too
     least = stored_plan(blob, s, budget, least_limit)
     assert len(least) == len(first) and least != first, s.name

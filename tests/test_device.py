@@ -76,7 +76,7 @@ def test_least_ram_firmware_runs_every_subnet(hapt_blob, tmp_path, monkeypatch):
     assert {s.name for s in blob.subnets if s.least_plan_size} == set(slower), (slower, r.stdout)
     header = (tmp_path / "build" / "mps2_an386" / "slimhar_generated" / "slimhar_model.h").read_text()
     sizes = {k: int(v) for k, v in re.findall(r"#define SLIMHAR_MODEL_(ARENA_BYTES|SCRATCH_BYTES|LEAST_RAM) (\d+)u", header)}
-    least, fastest = blob_memory(blob, least_ram=True), blob_memory(blob)
+    least, fastest = blob_memory(blob, ram_limit=1), blob_memory(blob)
     assert sizes["LEAST_RAM"] == 1 and sizes["ARENA_BYTES"] + sizes["SCRATCH_BYTES"] == least["arena_bytes"] + least["scratch_bytes"]
     assert least["arena_bytes"] + least["scratch_bytes"] < fastest["arena_bytes"] + fastest["scratch_bytes"]
     # -DSLIMHAR_RAM_LIMIT=N between the two (`export-c --ram-limit`): the arena the mirror sizes for

@@ -38,7 +38,7 @@ def _check(kind: str, program: Path, blob_path: Path, cfg: dict, n: int, budget:
     records, refs = [], []
     for i, s in enumerate(blob.subnets):
         xq = ec.subnet_inputs(blob, s, X)
-        records.append((i, xq))
+        records.append((i, xq, ram_limit))
         refs.append(ec.tflm_outputs(blob, s, xq))
     res = ec.run(kind, program, blob_path, records)
     assert len(res.records) == len(blob.subnets)
@@ -85,16 +85,13 @@ def test_dsp_engine_at_another_scratch_budget(hapt_blob, programs, tmp_path, mon
     assert sum(r.scratch_bytes for r in res.records) < sum(r.scratch_bytes for r in default.records)
 
 
-def test_dsp_engine_at_least_ram(hapt_blob, programs, tmp_path, monkeypatch):
+def test_dsp_engine_at_least_ram(hapt_blob, programs):
     """Every subnet prepared with Plan::ram_limit 1 (its least arena + scratch: smaller DSP tiles
     where they lower the peak) -- still bit-exact with TFLM, its arena + scratch what
     quantize/arena.py computes for that limit (what `export-c --least-ram` sizes a firmware with),
     and below the default plans' on the subnets whose scratch did not fit the activations' gaps."""
     path, cfg = hapt_blob
-    monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-DSLIMHAR_CHECK_RAM_LIMIT=1")
-    elf = ec.build("dsp", build_dir=tmp_path / "build")
-    monkeypatch.delenv("PLATFORMIO_BUILD_FLAGS")
-    least = _check("dsp", elf, path, cfg, 2, ram_limit=1)
+    least = _check("dsp", programs["dsp"], path, cfg, 2, ram_limit=1)   # each record carries the limit
     default = _check("dsp", programs["dsp"], path, cfg, 1)
     pairs = [(a.arena_bytes + a.scratch_bytes, b.arena_bytes + b.scratch_bytes) for a, b in zip(least.records, default.records)]
     assert all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)

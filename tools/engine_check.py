@@ -110,7 +110,7 @@ def subnet_inputs(blob: Blob, s: SubnetEntry, x_norm: np.ndarray) -> np.ndarray:
 
 
 def write_inputs(path: Path, records: list[tuple]) -> None:
-    """records: (subnet, int8 windows) or (subnet, int8 windows, Plan::ram_limit; 0: the build's)."""
+    """records: (subnet, int8 windows) or (subnet, int8 windows, Plan::ram_limit; 0: none)."""
     with open(path, "wb") as f:
         f.write(b"SHEI" + struct.pack("<I", len(records)))
         for subnet, xq, *limit in records:

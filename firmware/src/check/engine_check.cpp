@@ -8,8 +8,8 @@
 // subnet 0 through PrepareModel; a blob's subnets through PrepareSubnet.
 //
 // inputs.bin  : "SHEI" u32 n_records, then per record: u32 subnet, u32 n_windows, u32 input_size,
-//               u32 ram_limit (the subnet's Plan::ram_limit; 0: the build's, SLIMHAR_CHECK_RAM_LIMIT
-//               or none), n_windows x input_size int8 (already quantized with the subnet's input params)
+//               u32 ram_limit (the subnet's Plan::ram_limit, 0: none; 1: its least arena + scratch),
+//               n_windows x input_size int8 (already quantized with the subnet's input params)
 // outputs.bin : "SHEO" u32 version=3, u32 n_records, char[16] kernel flavour,
 //               u32 sizeof(Plan) (without its op records), u32 sizeof(OpPlan) (one op record),
 //               u64 switch instructions (x1000 switches);
@@ -121,14 +121,6 @@ int main(int argc, char** argv) {
   const uint32_t n_rec = GetU32(h + 4);
 
   slimhar::QuantStore store{g_mult, g_shift, kQuant};
-#ifdef SLIMHAR_CHECK_RAM_LIMIT
-  // every subnet prepared with this Plan::ram_limit (1: its least arena + scratch) unless its
-  // record names one: other DSP tiles, the same bits (tests/test_engine.py, `slimhar bench engine
-  // --least-ram`)
-  constexpr uint32_t kBuildRamLimit = SLIMHAR_CHECK_RAM_LIMIT;
-#else
-  constexpr uint32_t kBuildRamLimit = 0;
-#endif
   const uint64_t sw = standalone ? 0 : SwitchCost(blob);  // between the first and last subnet
   std::memset(h, 0, sizeof(h));
   std::memcpy(h, "SHEO", 4);
@@ -143,7 +135,8 @@ int main(int argc, char** argv) {
   for (uint32_t r = 0; r < n_rec; ++r) {
     if (!hostio::Read(fi, h, 16)) return Fail("inputs.bin: truncated");
     const uint32_t subnet = GetU32(h), n_win = GetU32(h + 4), in_size = GetU32(h + 8);
-    g_plan.ram_limit = GetU32(h + 12) ? GetU32(h + 12) : kBuildRamLimit;
+    // other DSP tiles under a limit, the same bits (tests/test_engine.py, `slimhar bench engine --least-ram`)
+    g_plan.ram_limit = GetU32(h + 12);
     store.used = 0;
     const uint64_t t0 = hostio::Instructions();
     slimhar::EngineStatus st = standalone ? (subnet == 0 ? slimhar::PrepareModel(g_blob, uint32_t(n), &g_plan, &store)
