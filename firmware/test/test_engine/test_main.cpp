@@ -568,19 +568,14 @@ void DamagedStoredPlans(const slimhar::Blob& blob) {
   // without the least-RAM plans (the entries' flag cleared), the subnets that had one are prepared
   // from their flatbuffer at that limit: it is the second plan that proves them
   std::vector<uint8_t> b(slimhar_model, slimhar_model + SLIMHAR_MODEL_SIZE);
-  uint32_t cleared = 0;
+  uint32_t table = 0, cleared = 0;  // the subnet table's offset (header +24), 64-byte entries
+  std::memcpy(&table, slimhar_model + 24, 4);
   for (uint32_t i = 0; i < blob.subnet_count(); ++i) {
     slimhar::SubnetInfo si;
     blob.GetSubnet(i, &si);
     if (si.least_plan == nullptr) continue;
-    const uint8_t* entry = nullptr;  // the entry whose stored-plan offset (at +60) is this plan's
-    const uint32_t plan_at = uint32_t(si.plan - slimhar_model);
-    for (uint32_t at = 64; at + 64 <= b.size() && entry == nullptr; at += 4)
-      if (std::memcmp(slimhar_model + at + 60, &plan_at, 4) == 0 && slimhar_model[at + 14] == 1) entry = slimhar_model + at;
-    if (entry != nullptr) {
-      b[uint32_t(entry - slimhar_model) + 14] = 0;
-      ++cleared;
-    }
+    b[table + 64 * i + 14] = 0;  // the entry's flags (u16, bit 0 the only one set)
+    ++cleared;
   }
   WrCrc(b);
   slimhar::Blob plain;
