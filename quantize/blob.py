@@ -24,7 +24,8 @@ from .input_spec import unpack as unpack_spec
 from .requant import subnet_multipliers
 
 MAGIC = b"SLIMHAR\0"
-VERSION = 2          # 2: the input spec section replaced the bare normalization section
+VERSION = 3          # 2: the input spec section replaced the bare normalization section; 3: references,
+                     # multiplier tables and stored plans packed closer (4-, 4-, 1-byte aligned), plan format 3
 ALIGN = 16
 HEADER = struct.Struct("<8sHHIIIIIIIIIIIHHHBB")      # 64 bytes
 POOL_ENTRY = struct.Struct("<16sIII4II")             # 48 bytes
@@ -33,6 +34,7 @@ REF_ENTRY = struct.Struct("<HHHH")                    # 8 bytes
 PLAN_FIELD = 60                                        # the subnet entry's stored-plan offset
 FLAGS_FIELD = 14                                       # the subnet entry's flags (u16)
 LEAST_PLAN_FOLLOWS = 1                                 # flag: the least-RAM plan follows the stored plan
+PLAN_HEADER_BYTES = 26                                 # a stored plan's fixed part (quantize/plan.py HEADER)
 CRC_OFFSET = 16
 ARCHS = {"cnn": 0, "resnet": 1}
 MAX_SUBNETS, MAX_POOL, MAX_DIM = 4096, 256, 1 << 16
@@ -72,6 +74,7 @@ class SubnetEntry:
     plan_size: int = 0
     least_plan_offset: int = 0              # its plan for the least-RAM firmware, where that differs; 0: none
     least_plan_size: int = 0
+    refs_offset: int = 0
 
     @property
     def name(self) -> str:
@@ -140,8 +143,8 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     pool_names = list(pool)
     out = bytearray(HEADER.size)
 
-    def section(data: bytes) -> int:
-        out.extend(b"\0" * _pad(len(out)))
+    def section(data: bytes, align: int = ALIGN) -> int:
+        out.extend(b"\0" * ((-len(out)) % align))
         off = len(out)
         out.extend(data)
         return off
@@ -175,8 +178,8 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     model_sizes = [len(region) - st for st in starts]
     for s, (mult, shift) in zip(subnets, tables):
         refs = b"".join(REF_ENTRY.pack(t, pool_names.index(p), o, i) for t, p, o, i in s["refs"])
-        ref_offs.append(section(refs))
-        mult_offs.append(section(mult.tobytes() + shift.tobytes()))
+        ref_offs.append(section(refs, 4))         # read byte by byte
+        mult_offs.append(section(mult.tobytes() + shift.tobytes(), 4))   # int32 read in place
         mult_counts.append(len(mult))
     table = b"".join(SUBNET_ENTRY.pack(
         s["width"], s["resolution"], s["classes"], *s["channels"], 0, s["macs"], s["params"], s["arena_bytes"],
@@ -195,6 +198,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
     # each subnet's engine plan, computed from the blob as written so far (quantize/plan.py), after
     # the subnet table; its entry points at it. Where a firmware sized for the least RAM
     # (`export-c --least-ram`) prepares the subnet with other tiles, that plan follows, flagged.
+    # Plans are read byte by byte: no padding between them.
     from .plan import NoStoredPlan, least_ram_limit, stored_plans
     first = Blob(bytes(out), "(being written)")
     least_limit = least_ram_limit(first)
@@ -204,7 +208,7 @@ def pack_blob(pool: dict[str, np.ndarray], subnets: list[dict], spec: InputSpec,
         except NoStoredPlan:
             continue
         entry = table_off + k * SUBNET_ENTRY.size
-        struct.pack_into("<I", out, entry + PLAN_FIELD, section(plan + (b"\0" * _pad(len(plan)) + least if least else b"")))
+        struct.pack_into("<I", out, entry + PLAN_FIELD, section(plan + least, 1))
         struct.pack_into("<H", out, entry + FLAGS_FIELD, LEAST_PLAN_FOLLOWS if least else 0)
     seal()
     return bytes(out)
@@ -340,18 +344,18 @@ class Blob:
                     raise self._err(f"subnet {k}: multiplier table at {qoff} ({qn} channels) misaligned or too long")
                 self._range(qoff, 5 * qn, f"subnet {k} multipliers")
             psize = 0
-            if poff:   # the stored plan: 16-byte aligned, its size (u16 at +2) inside the file
-                if poff % ALIGN or poff + 4 > len(d):
-                    raise self._err(f"subnet {k}: stored plan at {poff} misaligned or outside the file")
+            if poff:   # the stored plan: its size (u16 at +2) inside the file
+                if poff + 4 > len(d):
+                    raise self._err(f"subnet {k}: stored plan at {poff} outside the file")
                 psize = struct.unpack_from("<H", d, poff + 2)[0]
-                if psize < 48:
-                    raise self._err(f"subnet {k}: stored plan of {psize} bytes (at least 48)")
+                if psize < PLAN_HEADER_BYTES:
+                    raise self._err(f"subnet {k}: stored plan of {psize} bytes (at least {PLAN_HEADER_BYTES})")
                 self._range(poff, psize, f"subnet {k} stored plan")
             if flags & ~LEAST_PLAN_FOLLOWS or (flags and not poff):
                 raise self._err(f"subnet {k}: entry flags {flags:#x} (only bit 0, and only with a stored plan)")
             loff = lsize = 0
-            if flags:  # the least-RAM plan: right after the stored plan, 16-byte aligned, as long
-                loff, lsize = poff + psize + _pad(psize), psize
+            if flags:  # the least-RAM plan: right after the stored plan, as long
+                loff, lsize = poff + psize, psize
                 self._range(loff, lsize, f"subnet {k} least-RAM plan")
                 if struct.unpack_from("<H", d, loff + 2)[0] != psize:
                     raise self._err(f"subnet {k}: least-RAM plan at {loff} is not as long as its stored plan")
@@ -364,7 +368,7 @@ class Blob:
                     raise self._err(f"subnet {k}: slice ({o}, {i}) outside pool tensor {p} of shape {dims}")
             w = round(w, 6)         # stored as float32; grid widths have few decimals
             self.subnets.append(SubnetEntry(w, res, cls, (c0, c1, c2), macs, params, arena, facc, qacc,
-                                            moff, msize, refs, qoff, qn, poff, psize, loff, lsize))
+                                            moff, msize, refs, qoff, qn, poff, psize, loff, lsize, roff))
 
     # -- access -------------------------------------------------------------------------------
     def pool_array(self, k: int) -> np.ndarray:
@@ -390,8 +394,9 @@ class Blob:
     def private_bytes(self) -> list[dict]:
         """What each subnet adds to the file: the model-region bytes from its start to the next
         subnet's (the one packed first -- last in the region -- carries what they share), of
-        them its biases; its weight references and multiplier table with their padding; its
-        64-byte table entry. With the header, input spec, metadata and pool they sum to the file."""
+        them its biases; its weight references, multiplier table and stored plans, each to where
+        the next part of the file starts (the padding after it); its 64-byte table entry. With the
+        header, input spec, metadata and pool they sum to the file."""
         from .tflite_io import _biased_ops
         order = sorted(range(len(self.subnets)), key=lambda i: self.subnets[i].model_offset)
         ends = {}
@@ -399,6 +404,14 @@ class Blob:
             s = self.subnets[i]
             ends[i] = (self.subnets[order[k + 1]].model_offset if k + 1 < len(order)
                        else s.model_offset + s.model_size + _pad(s.model_offset + s.model_size))
+        # every part that follows the model region, by where it starts: what each takes runs to the
+        # start of the next one (the subnet table, the file's end)
+        table_off, n_sub = HEADER.unpack_from(self.data, 0)[6], len(self.subnets)
+        parts = sorted([(s.refs_offset, 0, i) for i, s in enumerate(self.subnets)]
+                       + [(s.mult_offset, 1, i) for i, s in enumerate(self.subnets) if s.mult_count]
+                       + [(s.plan_offset, 2, i) for i, s in enumerate(self.subnets) if s.plan_offset]
+                       + [(table_off, -1, -1), (table_off + SUBNET_ENTRY.size * n_sub, -1, -1), (len(self.data), -1, -1)])
+        span = {(kind, i): parts[j + 1][0] - at for j, (at, kind, i) in enumerate(parts[:-1]) if i >= 0}
         out = []
         for i, s in enumerate(self.subnets):
             m = self.model(s)
@@ -407,11 +420,8 @@ class Blob:
                              if m.buffers[b.buffer].data is not None)
             except (IndexError, TypeError, AttributeError):
                 raise self._err(f"subnet {s.name}: a bias names no buffer of its flatbuffer") from None
-            refs = REF_ENTRY.size * len(s.refs)
-            mults = 5 * s.mult_count
-            row = {"model": ends[i] - s.model_offset, "biases": biases, "refs": refs + _pad(refs),
-                   "multipliers": mults + _pad(mults), "plan": s.plan_size + _pad(s.plan_size) + s.least_plan_size + _pad(s.least_plan_size),
-                   "entry": SUBNET_ENTRY.size}
+            row = {"model": ends[i] - s.model_offset, "biases": biases, "refs": span[0, i],
+                   "multipliers": span.get((1, i), 0), "plan": span.get((2, i), 0), "entry": SUBNET_ENTRY.size}
             row["total"] = row["model"] + row["refs"] + row["multipliers"] + row["plan"] + row["entry"]
             out.append(row)
         return out

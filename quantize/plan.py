@@ -23,10 +23,14 @@ from .arena import DSP_SCRATCH_BUDGET, blob_memory, layout
 from .blob import Blob, SubnetEntry
 from .requant import quantize_multiplier
 
-HEADER = struct.Struct("<BBHIIIIIHHffbb3H4x")   # 48 bytes
-COMMON = struct.Struct("<BB3HHHbb")              # 14 bytes
-assert HEADER.size == 48 and COMMON.size == 14
-FORMAT = 2   # 2: the conv / fc weights part carries its DSP tile (prepare.cpp ChooseTiles)
+HEADER = struct.Struct("<BBHIIff3H")   # 26 bytes
+COMMON = struct.Struct("<BB3HHbHb")    # 14 bytes: kind, flags, output H W C, output offset / 16 and zp, input offset / 16 and zp
+CHAINED = struct.Struct("<BB3HHb")     # 11 bytes: the same without the input (IN_CHAINED)
+assert HEADER.size == 26 and COMMON.size == 14 and CHAINED.size == 11
+# 2: the conv / fc weights part carries its DSP tile (prepare.cpp ChooseTiles); 3: what follows
+# from the records left out of the header (MACs, element counts, the input's and output's offset
+# and zero point), an input that is the previous op's output not repeated
+FORMAT = 3
 ALIGN = 16
 MAX_OFFSET = ALIGN * 0xFFFF      # offsets are stored / 16 in a u16
 
@@ -41,6 +45,7 @@ IN_GEOM_EXPLICIT = 1        # else the previous op's output geometry (the model 
 OUT_SIZE_EXPLICIT = 2       # else out_h * out_w * out_c
 BIAS_SHIFT = 2              # 2 bits: 0 none, 1 int16, 2 int32
 ACT_SHIFT = 4               # 2 bits: 0 no range (act_min = act_max = 0), 1 NONE, 2 RELU
+IN_CHAINED = 64             # the input's offset and zero point are the previous op's output's (never op 0)
 
 
 class NoStoredPlan(Exception):
@@ -130,8 +135,14 @@ def stored_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ra
     data_at = _data_positions(model)
     refs = {t: (p, o, i) for t, p, o, i in s.refs}
     tin, tout = sg.tensors[sg.inputs[0]], sg.tensors[sg.outputs[0]]
+    # the header leaves out what the records give: the input is op 0's, the output the last op's
+    if sg.operators[0].inputs[0] != sg.inputs[0] or sg.operators[-1].outputs[0] != sg.outputs[0]:
+        raise NoStoredPlan("the model's input / output is not the first op's / last op's")
+    if _elems(tin) != math.prod(_hwc(tin)):
+        raise NoStoredPlan("input elements")
     prev = _hwc(tin)
-    records, macs, mults = [], 0, 0
+    prev_out = None          # the previous op's output offset and zero point
+    records, mults = [], 0
     for k, op in enumerate(sg.operators):
         code = lay.codes[op.opcodeIndex]
         if code not in KIND:
@@ -187,7 +198,6 @@ def stored_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ra
                 payload = struct.pack("<4BHH", kh, stride, pad // 2, pad - pad // 2, scratch_at, tile) + weights
             else:
                 payload = struct.pack("<HH", scratch_at, tile) + weights
-            macs += _elems(y) * segs * seg_len
             mults += out
         flags = (bias_code << BIAS_SHIFT) | (act_flag << ACT_SHIFT)
         head_geom = b""
@@ -198,16 +208,19 @@ def stored_plan(blob: Blob, s: SubnetEntry, budget: int = DSP_SCRATCH_BUDGET, ra
         if _elems(y) != out_h * out_w * out_c:
             flags |= OUT_SIZE_EXPLICIT
             tail_size = struct.pack("<I", _elems(y))
-        records.append(COMMON.pack(kind, flags, out_h, out_w, out_c, _off16(lay.offset(ins[0])),
-                                   _off16(lay.offset(op.outputs[0])), _zp(x), _zp(y)) + head_geom + tail_size + payload)
-        prev = (out_h, out_w, out_c)
+        out_at, in_at = _off16(lay.offset(op.outputs[0])), _off16(lay.offset(ins[0]))
+        if (in_at, _zp(x)) == prev_out:
+            common = CHAINED.pack(kind, flags | IN_CHAINED, out_h, out_w, out_c, out_at, _zp(y))
+        else:
+            common = COMMON.pack(kind, flags, out_h, out_w, out_c, out_at, _zp(y), in_at, _zp(x))
+        records.append(common + head_geom + tail_size + payload)
+        prev, prev_out = (out_h, out_w, out_c), (out_at, _zp(y))
     if mults != s.mult_count:
         raise NoStoredPlan("multiplier table")
     body = b"".join(records)
     size = HEADER.size + len(body)
     if size > 0xFFFF:
         raise NoStoredPlan("size")
-    head = HEADER.pack(len(sg.operators), FORMAT, size, lay.arena_bytes, lay.total - lay.arena_bytes, macs,
-                       _elems(tin), _elems(tout), _off16(lay.offset(sg.inputs[0])), _off16(lay.offset(sg.outputs[0])),
-                       _scale(tin), _scale(tout), _zp(tin), _zp(tout), *_hwc(tin))
+    head = HEADER.pack(len(sg.operators), FORMAT, size, lay.arena_bytes, lay.total - lay.arena_bytes,
+                       _scale(tin), _scale(tout), *_hwc(tin))
     return head + body

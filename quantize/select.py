@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .blob import REF_ENTRY, SUBNET_ENTRY, Blob, BlobError, repack
 
-FIRMWARE_BYTES = 77824   # the emulated board's firmware without its blob: 75,992 B measured (slimhar bench engine, 2026-12-07), rounded up to 76 KiB
+FIRMWARE_BYTES = 77824   # the emulated board's firmware without its blob: 76,328 B measured (slimhar bench engine, 2026-12-07, blob format 3), rounded up to 76 KiB
 
 
 def costs(blob: Blob, latency_json=None) -> tuple[dict[int, float], str]:
@@ -76,6 +76,10 @@ def _p16(n: int) -> int:
     return n + (-n) % 16
 
 
+def _p4(n: int) -> int:
+    return n + (-n) % 4
+
+
 def _region(blob: Blob, chosen: list[int]) -> tuple[int, int, dict[int, int]]:
     """The model region the chosen subnets' flatbuffers make together (tflite_io.pack_region):
     its length, the length of the metadata that goes with it (whose tensor_names are the list the
@@ -118,8 +122,8 @@ def _plan_sizes(blob: Blob, i: int) -> tuple[int, int, int]:
 
 
 def blob_bytes(blob: Blob, chosen: list[int], region: tuple[int, int] | None = None) -> int:
-    """len(repack(blob, chosen, trim=True)) without writing it: the 64-byte header, then every
-    section padded to 16 bytes (docs/blob-format.md), the pool cut to the slices in use, the
+    """len(repack(blob, chosen, trim=True)) without writing it: the 64-byte header, then the
+    sections as docs/blob-format.md aligns them, the pool cut to the slices in use, the
     chosen models' region and metadata (`region`: their lengths, _region's first two, when known)."""
     from .blob import POOL_ENTRY
     from .input_spec import pack as pack_spec
@@ -135,11 +139,12 @@ def blob_bytes(blob: Blob, chosen: list[int], region: tuple[int, int] | None = N
     region, meta = _region(blob, chosen)[:2] if region is None else region
     plans = {i: _plan_sizes(blob, i) for i in chosen}
     least_limit = max(least for _, _, least in plans.values())      # plan.least_ram_limit of the set
-    subnets = _p16(region) + sum(_p16(REF_ENTRY.size * len(blob.subnets[i].refs)) + _p16(5 * blob.subnets[i].mult_count)
-                                 + _p16(size) * (2 if size and fast > least_limit else 1)
-                                 for i, (size, fast, _) in plans.items())
-    return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + subnets
-            + _p16(SUBNET_ENTRY.size * len(chosen)))
+    # after the region: each subnet's references and multiplier table (4-byte aligned), the
+    # table, then the stored plans one after another (pack_blob)
+    tables = sum(_p4(REF_ENTRY.size * len(blob.subnets[i].refs) + 5 * blob.subnets[i].mult_count) for i in chosen)
+    stored = sum(size * (2 if size and fast > least_limit else 1) for size, fast, _ in plans.values())
+    return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + _p16(region)
+            + _p16(tables) + SUBNET_ENTRY.size * len(chosen) + _p16(stored))
 
 
 def fit(blob: Blob, candidates: list[int], cost: dict[int, float], flash_budget: int,

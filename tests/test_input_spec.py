@@ -139,8 +139,8 @@ def test_python_reader_refuses_each_malformed_spec(hapt_blob):
 
 def test_older_blob_version_is_refused_by_name(hapt_blob):
     data = Path(hapt_blob[0]).read_bytes()
-    with pytest.raises(BlobError, match="blob version 1, this reader reads version 2"):
-        Blob(_patched(data, [(8, "<H", 1)]), "old.blob")
+    with pytest.raises(BlobError, match="blob version 2, this reader reads version 3"):
+        Blob(_patched(data, [(8, "<H", 2)]), "old.blob")
 
 
 @pytest.mark.skipif(not HAVE_PIO, reason="needs `make setup` (PlatformIO, g++)")

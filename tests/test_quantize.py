@@ -150,7 +150,14 @@ def test_blob_form_of_the_flatbuffers(exported):
     # and the parts they share written once (what each adds is far less than it alone)
     assert all(s.model_offset % 16 == 0 and b.data[s.model_offset + 4:s.model_offset + 8] == b"TFL3" for s in b.subnets)
     alone = sum(len(pack(blob_form(b.model(s)))) for s in b.subnets)
-    assert sum(p["model"] for p in b.private_bytes()) < alone / 2
+    private = b.private_bytes()
+    assert sum(p["model"] for p in private) < alone / 2
+    # what each subnet adds, and everything before the model region, make up the whole file;
+    # every stored plan and its padding is counted, and the plans lie back to back
+    assert min(s.model_offset for s in b.subnets) + sum(p["total"] for p in private) == len(b.data)
+    plans = sorted((s.plan_offset, s.plan_size + s.least_plan_size) for s in b.subnets if s.plan_offset)
+    assert len(plans) == len(b.subnets) and all(o + n == o2 for (o, n), (o2, _) in zip(plans, plans[1:]))
+    assert sum(p["plan"] for p in private) == len(b.data) - plans[0][0]
     models = [pack(standalone_form(b.model(s))) for s in b.subnets]   # the full form
     rows = [dict(width=s.width, resolution=s.resolution, classes=s.classes, channels=s.channels, macs=s.macs,
                  params=s.params, arena_bytes=s.arena_bytes, float_acc=s.float_acc, int8_acc=s.int8_acc,
@@ -266,8 +273,8 @@ def test_bad_blobs_give_clear_errors(blob_bytes):
     cases.append((_recrc(b), "absurd model shape"))
     entry = h[6] + PLAN_FIELD                                 # subnet 0's stored plan
     b = bytearray(good)
-    struct.pack_into("<I", b, entry, struct.unpack_from("<I", good, entry)[0] + 8)
-    cases.append((_recrc(b), "stored plan at .* misaligned"))
+    struct.pack_into("<I", b, entry, len(good) - 2)           # its size field past the end
+    cases.append((_recrc(b), "stored plan at .* outside the file"))
     b = bytearray(good)
     struct.pack_into("<I", b, entry, len(good) - 16)          # its size runs past the end
     cases.append((_recrc(b), "stored plan"))

@@ -86,12 +86,12 @@ static void DamagedCopies() {
       {"ref_slice_wider_than_tensor", ref0 + 4, 60000, 2, BlobStatus::kBadRef},
       {"ref_slice_empty", ref0 + 6, 0, 2, BlobStatus::kBadRef},
       {"version_1_refused", 8, 1, 2, BlobStatus::kBadVersion},
+      {"version_2_refused", 8, 2, 2, BlobStatus::kBadVersion},  // its plans and sections lie elsewhere
       {"subnet_mults_misaligned", table + 52, Rd32(good.data() + table + 52) + 2, 4, BlobStatus::kMisaligned},
       {"subnet_mults_out_of_bounds", table + 52, uint32_t(good.size()) - 4, 4, BlobStatus::kOutOfBounds},
       {"subnet_too_many_mults", table + 56, 70000, 4, BlobStatus::kBadSubnet},
-      {"subnet_stored_plan_misaligned", table + 60, Rd32(good.data() + table + 60) + 8, 4, BlobStatus::kMisaligned},
       {"subnet_stored_plan_out_of_bounds", table + 60, uint32_t(good.size()), 4, BlobStatus::kOutOfBounds},
-      {"subnet_stored_plan_too_short", Rd32(good.data() + table + 60) + 2, 47, 2, BlobStatus::kOutOfBounds},
+      {"subnet_stored_plan_too_short", Rd32(good.data() + table + 60) + 2, 25, 2, BlobStatus::kOutOfBounds},
       {"subnet_stored_plan_past_the_end", Rd32(good.data() + table + 60) + 2, 0xFFFF, 2, BlobStatus::kOutOfBounds},
       {"subnet_unknown_entry_flag", table + 14, 2, 2, BlobStatus::kBadSubnet},
       // the last subnet's plan is the file's last section: a least-RAM plan said to follow it cannot

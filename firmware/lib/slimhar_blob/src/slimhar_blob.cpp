@@ -6,9 +6,9 @@ namespace slimhar {
 namespace {
 
 constexpr uint8_t kMagic[8] = {'S', 'L', 'I', 'M', 'H', 'A', 'R', 0};
-constexpr uint16_t kVersion = 2;  // 2: the input spec section
+constexpr uint16_t kVersion = 3;  // 2: the input spec section; 3: refs, multipliers, plans packed closer
 constexpr uint32_t kHeaderSize = 64, kPoolEntry = 48, kSubnetEntry = 64, kRefEntry = 8, kAlign = 16;
-constexpr uint32_t kPlanHeader = 48;  // a stored plan's fixed part
+constexpr uint32_t kPlanHeader = 26;  // a stored plan's fixed part (format 3)
 constexpr uint16_t kLeastPlanFollows = 1;  // subnet entry flag (docs/blob-format.md)
 constexpr uint32_t kCrcOffset = 16, kMaxSubnets = 4096, kMaxPool = 256, kMaxDim = 1u << 16, kMaxRefs = 64;
 constexpr uint32_t kMaxMults = 1u << 16;  // conv / fc output channels of one subnet together
@@ -228,17 +228,16 @@ BlobStatus Blob::Check() const {
     // the stored plan (docs/blob-format.md): its size (u16 at +2) inside the file; its content is
     // the engine's to check (PrepareSubnet trusts one only once it has proven it, engine.h)
     const uint32_t poff = U32(e + 60);
-    if (poff) {
-      if (poff % kAlign) return BlobStatus::kMisaligned;
+    if (poff) {  // read byte by byte: any alignment
       if (!InBounds(poff, 4, size_) || U16(h + poff + 2) < kPlanHeader) return BlobStatus::kOutOfBounds;
       if (!InBounds(poff, U16(h + poff + 2), size_)) return BlobStatus::kOutOfBounds;
     }
-    // entry flags: only "the least-RAM plan follows the stored plan" (16-byte aligned, as long)
+    // entry flags: only "the least-RAM plan follows the stored plan" (right after it, as long)
     const uint16_t flags = U16(e + 14);
     if ((flags & ~kLeastPlanFollows) != 0 || (flags != 0 && poff == 0)) return BlobStatus::kBadSubnet;
     if (flags) {
       const uint32_t psize = U16(h + poff + 2);
-      const uint64_t loff = uint64_t(poff) + ((psize + kAlign - 1) & ~(kAlign - 1));  // poff + psize is in bounds
+      const uint64_t loff = uint64_t(poff) + psize;  // in bounds: checked above
       if (!InBounds(loff, psize, size_) || U16(h + loff + 2) != psize) return BlobStatus::kOutOfBounds;
     }
     // every multiplier as TFLM's QuantizeMultiplier makes them (0 with shift 0, or in [2^30, 2^31)
@@ -331,7 +330,7 @@ bool Blob::GetSubnet(uint32_t i, SubnetInfo* out) const {
   out->plan = poff ? data_ + poff : nullptr;
   out->plan_size = poff ? U16(data_ + poff + 2) : 0;
   const bool least = (U16(e + 14) & kLeastPlanFollows) != 0;  // Open checked: only with a plan
-  out->least_plan = least ? out->plan + ((out->plan_size + kAlign - 1) & ~(kAlign - 1)) : nullptr;
+  out->least_plan = least ? out->plan + out->plan_size : nullptr;
   out->least_plan_size = least ? out->plan_size : 0;
   return true;
 }

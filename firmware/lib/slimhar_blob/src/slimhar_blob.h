@@ -1,4 +1,4 @@
-// Reader of slimhar's model.blob, version 2 (docs/blob-format.md): validates everything before
+// Reader of slimhar's model.blob, version 3 (docs/blob-format.md): validates everything before
 // it trusts anything, never reads outside the buffer, no heap, no exceptions. The blob carries
 // the model's input spec (rate, window, hop, raw channels, preprocessing chain, normalization,
 // class names) so the firmware feeds any model without being rebuilt for it.
@@ -18,7 +18,7 @@ enum class BlobStatus : int {
   kBadCrc,
   kBadCounts,       // subnet / pool counts out of range
   kBadShape,        // window / axes / classes / arch absurd
-  kMisaligned,      // a section offset is not 16-byte aligned
+  kMisaligned,      // a section offset is not aligned as the format says (16 bytes; the multiplier table 4)
   kOutOfBounds,     // a section, model or reference table lies outside the buffer
   kBadPoolTensor,   // rank, dims, size or bytes of a pool tensor
   kBadSubnet,       // a subnet table entry is absurd

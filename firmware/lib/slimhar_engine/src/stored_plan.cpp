@@ -3,7 +3,8 @@
 // flatbuffer -- geometry, arena offsets / 16, zero points, activation ranges, ADD's multipliers,
 // where biases and gather indices lie -- and leaves out what follows from it: a weight view's
 // strides (from its pool tensor), the multiplier pointers (the table, consumed in op order), an
-// op's input geometry when it is the previous op's output.
+// op's input geometry, offset and zero point when they are the previous op's output's, the
+// subnet's input and output (op 0's input, the last op's output) and its MACs.
 #include "stored_plan.h"
 
 #include <cstring>
@@ -15,9 +16,9 @@ namespace slimhar {
 namespace stored {
 namespace {
 
-constexpr uint32_t kHeader = 48, kFormat = 2;
+constexpr uint32_t kHeader = 26, kFormat = 3;
 // record flags; bits 2-3: the bias (0 none, 1 int16, 2 int32), bits 4-5: the activation range
-enum : uint8_t { kInGeomExplicit = 1, kOutSizeExplicit = 2, kUnusedFlags = 0xC0 };
+enum : uint8_t { kInGeomExplicit = 1, kOutSizeExplicit = 2, kInChained = 64, kUnusedFlags = 0x80 };
 
 // Little-endian reads from bytes already known to lie inside the plan (Reader takes each
 // record's whole length, from its kind and flags, with one bounds check).
@@ -46,7 +47,7 @@ struct Bytes {
 // A record's bytes after its kind and flags: the common part, the optional input geometry and
 // output size, the op's own fields (docs/blob-format.md "Stored plan").
 uint32_t RecordTail(OpKind kind, uint8_t flags) {
-  uint32_t n = 12 + ((flags & kInGeomExplicit) ? 6 : 0) + ((flags & kOutSizeExplicit) ? 4 : 0);
+  uint32_t n = ((flags & kInChained) ? 9 : 12) + ((flags & kInGeomExplicit) ? 6 : 0) + ((flags & kOutSizeExplicit) ? 4 : 0);
   const uint32_t weights = 11 + (((flags >> 2) & 3u) ? 4 : 0);  // scratch, tile, pool, out, segs, seg_len, [bias]
   switch (kind) {
     case OpKind::kPad: return n + 6;
@@ -90,23 +91,29 @@ class Reader {
     const uint16_t size = c.U16();
     p->arena_bytes = c.U32();
     p->dsp_scratch_bytes = c.U32();
-    p->macs = c.U32();
-    p->input_size = c.U32();
-    p->output_size = c.U32();
-    p->input_off = 16u * c.U16();
-    p->output_off = 16u * c.U16();
     p->input_scale = c.F32();
     p->output_scale = c.F32();
-    p->input_zp = c.I8();
-    p->output_zp = c.I8();
     prev_.h = c.U16();
     prev_.w = c.U16();
     prev_.c = c.U16();
-    const uint32_t reserved = c.U32();
+    const uint64_t input_size = uint64_t(prev_.h) * prev_.w * prev_.c;
+    p->input_size = uint32_t(input_size);
     p->n_ops = n_ops_;
     p->scratch_bytes = SLIMHAR_KERNELS_DSP ? p->dsp_scratch_bytes : 0;
-    return format == kFormat && size == size_ && reserved == 0 && n_ops_ >= 1 && n_ops_ <= kMaxOps &&
+    return format == kFormat && size == size_ && n_ops_ >= 1 && n_ops_ <= kMaxOps && input_size <= kMaxArenaBytes &&
            uint64_t(p->arena_bytes) + p->dsp_scratch_bytes <= kMaxArenaBytes;
+  }
+
+  // After the last op: what the header leaves out, from the records -- the subnet's input is op
+  // 0's, its output the last op's, its MACs those of its CONV_2D and FULLY_CONNECTED ops.
+  bool Tail(Plan* p) const {
+    p->input_off = input_off_;
+    p->input_zp = input_zp_;
+    p->output_off = prev_off_;
+    p->output_zp = prev_zp_;
+    p->output_size = prev_size_;
+    p->macs = uint32_t(macs_);
+    return ops_read_ == n_ops_ && macs_ <= 0xFFFFFFFFu;
   }
 
   bool Op(OpPlan* op) {
@@ -122,10 +129,23 @@ class Reader {
     op->out.h = c.U16();
     op->out.w = c.U16();
     op->out.c = c.U16();
-    op->in_off[0] = 16u * c.U16();
     op->out_off = 16u * c.U16();
-    op->in_zp[0] = c.I8();
     op->out_zp = c.I8();
+    if (flags & kInChained) {  // the previous op's output; op 0 has none
+      if (ops_read_ == 0) return false;
+      op->in_off[0] = prev_off_;
+      op->in_zp[0] = prev_zp_;
+    } else {
+      op->in_off[0] = 16u * c.U16();
+      op->in_zp[0] = c.I8();
+    }
+    if (ops_read_ == 0) {
+      input_off_ = op->in_off[0];
+      input_zp_ = op->in_zp[0];
+    }
+    ++ops_read_;
+    prev_off_ = op->out_off;
+    prev_zp_ = op->out_zp;
     if (flags & kInGeomExplicit) {
       op->in.h = c.U16();
       op->in.w = c.U16();
@@ -142,6 +162,7 @@ class Reader {
     } else {
       return false;
     }
+    prev_size_ = op->out_size;
     // the fused activation's range (prepare.cpp ActRange): CONV_2D, FULLY_CONNECTED and ADD
     // have one (code 1 or 2), the other ops none (code 0)
     const uint32_t act = (flags >> 4) & 3u;
@@ -234,6 +255,7 @@ class Reader {
       if (uint64_t(at) + uint64_t(bias->bytes) * w.out > sub_.model_size) return false;
       bias->data = sub_.model + at;
     }
+    macs_ += uint64_t(op->out_size) * w.segs * w.seg_len;  // < 2^64: 32 + 16 + 16 bits
     if (w.out > sub_.n_mults - mults_used_) return false;
     quant->mult = reinterpret_cast<const int32_t*>(sub_.mults + 4u * mults_used_);
     quant->shift = reinterpret_cast<const int8_t*>(sub_.mults + 4u * sub_.n_mults + mults_used_);
@@ -245,8 +267,12 @@ class Reader {
   const SubnetInfo& sub_;
   const uint8_t* plan_;
   uint32_t size_;
-  uint32_t at_ = 0, n_ops_ = 0, mults_used_ = 0;
+  uint32_t at_ = 0, n_ops_ = 0, mults_used_ = 0, ops_read_ = 0;
   Dims prev_{0, 0, 0};
+  // op 0's input, the last op read's output (offset, zero point, elements), the MACs so far
+  uint32_t input_off_ = 0, prev_off_ = 0, prev_size_ = 0;
+  int32_t input_zp_ = 0, prev_zp_ = 0;
+  uint64_t macs_ = 0;
 };
 
 bool SameView(const WeightView& a, const WeightView& b) {
@@ -310,7 +336,7 @@ EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Which which, Plan* 
   if (!r.Header(&head) || r.n_ops() > plan->op_capacity) return EngineStatus::kBadModel;
   for (uint32_t k = 0; k < r.n_ops(); ++k)
     if (!r.Op(&plan->ops[k])) return EngineStatus::kBadModel;
-  if (!r.Done()) return EngineStatus::kBadModel;
+  if (!r.Done() || !r.Tail(&head)) return EngineStatus::kBadModel;
   OpPlan* ops = plan->ops;
   const uint32_t capacity = plan->op_capacity, limit = plan->ram_limit;
   *plan = head;
@@ -325,15 +351,15 @@ bool SameAs(const Blob& blob, const SubnetInfo& sub, Which which, const Plan& p)
   Plan h;
   if (!r.Header(&h) || r.n_ops() != p.n_ops) return false;
   if (h.arena_bytes != p.arena_bytes || h.dsp_scratch_bytes != p.dsp_scratch_bytes || h.scratch_bytes != p.scratch_bytes ||
-      h.macs != p.macs || h.input_off != p.input_off || h.input_size != p.input_size || h.output_off != p.output_off ||
-      h.output_size != p.output_size || h.input_zp != p.input_zp || h.output_zp != p.output_zp ||
-      std::memcmp(&h.input_scale, &p.input_scale, 4) != 0 || std::memcmp(&h.output_scale, &p.output_scale, 4) != 0)
+      h.input_size != p.input_size || std::memcmp(&h.input_scale, &p.input_scale, 4) != 0 ||
+      std::memcmp(&h.output_scale, &p.output_scale, 4) != 0)
     return false;
   for (uint32_t k = 0; k < p.n_ops; ++k) {
     OpPlan op;
     if (!r.Op(&op) || !SameOp(op, p.ops[k])) return false;
   }
-  return r.Done();
+  return r.Done() && r.Tail(&h) && h.macs == p.macs && h.input_off == p.input_off && h.output_off == p.output_off &&
+         h.output_size == p.output_size && h.input_zp == p.input_zp && h.output_zp == p.output_zp;
 }
 
 }  // namespace stored
