@@ -10,7 +10,10 @@
 //    the input one column at a time (tile kResidentTile).
 // Each group of 4 channels is stored as two words (x0,x2) (x1,x3) -- the order SXTB16 produces
 // from 4 packed int8 -- on both sides, so the products pair up. The inner loop computes 2
-// output channels x 2 positions: per 4 channels, 4 word-pair loads + 8 SMLAD for 16 MACs.
+// output channels x 2 positions: per 4 channels, 4 word-pair loads + 8 SMLAD for 16 MACs; a
+// tile with an odd number of positions takes its last one alone (2 channels x 1 position) rather
+// than computing it twice -- the deep layers of short windows have 3-5 output rows, so a tile of
+// 3 columns held 9 positions and paid a tenth of its MACs again.
 // Integer sums are exact, so the result is bit-identical to the portable flavour.
 #include <cstring>
 
@@ -177,6 +180,46 @@ inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, 
     pw = r12;
   }
   *acc = Acc4{a00, a01, a10, a11};
+}
+
+// 2 output channels x 1 position: a tile's last position when it has an odd count (the pair
+// loop would compute it twice). Per group LDM + LDRD + 4 SMLAD for 8 MACs.
+inline void Dot2x1(const uint32_t* pw, const uint32_t* ra, uint32_t groups, int32_t* acc_a, int32_t* acc_b) {
+  int32_t a = *acc_a, b = *acc_b;
+  if (groups & 1u) {
+    uint32_t wa0, wa1, wb0, wb1, x0, x1;
+    SLIMHAR_LDRD_POST(wa0, wa1, pw);
+    SLIMHAR_LDRD_POST(wb0, wb1, pw);
+    SLIMHAR_LDRD_POST(x0, x1, ra);
+    a = __smlad(int32_t(x0), int32_t(wa0), a);
+    a = __smlad(int32_t(x1), int32_t(wa1), a);
+    b = __smlad(int32_t(x0), int32_t(wb0), b);
+    b = __smlad(int32_t(x1), int32_t(wb1), b);
+  }
+  if (groups >= 2) {
+    register int32_t r0 asm("r0") = a;
+    register int32_t r2 asm("r2") = b;
+    register const uint32_t* r6 asm("r6") = ra;
+    register const uint32_t* r12 asm("r12") = pw;
+    register uint32_t lr asm("lr") = groups >> 1;
+#define SLIMHAR_ASM_GROUP1                \
+  "ldm r12!, {r8, r9, r10, r11}\n"        \
+  "ldrd r4, r5, [r6], #8\n"               \
+  "smlad r0, r4, r8, r0\n"                \
+  "smlad r0, r5, r9, r0\n"                \
+  "smlad r2, r4, r10, r2\n"               \
+  "smlad r2, r5, r11, r2\n"
+    asm volatile("1:\n" SLIMHAR_ASM_GROUP1 SLIMHAR_ASM_GROUP1 "subs lr, lr, #1\n"
+                 "bne 1b\n"
+                 : "+r"(r0), "+r"(r2), "+r"(r6), "+r"(r12), "+r"(lr)
+                 :
+                 : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
+#undef SLIMHAR_ASM_GROUP1
+    a = r0;
+    b = r2;
+  }
+  *acc_a = a;
+  *acc_b = b;
 }
 
 // Fully connected, `groups` groups of 4 inputs against 4 (or 2) classes' int8 weights: per group
@@ -377,10 +420,11 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
       const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
       if (!resident) WidenWeights(w, p.kh, I, o, ob, g.I4, wq);
       const ChannelRequant ra = a.Requant(o), rb = a.Requant(ob);
-      // positions in pairs down each column of the tile: (y, x) and (y + 1, x)
-      for (uint32_t i = 0; i < P; i += 2) {
+      // positions in pairs down each column of the tile: (y, x) and (y + 1, x); an odd last one
+      // alone (Dot2x1)
+      for (uint32_t i = 0; i + 1 < P; i += 2) {
         const uint32_t xa = i / H, ya = i - xa * H;
-        const uint32_t j = (i + 1 < P) ? i + 1 : i;
+        const uint32_t j = i + 1;
         const uint32_t xb = j / H, yb = j - xb * H;
         const uint32_t pos = ya * W + x0 + xa, pb = yb * W + x0 + xb;
         const uint32_t* pw = wp;
@@ -389,13 +433,21 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
                xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
         const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
         int8_t* da = out + pos * O;
+        int8_t* db = out + pb * O;
         da[o] = ra(a00);
-        if (ob != o) da[ob] = rb(a10);
-        if (j != i) {
-          int8_t* db = out + pb * O;
-          db[o] = ra(a01);
-          if (ob != o) db[ob] = rb(a11);
+        db[o] = ra(a01);
+        if (ob != o) {
+          da[ob] = rb(a10);
+          db[ob] = rb(a11);
         }
+      }
+      if (P & 1u) {
+        const uint32_t i = P - 1, xa = i / H, ya = i - xa * H;
+        int32_t acc_a = 0, acc_b = 0;
+        Dot2x1(wp, xq + xa * col_words + ya * p.stride * g.words_per_pos, groups, &acc_a, &acc_b);
+        int8_t* da = out + (ya * W + x0 + xa) * O;
+        da[o] = ra(acc_a);
+        if (ob != o) da[ob] = rb(acc_b);
       }
     }
   }
