@@ -89,13 +89,56 @@ inline ConvGeom Geom(const ConvShape& s) {
   return g;
 }
 
+// `groups` (>= 2) groups of 4 int8 from each of sa and sb (word aligned), widened to wq: per
+// group the two words of sa's, then sb's. A tiled conv widens a channel pair's weights once per
+// tile, so this runs (tiles x channel pairs) times: two groups at a time, 2 LDRD + 8 SXTB16 +
+// 2 STM + SUBS + BNE, 7 instructions a group against 10 for the compiler's loop.
+inline void WidenPairRowWords(const int8_t* sa, const int8_t* sb, uint32_t groups, uint32_t*& wq) {
+  if (groups & 1u) {
+    const uint32_t va = Load4(sa), vb = Load4(sb);
+    Store2(wq, uint32_t(__sxtb16(va)), uint32_t(Sxtb16Ror8(va)));
+    Store2(wq, uint32_t(__sxtb16(vb)), uint32_t(Sxtb16Ror8(vb)));
+    sa += 4;
+    sb += 4;
+  }
+  register const int8_t* r0 asm("r0") = sa;
+  register const int8_t* r1 asm("r1") = sb;
+  register uint32_t* r2 asm("r2") = wq;
+  register uint32_t r3 asm("r3") = groups >> 1;
+  asm volatile(
+      "1:\n"
+      "ldrd r4, r5, [r0], #8\n"
+      "ldrd r6, r12, [r1], #8\n"
+      "sxtb16 r8, r4\n"
+      "sxtb16 r9, r4, ror #8\n"
+      "sxtb16 r10, r6\n"
+      "sxtb16 r11, r6, ror #8\n"
+      "stm r2!, {r8, r9, r10, r11}\n"
+      "sxtb16 r8, r5\n"
+      "sxtb16 r9, r5, ror #8\n"
+      "sxtb16 r10, r12\n"
+      "sxtb16 r11, r12, ror #8\n"
+      "stm r2!, {r8, r9, r10, r11}\n"
+      "subs r3, r3, #1\n"
+      "bne 1b\n"
+      : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3)
+      :
+      : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+  wq = r2;
+}
+
 // Two output channels' weights (kh rows of I channels), interleaved per channel group:
 // a0 a1 b0 b1 | a0 a1 b0 b1 ...
 void WidenWeights(const WeightView& w, uint32_t kh, uint32_t I, uint32_t oa, uint32_t ob, uint32_t I4, uint32_t* wq) {
   const uint32_t full = I / 4;
-  for (uint32_t ky = 0; ky < kh; ++ky) {
-    const int8_t* sa = w.base + oa * w.out_stride + ky * w.seg_stride;
-    const int8_t* sb = w.base + ob * w.out_stride + ky * w.seg_stride;
+  const int8_t* sa = w.base + oa * w.out_stride;
+  const int8_t* sb = w.base + ob * w.out_stride;
+  if (full * 4 == I4 && full >= 4 && ((reinterpret_cast<uintptr_t>(w.base) | w.out_stride | w.seg_stride) & 3u) == 0) {
+    // whole groups, every row word aligned (LDRD) and long enough for the two-group loop to pay
+    for (uint32_t ky = 0; ky < kh; ++ky, sa += w.seg_stride, sb += w.seg_stride) WidenPairRowWords(sa, sb, full, wq);
+    return;
+  }
+  for (uint32_t ky = 0; ky < kh; ++ky, sa += w.seg_stride, sb += w.seg_stride) {
     for (uint32_t g = 0; g < full; ++g) {
       const uint32_t va = Load4(sa + 4 * g), vb = Load4(sb + 4 * g);
       Store2(wq, uint32_t(__sxtb16(va)), uint32_t(Sxtb16Ror8(va)));
