@@ -161,6 +161,17 @@ void WidenWeights(const WeightView& w, uint32_t kh, uint32_t I, uint32_t oa, uin
 // loads into two LDRs and adds the pointer separately, so this one instruction is spelled out.
 #define SLIMHAR_LDRD_POST(lo, hi, p) asm volatile("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : : "memory")
 
+// One group of 4 input channels in the asm loops below: the channel pair's 4 weight words (LDM
+// from r12) into r8-r11, then per position its 2 input words (LDRD from `x`) and 4 SMLAD into
+// that position's accumulators of channel a and b.
+#define SLIMHAR_ASM_WEIGHTS "ldm r12!, {r8, r9, r10, r11}\n"
+#define SLIMHAR_ASM_POSITION(x, acc_a, acc_b)     \
+  "ldrd r4, r5, [" x "], #8\n"                     \
+  "smlad " acc_a ", r4, r8, " acc_a "\n"           \
+  "smlad " acc_a ", r5, r9, " acc_a "\n"           \
+  "smlad " acc_b ", r4, r10, " acc_b "\n"          \
+  "smlad " acc_b ", r5, r11, " acc_b "\n"
+
 // 2 output channels x 2 positions over one kernel row: `groups` groups of 4 input channels;
 // per group 4 LDRD + 8 SMLAD for 16 MACs.
 struct Acc4 {
@@ -197,19 +208,9 @@ inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, 
     register const uint32_t* r7 asm("r7") = rb;
     register const uint32_t* r12 asm("r12") = pw;
     register uint32_t lr asm("lr") = groups >> 1;
-// one group of 4 input channels: 4 weight words, both positions' 2 words, 8 SMLAD
-#define SLIMHAR_ASM_GROUP                 \
-  "ldm r12!, {r8, r9, r10, r11}\n"        \
-  "ldrd r4, r5, [r6], #8\n"               \
-  "smlad r0, r4, r8, r0\n"                \
-  "smlad r0, r5, r9, r0\n"                \
-  "smlad r2, r4, r10, r2\n"               \
-  "smlad r2, r5, r11, r2\n"               \
-  "ldrd r4, r5, [r7], #8\n"               \
-  "smlad r1, r4, r8, r1\n"                \
-  "smlad r1, r5, r9, r1\n"                \
-  "smlad r3, r4, r10, r3\n"               \
-  "smlad r3, r5, r11, r3\n"
+// one group: both positions (r6: accumulators r0 / r2, r7: r1 / r3), 8 SMLAD
+#define SLIMHAR_ASM_GROUP \
+  SLIMHAR_ASM_WEIGHTS SLIMHAR_ASM_POSITION("r6", "r0", "r2") SLIMHAR_ASM_POSITION("r7", "r1", "r3")
     asm volatile("1:\n" SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP "subs lr, lr, #1\n"
                  "bne 1b\n"
                  : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r6), "+r"(r7), "+r"(r12), "+r"(lr)
@@ -245,19 +246,15 @@ inline void Dot2x1(const uint32_t* pw, const uint32_t* ra, uint32_t groups, int3
     register const uint32_t* r6 asm("r6") = ra;
     register const uint32_t* r12 asm("r12") = pw;
     register uint32_t lr asm("lr") = groups >> 1;
-#define SLIMHAR_ASM_GROUP1                \
-  "ldm r12!, {r8, r9, r10, r11}\n"        \
-  "ldrd r4, r5, [r6], #8\n"               \
-  "smlad r0, r4, r8, r0\n"                \
-  "smlad r0, r5, r9, r0\n"                \
-  "smlad r2, r4, r10, r2\n"               \
-  "smlad r2, r5, r11, r2\n"
+#define SLIMHAR_ASM_GROUP1 SLIMHAR_ASM_WEIGHTS SLIMHAR_ASM_POSITION("r6", "r0", "r2")
     asm volatile("1:\n" SLIMHAR_ASM_GROUP1 SLIMHAR_ASM_GROUP1 "subs lr, lr, #1\n"
                  "bne 1b\n"
                  : "+r"(r0), "+r"(r2), "+r"(r6), "+r"(r12), "+r"(lr)
                  :
                  : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
 #undef SLIMHAR_ASM_GROUP1
+#undef SLIMHAR_ASM_POSITION
+#undef SLIMHAR_ASM_WEIGHTS
     a = r0;
     b = r2;
   }
