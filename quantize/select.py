@@ -72,12 +72,9 @@ def staircase_area(blob: Blob, chosen: list[int], cost: dict[int, float], lo: fl
     return area
 
 
-def _p16(n: int) -> int:
-    return n + (-n) % 16
-
-
-def _p4(n: int) -> int:
-    return n + (-n) % 4
+def _p16(n: int, align: int = 16) -> int:
+    """n rounded up to a multiple of `align` (a section's end, docs/blob-format.md)."""
+    return n + (-n) % align
 
 
 def _region(blob: Blob, chosen: list[int]) -> tuple[int, int, dict[int, int]]:
@@ -141,7 +138,7 @@ def blob_bytes(blob: Blob, chosen: list[int], region: tuple[int, int] | None = N
     least_limit = max(least for _, _, least in plans.values())      # plan.least_ram_limit of the set
     # after the region: each subnet's references and multiplier table (4-byte aligned), the
     # table, then the stored plans one after another (pack_blob)
-    tables = sum(_p4(REF_ENTRY.size * len(blob.subnets[i].refs) + 5 * blob.subnets[i].mult_count) for i in chosen)
+    tables = sum(_p16(REF_ENTRY.size * len(blob.subnets[i].refs) + 5 * blob.subnets[i].mult_count, 4) for i in chosen)
     stored = sum(size * (2 if size and fast > least_limit else 1) for size, fast, _ in plans.values())
     return (64 + _p16(len(pack_spec(blob.spec))) + _p16(meta) + pool + _p16(POOL_ENTRY.size * len(used)) + _p16(region)
             + _p16(tables) + SUBNET_ENTRY.size * len(chosen) + _p16(stored))

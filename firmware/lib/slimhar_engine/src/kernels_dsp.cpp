@@ -89,15 +89,20 @@ inline ConvGeom Geom(const ConvShape& s) {
   return g;
 }
 
+// One group of 4 int8 from each of sa and sb widened to wq (sa's two words, then sb's).
+inline void WidenPairGroup(const int8_t* sa, const int8_t* sb, uint32_t*& wq) {
+  const uint32_t va = Load4(sa), vb = Load4(sb);
+  Store2(wq, uint32_t(__sxtb16(va)), uint32_t(Sxtb16Ror8(va)));
+  Store2(wq, uint32_t(__sxtb16(vb)), uint32_t(Sxtb16Ror8(vb)));
+}
+
 // `groups` (>= 2) groups of 4 int8 from each of sa and sb (word aligned), widened to wq: per
 // group the two words of sa's, then sb's. A tiled conv widens a channel pair's weights once per
 // tile, so this runs (tiles x channel pairs) times: two groups at a time, 2 LDRD + 8 SXTB16 +
 // 2 STM + SUBS + BNE, 7 instructions a group against 10 for the compiler's loop.
 inline void WidenPairRowWords(const int8_t* sa, const int8_t* sb, uint32_t groups, uint32_t*& wq) {
   if (groups & 1u) {
-    const uint32_t va = Load4(sa), vb = Load4(sb);
-    Store2(wq, uint32_t(__sxtb16(va)), uint32_t(Sxtb16Ror8(va)));
-    Store2(wq, uint32_t(__sxtb16(vb)), uint32_t(Sxtb16Ror8(vb)));
+    WidenPairGroup(sa, sb, wq);
     sa += 4;
     sb += 4;
   }
@@ -139,11 +144,7 @@ void WidenWeights(const WeightView& w, uint32_t kh, uint32_t I, uint32_t oa, uin
     return;
   }
   for (uint32_t ky = 0; ky < kh; ++ky, sa += w.seg_stride, sb += w.seg_stride) {
-    for (uint32_t g = 0; g < full; ++g) {
-      const uint32_t va = Load4(sa + 4 * g), vb = Load4(sb + 4 * g);
-      Store2(wq, uint32_t(__sxtb16(va)), uint32_t(Sxtb16Ror8(va)));
-      Store2(wq, uint32_t(__sxtb16(vb)), uint32_t(Sxtb16Ror8(vb)));
-    }
+    for (uint32_t g = 0; g < full; ++g) WidenPairGroup(sa + 4 * g, sb + 4 * g, wq);
     if (full * 4 < I4) {  // tail group, zero padded
       uint32_t ta[2], tb[2];
       Widen(sa + 4 * full, I - 4 * full, 4, 0, ta);

@@ -106,14 +106,13 @@ class Reader {
 
   // After the last op: what the header leaves out, from the records -- the subnet's input is op
   // 0's, its output the last op's, its MACs those of its CONV_2D and FULLY_CONNECTED ops.
-  bool Tail(Plan* p) const {
+  void Tail(Plan* p) const {
     p->input_off = input_off_;
     p->input_zp = input_zp_;
     p->output_off = prev_off_;
     p->output_zp = prev_zp_;
     p->output_size = prev_size_;
     p->macs = uint32_t(macs_);
-    return ops_read_ == n_ops_ && macs_ <= 0xFFFFFFFFu;
   }
 
   bool Op(OpPlan* op) {
@@ -255,7 +254,10 @@ class Reader {
       if (uint64_t(at) + uint64_t(bias->bytes) * w.out > sub_.model_size) return false;
       bias->data = sub_.model + at;
     }
-    macs_ += uint64_t(op->out_size) * w.segs * w.seg_len;  // < 2^64: 32 + 16 + 16 bits
+    // at most 2^32 - 1 so far, the term below 2^64 - 2^32 (32 + 16 + 16 bits): no wrap; Prepare
+    // refuses more than 2^32 - 1 too
+    macs_ += uint64_t(op->out_size) * w.segs * w.seg_len;
+    if (macs_ > 0xFFFFFFFFu) return false;
     if (w.out > sub_.n_mults - mults_used_) return false;
     quant->mult = reinterpret_cast<const int32_t*>(sub_.mults + 4u * mults_used_);
     quant->shift = reinterpret_cast<const int8_t*>(sub_.mults + 4u * sub_.n_mults + mults_used_);
@@ -336,7 +338,8 @@ EngineStatus Decode(const Blob& blob, const SubnetInfo& sub, Which which, Plan* 
   if (!r.Header(&head) || r.n_ops() > plan->op_capacity) return EngineStatus::kBadModel;
   for (uint32_t k = 0; k < r.n_ops(); ++k)
     if (!r.Op(&plan->ops[k])) return EngineStatus::kBadModel;
-  if (!r.Done() || !r.Tail(&head)) return EngineStatus::kBadModel;
+  if (!r.Done()) return EngineStatus::kBadModel;
+  r.Tail(&head);
   OpPlan* ops = plan->ops;
   const uint32_t capacity = plan->op_capacity, limit = plan->ram_limit;
   *plan = head;
@@ -358,7 +361,9 @@ bool SameAs(const Blob& blob, const SubnetInfo& sub, Which which, const Plan& p)
     OpPlan op;
     if (!r.Op(&op) || !SameOp(op, p.ops[k])) return false;
   }
-  return r.Done() && r.Tail(&h) && h.macs == p.macs && h.input_off == p.input_off && h.output_off == p.output_off &&
+  if (!r.Done()) return false;
+  r.Tail(&h);
+  return h.macs == p.macs && h.input_off == p.input_off && h.output_off == p.output_off &&
          h.output_size == p.output_size && h.input_zp == p.input_zp && h.output_zp == p.output_zp;
 }
 
