@@ -99,7 +99,8 @@ def _conv_choices(x_shape, w_shape, out_shape, stride: int, same: bool, budget: 
     pad = max((out_shape[1] - 1) * stride + kh - rows_in, 0) if same else 0
     if ch_in == 1 and kh <= 16:
         rows = _up(rows_in + pad + 2, 4)
-        return [(RESIDENT, _up(2 * cols * rows, ALIGN) + _up(4 * ch_out * ((kh + 1) // 2), ALIGN))]
+        words = 7 if (kh + 1) // 2 == 3 else (kh + 1) // 2   # scratch.h DspOneChannelWords
+        return [(RESIDENT, _up(2 * cols * rows, ALIGN) + _up(4 * ch_out * words, ALIGN))]
     i4 = _up(ch_in, 4)
     weights = _up(4 * 2 * kh * (i4 // 2), ALIGN)
     col = 4 * (rows_in + pad) * (i4 // 2)

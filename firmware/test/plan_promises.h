@@ -23,7 +23,8 @@ inline uint64_t ScratchOf(const OpPlan& op) {
     const ConvParams& p = op.conv.params;
     const uint64_t rows = uint64_t(op.in.h) + p.pad_top + p.pad_bottom, c4 = up(op.in.c, 4);
     if (op.in.c == 1 && p.kh <= 16) {
-      want = up(2 * op.in.w * up(rows + 2, 4), 16) + up(4ull * op.out.c * ((p.kh + 1) / 2), 16);
+      const uint64_t kw = (p.kh + 1) / 2;  // weight words a channel; 7 with its constants for kw 3
+      want = up(2 * op.in.w * up(rows + 2, 4), 16) + up(4ull * op.out.c * (kw == 3 ? 7 : kw), 16);
     } else if (p.tile == 0) {  // one column, and every channel pair's weights
       want = up(2 * rows * c4, 16) + (op.out.c + 1ull) / 2 * up(4ull * p.kh * c4, 16);
     } else if (p.tile <= op.in.w) {

@@ -271,14 +271,18 @@ void KernelCases() {
   uint32_t seed = 7;
   auto next = [&seed]() { seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5; return seed; };
   auto fill = [&](int8_t* v, uint32_t n) { for (uint32_t i = 0; i < n; ++i) v[i] = int8_t(next()); };
-  auto quant = [&](uint32_t n) {
+  // wide: the one-channel conv's fast requantization (kernels_dsp.cpp OneChannelConst) -- shifts
+  // down to -31, multipliers of exactly 2^30 among them, int32 biases over the whole range
+  auto quant = [&](uint32_t n, bool wide = false) {
     RefQuant r;
-    r.bias.bytes = (next() & 1) ? 2 : 4;
+    r.bias.bytes = (wide || (next() & 1)) ? 4 : 2;
     for (uint32_t o = 0; o < n; ++o) {
-      const int32_t b = int32_t(next() % 40001) - 20000;  // fits int16
+      const int32_t b = wide && (next() & 1) ? int32_t(next()) : int32_t(next() % 40001) - 20000;  // else fits int16
       for (uint32_t k = 0; k < r.bias.bytes; ++k) bias[r.bias.bytes * o + k] = uint8_t(uint32_t(b) >> (8 * k));
-      mult[o] = int32_t((1u << 30) | (next() >> 2));
-      shift[o] = int8_t(-int32_t(next() % 12) + 1);       // 1 .. -10
+      mult[o] = (wide && next() % 4 == 0) ? int32_t(1u << 30) : int32_t((1u << 30) | (next() >> 2));
+      // wide: -2 .. -20, now and then one the fast path leaves to the general loop (-21 .. -31)
+      shift[o] = !wide ? int8_t(-int32_t(next() % 12) + 1)  // 1 .. -10
+                       : int8_t(next() % 16 ? -2 - int32_t(next() % 19) : -21 - int32_t(next() % 11));
     }
     r.bias.data = (next() % 8) ? bias : nullptr;
     r.quant = slimhar::ChannelQuant{mult, shift};
@@ -289,7 +293,7 @@ void KernelCases() {
     return r;
   };
   bool conv_ok = true, fc_ok = true;
-  uint32_t convs = 0, fcs = 0, resident = 0;
+  uint32_t convs = 0, fcs = 0, resident = 0, one_fast = 0;
   for (int t = 0; t < 200; ++t) {
     slimhar::Dims in{}, out{};
     slimhar::ConvParams p{};
@@ -298,6 +302,8 @@ void KernelCases() {
     in.w = out.w = uint16_t(1 + next() % 12);
     if (uint32_t(in.h) * in.w * in.c > sizeof(x)) in.c = uint16_t(sizeof(x) / (uint32_t(in.h) * in.w));
     p.kh = uint8_t(1 + next() % 7);
+    const bool wide = in.c == 1 && t % 8 == 0;  // every other one-channel case: 5-6 rows, the fast requantization
+    if (wide) p.kh = uint8_t(5 + next() % 2);
     p.stride = uint8_t(1 + next() % 3);
     out.c = uint16_t(1 + next() % 10);
     const bool same = next() & 1;
@@ -309,7 +315,7 @@ void KernelCases() {
     const uint32_t I_all = in.c + next() % 10;            // the weights: a slice of a wider tensor
     const slimhar::WeightView wv{w, uint32_t(p.kh) * I_all, I_all, out.c, p.kh, in.c};
     const uint32_t out_size = uint32_t(out.h) * out.w * out.c;
-    const RefQuant r = quant(out.c);
+    const RefQuant r = quant(out.c, wide);
     p.input_offset = r.input_offset;
     p.output_offset = r.output_offset;
     p.act_min = r.act_min;
@@ -336,6 +342,7 @@ void KernelCases() {
     conv_ok &= std::memcmp(got, want, out_size) == 0;
     ++convs;
     resident += in.c > 1 && p.tile == 0;
+    one_fast += wide;
   }
   for (int t = 0; t < 120; ++t) {
     const uint32_t segs = 1 + next() % 8, len = (t % 3 == 0) ? 4 * (1 + next() % 16) : 1 + next() % 70;
@@ -359,8 +366,10 @@ void KernelCases() {
     fc_ok &= std::memcmp(got, want, classes) == 0;
     ++fcs;
   }
-  // both ways of running a general conv in the DSP flavour (scratch.h: tiles of any width, resident weights)
-  Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60);
+  // both ways of running a general conv in the DSP flavour (scratch.h: tiles of any width, resident
+  // weights), and the one-channel conv's fast requantization
+  Check("conv_kernel_equals_reference_loops",
+        conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60 && one_fast >= 20);
   Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
 

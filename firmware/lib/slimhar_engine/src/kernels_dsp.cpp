@@ -390,16 +390,89 @@ void OneChannelOutputs(const ConvArgs& a, const int16_t* xt, uint32_t rows, cons
   }
 }
 
+// The first layer's fast path: a channel's 3 weight words (kernel rows 5-6) and its
+// requantization folded into 4 constants, 7 words the per-output loop loads with one LDM.
+// For a channel whose shift takes the input right by r = 2 .. 20 bits and whose multiplier m is
+// >= 2^30 (every channel the exporter writes), TFLM's
+//   clamp(RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, m), r) + zp)
+// is the high word of ONE 64-bit multiply-accumulate, shifted: with s = x >> 31 (0 or -1),
+//   (hi:lo) = (C + s) : (2^30 | s << 31),  (hi:lo) += x * m,  result = hi >> (r - 1),
+// C = 2^(r-2) + zp * 2^(r-1). The doubling high multiply's nudge (2^30) and the divide's
+// (2^(r-1), minus 1 for a negative product) become one addend to the product, and the floor of
+// a floor is the floor of the whole: floor((floor((P + 2^30) / 2^31) + c) / 2^r) = floor((P +
+// 2^30 + c 2^31) / 2^(31+r)). "Negative" is the sign of x, not of the doubled product: they
+// differ only where the product is 0 or -2^30, which both give 0. |hi| < 2^30 and |C| < 2^27
+// keep hi in 32 bits. Channels outside these bounds take ChannelRequant's general loop
+// (firmware/test/test_engine runs both against TFLM's arithmetic written out, shifts to -31).
+struct OneChannelConst {
+  int32_t w[3], bias, mult, c, rm1;  // the LDM's order: r7 .. r12, lr below
+};
+static_assert(sizeof(OneChannelConst) == 4 * 7, "scratch.h DspOneChannelWords: 7 words a channel");
+
+inline bool OneChannelFast(const ChannelQuant& quant, uint32_t O) {
+  for (uint32_t o = 0; o < O; ++o)
+    if (quant.shift[o] < -20 || quant.shift[o] > -2 || quant.mult[o] < (int32_t(1) << 30)) return false;
+  return true;
+}
+
+// One position's outputs, every channel: the patch (3 words of int16 pairs) stays in r4-r6, each
+// channel's constants come with one LDM; per output 14 instructions (17 with ReLU's clamp).
+inline void OneChannelPosition(const OneChannelConst* cp, uint32_t p0, uint32_t p1, uint32_t p2, int8_t* dst,
+                               uint32_t O, int32_t act_min) {
+  register const OneChannelConst* r0 asm("r0") = cp;
+  register int8_t* r1 asm("r1") = dst;
+  register int8_t* r2 asm("r2") = dst + O;
+  register int32_t r3 asm("r3") = act_min;
+  register uint32_t r4 asm("r4") = p0;
+  register uint32_t r5 asm("r5") = p1;
+  register uint32_t r6 asm("r6") = p2;
+#define SLIMHAR_ASM_ONE_CHANNEL_OUTPUT                                                             \
+  "ldm r0!, {r7, r8, r9, r10, r11, r12, lr}\n" /* w0 w1 w2 bias mult C r-1 */                       \
+  "smlad r10, r4, r7, r10\n"                   /* x = bias + the patch . w */                       \
+  "smlad r10, r5, r8, r10\n"                                                                       \
+  "smlad r10, r6, r9, r10\n"                                                                       \
+  "asr r7, r10, #31\n"                         /* s */                                             \
+  "add r12, r12, r7\n"                         /* hi = C + s */                                    \
+  "lsl r8, r7, #31\n"                                                                              \
+  "orr r8, r8, #0x40000000\n"                  /* lo = 2^30 | s << 31 */                           \
+  "smlal r8, r12, r10, r11\n"                  /* (hi:lo) += x * m */                              \
+  "asr r12, r12, lr\n"                                                                             \
+  "ssat r12, #8, r12\n"
+  if (act_min == -128) {  // NONE: the saturation is the whole clamp
+    asm volatile("1:\n" SLIMHAR_ASM_ONE_CHANNEL_OUTPUT
+                 "strb r12, [r1], #1\n"
+                 "cmp r1, r2\n"
+                 "bne 1b\n"
+                 : "+r"(r0), "+r"(r1)
+                 : "r"(r2), "r"(r4), "r"(r5), "r"(r6)
+                 : "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+  } else {  // RELU: at least the zero point (act_min)
+    asm volatile("1:\n" SLIMHAR_ASM_ONE_CHANNEL_OUTPUT
+                 "cmp r12, r3\n"
+                 "it lt\n"
+                 "movlt r12, r3\n"
+                 "strb r12, [r1], #1\n"
+                 "cmp r1, r2\n"
+                 "bne 1b\n"
+                 : "+r"(r0), "+r"(r1)
+                 : "r"(r2), "r"(r3), "r"(r4), "r"(r5), "r"(r6)
+                 : "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+  }
+#undef SLIMHAR_ASM_ONE_CHANNEL_OUTPUT
+}
+
 // One input channel (the first layer): a position's taps are kh consecutive rows of one
 // column, so the input is widened column by column and each patch is kh contiguous int16.
-// Weights are widened once for all channels; per position the patch stays in registers.
+// Weights are widened once for all channels. Kernels of 5-6 rows whose channels all fit the fast
+// requantization above run position-outer (the patch in registers, every channel's constants
+// loaded in turn); the rest channel-outer (OneChannelOutputs).
 __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* in, int8_t* out, void* scratch) {
   const ConvParams& p = a.p;
   const WeightView& w = a.w;
   const uint32_t W = a.in.w, O = a.out.c, kw = (p.kh + 1u) / 2u;   // words per patch
   const uint32_t rows = uint32_t(DspOneChannelRows(a.shape()));
   int16_t* xt = static_cast<int16_t*>(scratch);                    // [W][rows]
-  uint32_t* wt = reinterpret_cast<uint32_t*>(xt + W * rows);        // [O][kw]
+  uint32_t* wt = reinterpret_cast<uint32_t*>(xt + W * rows);        // [O][kw], or [O] OneChannelConst
   const int32_t off = p.input_offset;
   for (uint32_t x = 0; x < W; ++x) {
     int16_t* col = xt + x * rows;
@@ -408,15 +481,36 @@ __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* i
       col[r] = (iy >= 0 && iy < int32_t(a.in.h)) ? int16_t(in[uint32_t(iy) * W + x] + off) : 0;
     }
   }
+  const bool fast = kw == 3 && O > 0 && p.output_offset >= -128 && p.output_offset <= 127 && OneChannelFast(a.quant, O);
+  const uint32_t stride_w = fast ? 7 : kw;  // words a channel
   for (uint32_t o = 0; o < O; ++o) {
     const int8_t* src = w.base + o * w.out_stride;
     for (uint32_t k = 0; k < kw; ++k) {
       const int32_t lo = src[(2 * k) * w.seg_stride];
       const int32_t hi = (2 * k + 1 < p.kh) ? src[(2 * k + 1) * w.seg_stride] : 0;
-      wt[o * kw + k] = Pack(lo, hi);
+      wt[o * stride_w + k] = Pack(lo, hi);
     }
   }
-  if (kw == 3) {  // kernel rows 5-6 (the exporter's k = 6): the patch loop unrolled
+  if (fast) {
+    OneChannelConst* cs = reinterpret_cast<OneChannelConst*>(wt);
+    for (uint32_t o = 0; o < O; ++o) {
+      const int32_t r = -a.quant.shift[o];  // 2 .. 20
+      cs[o].bias = Bias(a.bias, o);
+      cs[o].mult = a.quant.mult[o];
+      cs[o].c = (int32_t(1) << (r - 2)) + p.output_offset * (int32_t(1) << (r - 1));
+      cs[o].rm1 = r - 1;
+    }
+    const uint32_t H = a.out.h;
+    for (uint32_t y = 0; y < H; ++y) {
+      const int16_t* src = xt + y * p.stride;
+      int8_t* dst = out + y * W * O;
+      for (uint32_t x = 0; x < W; ++x, src += rows, dst += O) {
+        uint32_t v[3];  // 2-byte aligned: LDR, not LDRD
+        std::memcpy(v, src, 12);
+        OneChannelPosition(cs, v[0], v[1], v[2], dst, O, p.act_min);
+      }
+    }
+  } else if (kw == 3) {  // kernel rows 5-6 (the exporter's k = 6): the patch loop unrolled
     OneChannelOutputs<3>(a, xt, rows, wt, 3, out);
   } else {
     OneChannelOutputs<0>(a, xt, rows, wt, kw, out);

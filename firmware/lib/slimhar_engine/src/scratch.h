@@ -26,9 +26,13 @@ struct ConvShape {
 // The first layer (one input channel, at most 16 kernel rows) takes its own DSP path.
 inline bool DspOneChannelConv(const ConvShape& s) { return s.in.c == 1 && s.p.kh <= 16; }
 
-// One-channel conv: every column widened to int16 ([W][rows]), then the packed weights ([O][kw]).
+// One-channel conv: every column widened to int16 ([W][rows]), then per output channel its packed
+// weights (kw = ceil(kh / 2) words) -- or, for kernels of 5-6 rows (the exporter's 6), 7 words:
+// the 3 weight words and the channel's requantization constants, which the kernel's per-output
+// loop loads with one LDM (kernels_dsp.cpp OneChannelConst).
 inline uint64_t DspOneChannelRows(const ConvShape& s) { return Up4(uint64_t(s.in.h) + s.p.pad_top + s.p.pad_bottom + 2); }
 inline uint64_t DspOneChannelInBytes(const ConvShape& s) { return Up16(2ull * s.in.w * DspOneChannelRows(s)); }
+inline uint64_t DspOneChannelWords(uint32_t kh) { return (kh + 1u) / 2u == 3 ? 7 : (kh + 1u) / 2u; }
 
 // The DSP flavour widens int8 operands to int16 pairs in scratch once (SMLAD reads pairs). How
 // much of an input is widened at a time is bounded by this budget (bytes; build flag
@@ -81,7 +85,7 @@ constexpr uint16_t kResidentTile = 0;
 // Scratch of kernels::ConvS8 in the DSP flavour for p.tile (CMSIS-NN's *_get_buffer_size twin).
 inline uint64_t DspConvScratchBytes(const ConvParams& p, const Dims& in, const Dims& out) {
   const ConvShape s{p, in, out};
-  if (DspOneChannelConv(s)) return DspOneChannelInBytes(s) + Up16(4ull * out.c * ((p.kh + 1u) / 2u));
+  if (DspOneChannelConv(s)) return DspOneChannelInBytes(s) + Up16(4ull * out.c * DspOneChannelWords(p.kh));
   if (p.tile == kResidentTile) return DspConvColBytes(s) + DspConvAllWeightBytes(s);
   return DspConvInBytes(s, p.tile) + DspConvWeightBytes(s);
 }
