@@ -293,7 +293,7 @@ void KernelCases() {
     return r;
   };
   bool conv_ok = true, fc_ok = true;
-  uint32_t convs = 0, fcs = 0, resident = 0, one_fast = 0;
+  uint32_t convs = 0, fcs = 0, resident = 0, one_fast = 0, folded = 0;
   for (int t = 0; t < 200; ++t) {
     slimhar::Dims in{}, out{};
     slimhar::ConvParams p{};
@@ -343,6 +343,9 @@ void KernelCases() {
     ++convs;
     resident += in.c > 1 && p.tile == 0;
     one_fast += wide;
+    bool fits = true;  // every channel within kernels_dsp.cpp FastRequant: the two roundings folded
+    for (uint32_t o = 0; o < out.c; ++o) fits &= shift[o] <= -2 && mult[o] >= (1 << 30);
+    folded += in.c > 1 && fits;
   }
   for (int t = 0; t < 120; ++t) {
     const uint32_t segs = 1 + next() % 8, len = (t % 3 == 0) ? 4 * (1 + next() % 16) : 1 + next() % 70;
@@ -367,9 +370,9 @@ void KernelCases() {
     ++fcs;
   }
   // both ways of running a general conv in the DSP flavour (scratch.h: tiles of any width, resident
-  // weights), and the one-channel conv's fast requantization
-  Check("conv_kernel_equals_reference_loops",
-        conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60 && one_fast >= 20);
+  // weights), both ways of requantizing (folded, general), and the one-channel conv's fast path
+  Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60 &&
+                                                  one_fast >= 20 && folded >= 20 && convs - one_fast - folded >= 20);
   Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
 

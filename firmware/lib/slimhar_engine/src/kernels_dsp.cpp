@@ -351,6 +351,36 @@ struct ChannelRequant {
   int8_t operator()(int32_t acc) const { return Apply(q::WrapAdd(acc, bias)); }
 };
 
+// The same requantization for a channel whose shift takes the input right by r = 2 .. 31 bits
+// and whose multiplier is >= 2^30 (every channel the exporter writes): TFLM's two roundings as
+// one 64-bit multiply-accumulate whose high word, shifted right by r - 1, is the result (the
+// identity is derived at OneChannelConst below; here the zero point is added after the shift, so
+// the high word's addend 2^(r-2) + s stays within 2^29 for every r, and |hi| < 2^31).
+struct FastRequant {
+  int32_t bias, mult, hi_add, rm1, zp, lo;
+  static bool Fits(const ChannelQuant& quant, uint32_t o) {
+    return quant.shift[o] <= -2 && quant.shift[o] >= -31 && quant.mult[o] >= (int32_t(1) << 30);
+  }
+  template <typename Params>
+  FastRequant(const Params& p, const ChannelQuant& quant, const BiasRef& b, uint32_t o) {
+    const int32_t r = -quant.shift[o];
+    bias = Bias(b, o);
+    mult = quant.mult[o];
+    hi_add = int32_t(1) << (r - 2);
+    rm1 = r - 1;
+    zp = p.output_offset;
+    lo = p.act_min;
+  }
+  // acc already includes the bias (hi is 127, as for ChannelRequant)
+  int8_t Apply(int32_t acc) const {
+    const int32_t s = acc >> 31;  // 0 or -1
+    const uint64_t add = (uint64_t(uint32_t(hi_add + s)) << 32) | (0x40000000u | (uint32_t(s) << 31));
+    const int64_t q = int64_t(add) + int64_t(acc) * mult;  // SMLAL
+    const int32_t r = __ssat(q::WrapAdd(int32_t(uint32_t(uint64_t(q) >> 32)) >> rm1, zp), 8);
+    return int8_t(r < lo ? lo : r);
+  }
+};
+
 // ConvS8's arguments, passed whole to its helpers.
 struct ConvArgs {
   const ConvParams& p;
@@ -537,6 +567,8 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
   uint32_t* wq = xq + uint32_t(resident ? DspConvColBytes(sh) : DspConvInBytes(sh, tile)) / 4;
   const uint32_t col_words = g.rows * g.words_per_pos, pair_words = uint32_t(DspConvWeightBytes(sh)) / 4;
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
+  bool fast = true;
+  for (uint32_t o = 0; o < O; ++o) fast &= FastRequant::Fits(quant, o);
   if (resident)
     for (uint32_t o = 0; o < O; o += 2)
       WidenWeights(w, p.kh, I, o, (o + 1 < O) ? o + 1 : o, g.I4, wq + (o / 2) * pair_words);
@@ -550,41 +582,49 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
         Widen(in + (r * W + x0 + c) * I, I, g.I4, p.input_offset, col + (r + p.pad_top) * g.words_per_pos);
       std::memset(col + (p.pad_top + in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
     }
-    for (uint32_t o = 0; o < O; o += 2) {
-      const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
-      const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
-      if (!resident) WidenWeights(w, p.kh, I, o, ob, g.I4, wq);
-      const ChannelRequant ra = a.Requant(o), rb = a.Requant(ob);
-      // positions in pairs down each column of the tile: (y, x) and (y + 1, x); an odd last one
-      // alone (Dot2x1)
-      for (uint32_t i = 0; i + 1 < P; i += 2) {
-        const uint32_t xa = i / H, ya = i - xa * H;
-        const uint32_t j = i + 1;
-        const uint32_t xb = j / H, yb = j - xb * H;
-        const uint32_t pos = ya * W + x0 + xa, pb = yb * W + x0 + xb;
-        const uint32_t* pw = wp;
-        Acc4 acc{0, 0, 0, 0};
-        Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
-               xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
-        const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
-        int8_t* da = out + pos * O;
-        int8_t* db = out + pb * O;
-        da[o] = ra(a00);
-        db[o] = ra(a01);
-        if (ob != o) {
-          da[ob] = rb(a10);
-          db[ob] = rb(a11);
+    // every channel pair of the tile, with requantization Rq (FastRequant where every channel of
+    // the layer fits it, else ChannelRequant): one instance of the loop each
+    auto pairs = [&](auto requant) {
+      for (uint32_t o = 0; o < O; o += 2) {
+        const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
+        const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
+        if (!resident) WidenWeights(w, p.kh, I, o, ob, g.I4, wq);
+        const auto ra = requant(o), rb = requant(ob);
+        // positions in pairs down each column of the tile: (y, x) and (y + 1, x); an odd last one
+        // alone (Dot2x1). The accumulators start at the bias (int32 sums wrap, as TFLM's do).
+        for (uint32_t i = 0; i + 1 < P; i += 2) {
+          const uint32_t xa = i / H, ya = i - xa * H;
+          const uint32_t j = i + 1;
+          const uint32_t xb = j / H, yb = j - xb * H;
+          const uint32_t pos = ya * W + x0 + xa, pb = yb * W + x0 + xb;
+          const uint32_t* pw = wp;
+          Acc4 acc{ra.bias, ra.bias, rb.bias, rb.bias};
+          Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
+                 xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
+          const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
+          int8_t* da = out + pos * O;
+          int8_t* db = out + pb * O;
+          da[o] = ra.Apply(a00);
+          db[o] = ra.Apply(a01);
+          if (ob != o) {
+            da[ob] = rb.Apply(a10);
+            db[ob] = rb.Apply(a11);
+          }
+        }
+        if (P & 1u) {
+          const uint32_t i = P - 1, xa = i / H, ya = i - xa * H;
+          int32_t acc_a = ra.bias, acc_b = rb.bias;
+          Dot2x1(wp, xq + xa * col_words + ya * p.stride * g.words_per_pos, groups, &acc_a, &acc_b);
+          int8_t* da = out + (ya * W + x0 + xa) * O;
+          da[o] = ra.Apply(acc_a);
+          if (ob != o) da[ob] = rb.Apply(acc_b);
         }
       }
-      if (P & 1u) {
-        const uint32_t i = P - 1, xa = i / H, ya = i - xa * H;
-        int32_t acc_a = 0, acc_b = 0;
-        Dot2x1(wp, xq + xa * col_words + ya * p.stride * g.words_per_pos, groups, &acc_a, &acc_b);
-        int8_t* da = out + (ya * W + x0 + xa) * O;
-        da[o] = ra(acc_a);
-        if (ob != o) da[ob] = rb(acc_b);
-      }
-    }
+    };
+    if (fast)
+      pairs([&](uint32_t o) { return FastRequant(p, quant, bias, o); });
+    else
+      pairs([&](uint32_t o) { return a.Requant(o); });
   }
 }
 
