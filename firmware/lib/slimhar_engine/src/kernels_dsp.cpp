@@ -447,9 +447,10 @@ struct OneChannelConst {
 };
 static_assert(sizeof(OneChannelConst) == 4 * 7, "scratch.h DspOneChannelWords: 7 words a channel");
 
+// FastRequant's bounds, and shifts of at most 20 so that C holds the zero point
 inline bool OneChannelFast(const ChannelQuant& quant, uint32_t O) {
   for (uint32_t o = 0; o < O; ++o)
-    if (quant.shift[o] < -20 || quant.shift[o] > -2 || quant.mult[o] < (int32_t(1) << 30)) return false;
+    if (!FastRequant::Fits(quant, o) || quant.shift[o] < -20) return false;
   return true;
 }
 
@@ -590,8 +591,8 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
         Widen(in + (r * W + x0 + c) * I, I, g.I4, p.input_offset, col + (r + p.pad_top) * g.words_per_pos);
       std::memset(col + (p.pad_top + in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
     }
-    // every channel pair of the tile, with requantization Rq (FastRequant where every channel of
-    // the layer fits it, else ChannelRequant): one instance of the loop each
+    // every channel pair of the tile, requantized by what requant(o) returns (FastRequant where
+    // every channel of the layer fits it, else ChannelRequant): one instance of the loop each
     auto pairs = [&](auto requant) {
       for (uint32_t o = 0; o < O; o += 2) {
         const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
