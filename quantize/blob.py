@@ -298,6 +298,7 @@ class Blob:
         self._range(pool_data_off, pool_data_size, "pool data")
         self._range(meta_off, meta_size, "metadata")
         self.window, self.axes, self.classes = window, axes, classes
+        self.table_offset = table_off
         self.arch = {v: k for k, v in ARCHS.items()}[arch]
         if not HEADER.size <= spec_off < len(d):
             raise self._err(f"input spec at offset {spec_off} lies outside the file ({len(d)} bytes)")
@@ -406,7 +407,7 @@ class Blob:
                        else s.model_offset + s.model_size + _pad(s.model_offset + s.model_size))
         # every part that follows the model region, by where it starts: what each takes runs to the
         # start of the next one (the subnet table, the file's end)
-        table_off, n_sub = HEADER.unpack_from(self.data, 0)[6], len(self.subnets)
+        table_off, n_sub = self.table_offset, len(self.subnets)
         parts = sorted([(s.refs_offset, 0, i) for i, s in enumerate(self.subnets)]
                        + [(s.mult_offset, 1, i) for i, s in enumerate(self.subnets) if s.mult_count]
                        + [(s.plan_offset, 2, i) for i, s in enumerate(self.subnets) if s.plan_offset]

@@ -445,7 +445,7 @@ void OneChannelOutputs(const ConvArgs& a, const int16_t* xt, uint32_t rows, cons
 struct OneChannelConst {
   int32_t w[3], bias, mult, c, rm1;  // the LDM's order: r7 .. r12, lr below
 };
-static_assert(sizeof(OneChannelConst) == 4 * 7, "scratch.h DspOneChannelWords: 7 words a channel");
+static_assert(sizeof(OneChannelConst) == 4 * DspOneChannelWords(6), "the scratch DspOneChannelWords sizes");
 
 // FastRequant's bounds, and shifts of at most 20 so that C holds the zero point
 inline bool OneChannelFast(const ChannelQuant& quant, uint32_t O) {

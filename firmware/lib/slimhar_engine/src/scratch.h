@@ -32,7 +32,7 @@ inline bool DspOneChannelConv(const ConvShape& s) { return s.in.c == 1 && s.p.kh
 // loop loads with one LDM (kernels_dsp.cpp OneChannelConst).
 inline uint64_t DspOneChannelRows(const ConvShape& s) { return Up4(uint64_t(s.in.h) + s.p.pad_top + s.p.pad_bottom + 2); }
 inline uint64_t DspOneChannelInBytes(const ConvShape& s) { return Up16(2ull * s.in.w * DspOneChannelRows(s)); }
-inline uint64_t DspOneChannelWords(uint32_t kh) { return (kh + 1u) / 2u == 3 ? 7 : (kh + 1u) / 2u; }
+constexpr uint64_t DspOneChannelWords(uint32_t kh) { return (kh + 1u) / 2u == 3 ? 7 : (kh + 1u) / 2u; }
 
 // The DSP flavour widens int8 operands to int16 pairs in scratch once (SMLAD reads pairs). How
 // much of an input is widened at a time is bounded by this budget (bytes; build flag
