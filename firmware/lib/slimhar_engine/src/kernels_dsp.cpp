@@ -49,6 +49,15 @@ inline uint32_t Load4(const int8_t* p) {
   return v;
 }
 
+// n (1..3) int8 values as the low bytes of a word, the rest 0: a partial group of 4 read without
+// touching the bytes after it
+inline uint32_t LoadPartial(const int8_t* p, uint32_t n) {
+  uint32_t v = uint8_t(p[0]);
+  if (n > 1) v |= uint32_t(uint8_t(p[1])) << 8;
+  if (n > 2) v |= uint32_t(uint8_t(p[2])) << 16;
+  return v;
+}
+
 // n (<= I4) int8 values -> I4/2 words in (x0,x2)(x1,x3) group order, plus `off`, zero padded.
 inline void Widen(const int8_t* src, uint32_t n, uint32_t n4, int32_t off, uint32_t* dst) {
   uint32_t i = 0;
@@ -271,37 +280,54 @@ inline void Dot2x1(const uint32_t* pw, const uint32_t* ra, uint32_t groups, int3
   *acc_b = b;
 }
 
-// Fully connected, `groups` groups of 4 inputs against 4 (or 2) classes' int8 weights: per group
-// one LDRD of the widened input pair, then per class LDR (post-increment) + 2 SXTB16 + 2 SMLAD:
-// 23 instructions for 16 MACs with 4 classes, 13 for 8 with 2. Registers pinned so that GCC
-// keeps the 4 weight pointers and accumulators out of the stack (its own loop spilled them:
-// 32 instructions for 16 MACs).
-inline void FcDot4(const uint32_t* xp, const int8_t* w0, const int8_t* w1, const int8_t* w2, const int8_t* w3,
-                   uint32_t groups, int32_t* acc) {
-  if (groups == 0) return;
+// Fully connected: 4 (or 2) classes' int8 weights against the widened input, `segs` runs of
+// `groups` groups of 4 inputs in one call. Per group one LDRD of the widened input pair, then per
+// class LDR (post-increment) + 2 SXTB16 + 2 SMLAD: 23 instructions for 16 MACs with 4 classes, 13
+// for 8 with 2. Between runs (the segments of a narrow subnet's slice, which do not span the pool
+// tensor's rows) the weight pointers jump by `jump` bytes and the input by `xskip` (its zero-padded
+// last group): 9 instructions a segment inside the loop, where a call a segment cost ~80.
+// Registers pinned so that GCC keeps pointers and accumulators out of the stack (its own loop
+// spilled them: 32 instructions for 16 MACs). groups >= 1, segs >= 1.
+struct FcRuns {
+  uint32_t groups, segs, jump, xskip;
+};
+#define SLIMHAR_ASM_CLASS(acc)               \
+  "sxtb16 r12, r11\n"                        \
+  "smlad " acc ", r9, r12, " acc "\n"        \
+  "sxtb16 r12, r11, ror #8\n"                \
+  "smlad " acc ", r10, r12, " acc "\n"
+// classes k .. k+3 at w0, w0 + stride, w0 + 2 stride, w0 + 3 stride: two pointers (k, k + 2), each
+// reaching its neighbour through the stride register
+inline void FcDot4(const uint32_t* xp, const int8_t* w0, uint32_t stride, FcRuns runs, int32_t* acc) {
   register int32_t r0 asm("r0") = acc[0];
   register int32_t r1 asm("r1") = acc[1];
   register int32_t r2 asm("r2") = acc[2];
   register int32_t r3 asm("r3") = acc[3];
   register const uint32_t* r4 asm("r4") = xp;
   register const int8_t* r5 asm("r5") = w0;
-  register const int8_t* r6 asm("r6") = w1;
-  register const int8_t* r7 asm("r7") = w2;
-  register const int8_t* r8 asm("r8") = w3;
-  register uint32_t lr asm("lr") = groups;
-#define SLIMHAR_ASM_CLASS(acc, wp)           \
-  "ldr r11, [" wp "], #4\n"                  \
-  "sxtb16 r12, r11\n"                        \
-  "smlad " acc ", r9, r12, " acc "\n"        \
-  "sxtb16 r12, r11, ror #8\n"                \
-  "smlad " acc ", r10, r12, " acc "\n"
+  register uint32_t r6 asm("r6") = stride;
+  register const int8_t* r7 asm("r7") = w0 + 2 * stride;
+  register uint32_t r8 asm("r8") = runs.jump;
+  register uint32_t lr asm("lr") = runs.groups;
   asm volatile("1:\n"
-               "ldrd r9, r10, [r4], #8\n" SLIMHAR_ASM_CLASS("r0", "r5") SLIMHAR_ASM_CLASS("r1", "r6")
-                   SLIMHAR_ASM_CLASS("r2", "r7") SLIMHAR_ASM_CLASS("r3", "r8")
+               "ldrd r9, r10, [r4], #8\n"
+               "ldr r11, [r5, r6]\n" SLIMHAR_ASM_CLASS("r1")
+               "ldr r11, [r5], #4\n" SLIMHAR_ASM_CLASS("r0")
+               "ldr r11, [r7, r6]\n" SLIMHAR_ASM_CLASS("r3")
+               "ldr r11, [r7], #4\n" SLIMHAR_ASM_CLASS("r2")
                "subs lr, lr, #1\n"
                "bne 1b\n"
-               : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4), "+r"(r5), "+r"(r6), "+r"(r7), "+r"(r8), "+r"(lr)
-               :
+               "add r5, r5, r8\n"
+               "add r7, r7, r8\n"
+               "ldr r12, %[xskip]\n"
+               "add r4, r4, r12\n"
+               "ldr lr, %[groups]\n"
+               "ldr r12, %[segs]\n"
+               "subs r12, r12, #1\n"
+               "str r12, %[segs]\n"
+               "bne 1b\n"
+               : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4), "+r"(r5), "+r"(r7), "+r"(lr), [segs] "+m"(runs.segs)
+               : "r"(r6), "r"(r8), [groups] "m"(runs.groups), [xskip] "m"(runs.xskip)
                : "r9", "r10", "r11", "r12", "cc", "memory");
   acc[0] = r0;
   acc[1] = r1;
@@ -309,25 +335,35 @@ inline void FcDot4(const uint32_t* xp, const int8_t* w0, const int8_t* w1, const
   acc[3] = r3;
 }
 
-inline void FcDot2(const uint32_t* xp, const int8_t* w0, const int8_t* w1, uint32_t groups, int32_t* acc) {
-  if (groups == 0) return;
+inline void FcDot2(const uint32_t* xp, const int8_t* w0, uint32_t stride, FcRuns runs, int32_t* acc) {
   register int32_t r0 asm("r0") = acc[0];
   register int32_t r1 asm("r1") = acc[1];
+  register uint32_t r2 asm("r2") = runs.segs;
+  register uint32_t r3 asm("r3") = runs.groups;
   register const uint32_t* r4 asm("r4") = xp;
   register const int8_t* r5 asm("r5") = w0;
-  register const int8_t* r6 asm("r6") = w1;
-  register uint32_t lr asm("lr") = groups;
+  register uint32_t r6 asm("r6") = stride;
+  register uint32_t r7 asm("r7") = runs.xskip;
+  register uint32_t r8 asm("r8") = runs.jump;
+  register uint32_t lr asm("lr") = runs.groups;
   asm volatile("1:\n"
-               "ldrd r9, r10, [r4], #8\n" SLIMHAR_ASM_CLASS("r0", "r5") SLIMHAR_ASM_CLASS("r1", "r6")
+               "ldrd r9, r10, [r4], #8\n"
+               "ldr r11, [r5, r6]\n" SLIMHAR_ASM_CLASS("r1")
+               "ldr r11, [r5], #4\n" SLIMHAR_ASM_CLASS("r0")
                "subs lr, lr, #1\n"
                "bne 1b\n"
-               : "+r"(r0), "+r"(r1), "+r"(r4), "+r"(r5), "+r"(r6), "+r"(lr)
-               :
+               "add r5, r5, r8\n"
+               "add r4, r4, r7\n"
+               "mov lr, r3\n"
+               "subs r2, r2, #1\n"
+               "bne 1b\n"
+               : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r4), "+r"(r5), "+r"(lr)
+               : "r"(r3), "r"(r6), "r"(r7), "r"(r8)
                : "r9", "r10", "r11", "r12", "cc", "memory");
-#undef SLIMHAR_ASM_CLASS
   acc[0] = r0;
   acc[1] = r1;
 }
+#undef SLIMHAR_ASM_CLASS
 
 // One output channel's requantization, decoded once per channel so the per-output work is
 // branch-free: x << left, the rounding doubling high multiply, then TFLite's rounding divide by
@@ -644,42 +680,40 @@ void FullyConnectedS8(const FcParams& p, const ChannelQuant& quant, const int8_t
   uint32_t* xq = static_cast<uint32_t*>(scratch);
   int32_t* sums = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(scratch) + DspFcInBytes(w, tile));  // one per class
   for (uint32_t k = 0; k < w.out; ++k) sums[k] = 0;
-  const uint32_t full = w.seg_len / 4;
+  const uint32_t full = w.seg_len / 4, rest = w.seg_len - 4 * full;
   const int32_t off = p.input_offset;
   for (uint32_t s0 = 0; s0 < w.segs; s0 += tile) {
     const uint32_t s1 = (w.segs - s0 < tile) ? w.segs : s0 + tile;
     for (uint32_t s = s0; s < s1; ++s) Widen(in + s * w.seg_len, w.seg_len, L4, off, xq + (s - s0) * wps);
     // classes four at a time, then two, then one, sharing each widened input pair (FcDot4 /
-    // FcDot2); weights are sign-extended on the fly (each is used once)
-    auto tail = [&](uint32_t k, uint32_t s, int32_t acc) {   // inputs past the last full group of 4
-      const int8_t* wp = w.base + k * w.out_stride + s * w.seg_stride;
-      for (uint32_t i = 4 * full; i < w.seg_len; ++i)   // none in a run (seg_len a multiple of 4)
-        acc = q::WrapAdd(acc, int32_t(wp[i]) * (int32_t(in[s * w.seg_len + i]) + off));
+    // FcDot2); weights are sign-extended on the fly (each is used once). The tile's segments are
+    // runs of `full` groups, walked in one call; where a class's slice spans whole rows of the
+    // pool tensor and no group straddles segments (the widest subnets), one run
+    const bool run = w.seg_stride == w.seg_len && rest == 0;
+    const FcRuns runs = run ? FcRuns{full * (s1 - s0), 1, 0, 0}
+                            : FcRuns{full, s1 - s0, w.seg_stride - 4 * full, 4 * (wps - 2 * full)};
+    // the inputs past the last full group of 4 (none in a run) as one more group a segment: the
+    // widened input is zero past seg_len, and only the slice's weight bytes are read
+    auto tails = [&](uint32_t k, int32_t acc) {
+      for (uint32_t s = s0; rest != 0 && s < s1; ++s) {
+        const uint32_t v = LoadPartial(w.base + k * w.out_stride + s * w.seg_stride + 4 * full, rest);
+        const uint32_t* xp = xq + (s - s0) * wps + 2 * full;
+        acc = __smlad(int32_t(xp[0]), __sxtb16(v), acc);
+        acc = __smlad(int32_t(xp[1]), Sxtb16Ror8(v), acc);
+      }
       return acc;
     };
-    // a class's weights for consecutive segments are one run when its slice spans whole rows of
-    // the pool tensor and no group straddles segments (the widest subnets): one call per tile
-    const bool run = w.seg_stride == w.seg_len && (w.seg_len & 3u) == 0;
-    const uint32_t step = run ? s1 - s0 : 1, groups = run ? full * (s1 - s0) : full;
+    const int8_t* wt = w.base + s0 * w.seg_stride;   // the tile's first segment, class 0
     uint32_t k = 0;
     for (; k + 4 <= w.out; k += 4) {
       int32_t a[4] = {sums[k], sums[k + 1], sums[k + 2], sums[k + 3]};
-      for (uint32_t s = s0; s < s1; s += step) {
-        const int8_t* w0 = w.base + k * w.out_stride + s * w.seg_stride;
-        FcDot4(xq + (s - s0) * wps, w0, w0 + w.out_stride, w0 + 2 * w.out_stride, w0 + 3 * w.out_stride, groups, a);
-        for (uint32_t c = 0; c < 4; ++c) a[c] = tail(k + c, s, a[c]);
-      }
-      for (uint32_t c = 0; c < 4; ++c) sums[k + c] = a[c];
+      if (full != 0) FcDot4(xq, wt + k * w.out_stride, w.out_stride, runs, a);
+      for (uint32_t c = 0; c < 4; ++c) sums[k + c] = tails(k + c, a[c]);
     }
     for (; k + 2 <= w.out; k += 2) {
       int32_t a[2] = {sums[k], sums[k + 1]};
-      for (uint32_t s = s0; s < s1; s += step) {
-        const int8_t* w0 = w.base + k * w.out_stride + s * w.seg_stride;
-        FcDot2(xq + (s - s0) * wps, w0, w0 + w.out_stride, groups, a);
-        for (uint32_t c = 0; c < 2; ++c) a[c] = tail(k + c, s, a[c]);
-      }
-      sums[k] = a[0];
-      sums[k + 1] = a[1];
+      if (full != 0) FcDot2(xq, wt + k * w.out_stride, w.out_stride, runs, a);
+      for (uint32_t c = 0; c < 2; ++c) sums[k + c] = tails(k + c, a[c]);
     }
     for (; k < w.out; ++k) {
       int32_t acc = sums[k];
@@ -691,9 +725,8 @@ void FullyConnectedS8(const FcParams& p, const ChannelQuant& quant, const int8_t
           acc = __smlad(int32_t(xp[2 * gi]), __sxtb16(v), acc);
           acc = __smlad(int32_t(xp[2 * gi + 1]), Sxtb16Ror8(v), acc);
         }
-        acc = tail(k, s, acc);
       }
-      sums[k] = acc;
+      sums[k] = tails(k, acc);
     }
   }
   for (uint32_t k = 0; k < w.out; ++k) out[k] = ChannelRequant(p, quant, bias, k)(sums[k]);
