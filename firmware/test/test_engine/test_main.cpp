@@ -252,9 +252,12 @@ struct RefQuant {
 };
 
 // A kernel called with g_arena as its scratch writes nothing past the bytes its *ScratchBytes
-// twin gives (the 512 bytes after them hold a pattern that must survive the call).
+// twin gives (the 512 bytes after them hold a pattern that must survive the call), and reads
+// nothing there it did not write first (the scratch itself starts as a non-zero pattern, so a
+// padding row or tail it forgets to clear shows in the outputs).
 template <typename Call>
 bool CallKeepsToScratch(uint32_t used, Call call) {
+  std::memset(g_arena, 0x5A, used);
   const uint32_t n = uint32_t(sizeof(g_arena)) - used < 512 ? uint32_t(sizeof(g_arena)) - used : 512;
   std::memset(g_arena + used, 0xA5, n);
   call();

@@ -490,18 +490,36 @@ inline bool OneChannelFast(const ChannelQuant& quant, uint32_t O) {
   return true;
 }
 
-// One position's outputs, every channel: the patch (3 words of int16 pairs) stays in r4-r6, each
+// One output row: W positions, every channel of each. Position x's patch (3 words of int16
+// pairs at src + x * step bytes, 2-byte aligned: LDR, not LDRD) stays in r4-r6 while each
 // channel's constants come with one LDM; per output 14 instructions (17 with ReLU's clamp).
-inline void OneChannelPosition(const OneChannelConst* cp, uint32_t p0, uint32_t p1, uint32_t p2, int8_t* dst,
-                               uint32_t O, int32_t act_min) {
-  register const OneChannelConst* r0 asm("r0") = cp;
+// Consecutive positions' outputs are consecutive (O bytes each), so the output pointer just runs
+// on. Every register holds a channel's work, so the position loop keeps its own state on the
+// stack: 14 instructions a position, where a loop in C around a position's asm reloaded its
+// variables for ~70. W >= 1, O >= 1.
+inline void OneChannelRow(const OneChannelConst* cs, const int16_t* src, uint32_t step, int8_t* dst, uint32_t O,
+                          uint32_t W, int32_t act_min) {
+  struct {
+    const int16_t* src;
+    uint32_t step;
+    const OneChannelConst* cs;
+    uint32_t O, left;
+  } st{src, step, cs, O, W};
   register int8_t* r1 asm("r1") = dst;
-  register int8_t* r2 asm("r2") = dst + O;
   register int32_t r3 asm("r3") = act_min;
-  register uint32_t r4 asm("r4") = p0;
-  register uint32_t r5 asm("r5") = p1;
-  register uint32_t r6 asm("r6") = p2;
-#define SLIMHAR_ASM_ONE_CHANNEL_OUTPUT                                                             \
+#define SLIMHAR_ASM_ONE_CHANNEL_POSITION                                                           \
+  "2:\n"                                                                                           \
+  "ldr r12, %[src]\n"                                                                              \
+  "ldr r4, [r12]\n"                            /* the patch */                                     \
+  "ldr r5, [r12, #4]\n"                                                                            \
+  "ldr r6, [r12, #8]\n"                                                                            \
+  "ldr lr, %[step]\n"                                                                              \
+  "add r12, r12, lr\n"                                                                             \
+  "str r12, %[src]\n"                                                                              \
+  "ldr r0, %[cs]\n"                                                                                \
+  "ldr r2, %[O]\n"                                                                                 \
+  "add r2, r2, r1\n"                           /* this position's end */                           \
+  "1:\n"                                                                                           \
   "ldm r0!, {r7, r8, r9, r10, r11, r12, lr}\n" /* w0 w1 w2 bias mult C r-1 */                       \
   "smlad r10, r4, r7, r10\n"                   /* x = bias + the patch . w */                       \
   "smlad r10, r5, r8, r10\n"                                                                       \
@@ -513,27 +531,30 @@ inline void OneChannelPosition(const OneChannelConst* cp, uint32_t p0, uint32_t 
   "smlal r8, r12, r10, r11\n"                  /* (hi:lo) += x * m */                              \
   "asr r12, r12, lr\n"                                                                             \
   "ssat r12, #8, r12\n"
+#define SLIMHAR_ASM_ONE_CHANNEL_NEXT                                                               \
+  "strb r12, [r1], #1\n"                                                                           \
+  "cmp r1, r2\n"                                                                                   \
+  "bne 1b\n"                                                                                       \
+  "ldr r12, %[left]\n"                                                                             \
+  "subs r12, r12, #1\n"                                                                            \
+  "str r12, %[left]\n"                                                                             \
+  "bne 2b\n"
   if (act_min == -128) {  // NONE: the saturation is the whole clamp
-    asm volatile("1:\n" SLIMHAR_ASM_ONE_CHANNEL_OUTPUT
-                 "strb r12, [r1], #1\n"
-                 "cmp r1, r2\n"
-                 "bne 1b\n"
-                 : "+r"(r0), "+r"(r1)
-                 : "r"(r2), "r"(r4), "r"(r5), "r"(r6)
-                 : "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+    asm volatile(SLIMHAR_ASM_ONE_CHANNEL_POSITION SLIMHAR_ASM_ONE_CHANNEL_NEXT
+                 : "+r"(r1), [src] "+m"(st.src), [left] "+m"(st.left)
+                 : "r"(r3), [step] "m"(st.step), [cs] "m"(st.cs), [O] "m"(st.O)
+                 : "r0", "r2", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
   } else {  // RELU: at least the zero point (act_min)
-    asm volatile("1:\n" SLIMHAR_ASM_ONE_CHANNEL_OUTPUT
+    asm volatile(SLIMHAR_ASM_ONE_CHANNEL_POSITION
                  "cmp r12, r3\n"
                  "it lt\n"
-                 "movlt r12, r3\n"
-                 "strb r12, [r1], #1\n"
-                 "cmp r1, r2\n"
-                 "bne 1b\n"
-                 : "+r"(r0), "+r"(r1)
-                 : "r"(r2), "r"(r3), "r"(r4), "r"(r5), "r"(r6)
-                 : "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+                 "movlt r12, r3\n" SLIMHAR_ASM_ONE_CHANNEL_NEXT
+                 : "+r"(r1), [src] "+m"(st.src), [left] "+m"(st.left)
+                 : "r"(r3), [step] "m"(st.step), [cs] "m"(st.cs), [O] "m"(st.O)
+                 : "r0", "r2", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
   }
-#undef SLIMHAR_ASM_ONE_CHANNEL_OUTPUT
+#undef SLIMHAR_ASM_ONE_CHANNEL_NEXT
+#undef SLIMHAR_ASM_ONE_CHANNEL_POSITION
 }
 
 // One input channel (the first layer): a position's taps are kh consecutive rows of one
@@ -549,12 +570,15 @@ __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* i
   int16_t* xt = static_cast<int16_t*>(scratch);                    // [W][rows]
   uint32_t* wt = reinterpret_cast<uint32_t*>(xt + W * rows);        // [O][kw], or [O] OneChannelConst
   const int32_t off = p.input_offset;
+  // column x of the input (stride W), plus its offset, between pad_top zero rows and zeros to
+  // the end of the column (rows: the padded height rounded up; scratch.h DspOneChannelRows)
+  const uint32_t top = p.pad_top, h = a.in.h;
   for (uint32_t x = 0; x < W; ++x) {
     int16_t* col = xt + x * rows;
-    for (uint32_t r = 0; r < rows; ++r) {
-      const int32_t iy = int32_t(r) - p.pad_top;
-      col[r] = (iy >= 0 && iy < int32_t(a.in.h)) ? int16_t(in[uint32_t(iy) * W + x] + off) : 0;
-    }
+    for (uint32_t r = 0; r < top; ++r) *col++ = 0;
+    const int8_t* src = in + x;
+    for (uint32_t r = 0; r < h; ++r, src += W) *col++ = int16_t(*src + off);
+    for (uint32_t r = top + h; r < rows; ++r) *col++ = 0;
   }
   const bool fast = kw == 3 && O > 0 && p.output_offset >= -128 && p.output_offset <= 127 && OneChannelFast(a.quant, O);
   const uint32_t stride_w = fast ? 7 : kw;  // words a channel
@@ -575,16 +599,9 @@ __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* i
       cs[o].c = (int32_t(1) << (r - 2)) + p.output_offset * (int32_t(1) << (r - 1));
       cs[o].rm1 = r - 1;
     }
-    const uint32_t H = a.out.h;
-    for (uint32_t y = 0; y < H; ++y) {
-      const int16_t* src = xt + y * p.stride;
-      int8_t* dst = out + y * W * O;
-      for (uint32_t x = 0; x < W; ++x, src += rows, dst += O) {
-        uint32_t v[3];  // 2-byte aligned: LDR, not LDRD
-        std::memcpy(v, src, 12);
-        OneChannelPosition(cs, v[0], v[1], v[2], dst, O, p.act_min);
-      }
-    }
+    if (W == 0) return;
+    for (uint32_t y = 0; y < a.out.h; ++y)
+      OneChannelRow(cs, xt + y * p.stride, 2 * rows, out + y * W * O, O, W, p.act_min);
   } else if (kw == 3) {  // kernel rows 5-6 (the exporter's k = 6): the patch loop unrolled
     OneChannelOutputs<3>(a, xt, rows, wt, 3, out);
   } else {
