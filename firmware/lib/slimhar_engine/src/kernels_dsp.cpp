@@ -98,6 +98,31 @@ inline ConvGeom Geom(const ConvShape& s) {
   return g;
 }
 
+// Where a conv tile's output position reads its patch and writes its outputs, and how to step to
+// the next position down a column (the widened input is column-major, the output row-major).
+struct PositionSteps {
+  uint32_t H, in_row, out_row, in_col, out_col;  // rows; words / bytes to the next row; to the next column
+};
+struct Position {
+  const uint32_t* in;
+  int8_t* out;
+  uint32_t y;
+  const uint32_t* col_in;  // the top of the column
+  int8_t* col_out;
+  void Next(const PositionSteps& s) {
+    if (++y < s.H) {
+      in += s.in_row;
+      out += s.out_row;
+    } else {
+      y = 0;
+      col_in += s.in_col;
+      col_out += s.out_col;
+      in = col_in;
+      out = col_out;
+    }
+  }
+};
+
 // One group of 4 int8 from each of sa and sb widened to wq (sa's two words, then sb's).
 inline void WidenPairGroup(const int8_t* sa, const int8_t* sb, uint32_t*& wq) {
   const uint32_t va = Load4(sa), vb = Load4(sb);
@@ -644,6 +669,7 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
         Widen(in + (r * W + x0 + c) * I, I, g.I4, p.input_offset, col + (r + p.pad_top) * g.words_per_pos);
       std::memset(col + (p.pad_top + in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
     }
+    const PositionSteps steps{H, p.stride * g.words_per_pos, W * O, col_words, O};
     // every channel pair of the tile, requantized by what requant(o) returns (FastRequant where
     // every channel of the layer fits it, else ChannelRequant): one instance of the loop each
     auto pairs = [&](auto requant) {
@@ -652,34 +678,32 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
         const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
         if (!resident) WidenWeights(w, p.kh, I, o, ob, g.I4, wq);
         const auto ra = requant(o), rb = requant(ob);
-        // positions in pairs down each column of the tile: (y, x) and (y + 1, x); an odd last one
-        // alone (Dot2x1). The accumulators start at the bias (int32 sums wrap, as TFLM's do).
+        // positions in pairs down each column of the tile: a = (y, x), then b, the next one down
+        // the column or the top of the next; an odd last one alone (Dot2x1). The pointers step
+        // from one position to the next (a division and six multiplies a pair before). The
+        // accumulators start at the bias (int32 sums wrap, as TFLM's do).
+        Position pa{xq, out + x0 * O, 0, xq, out + x0 * O};
         for (uint32_t i = 0; i + 1 < P; i += 2) {
-          const uint32_t xa = i / H, ya = i - xa * H;
-          const uint32_t j = i + 1;
-          const uint32_t xb = j / H, yb = j - xb * H;
-          const uint32_t pos = ya * W + x0 + xa, pb = yb * W + x0 + xb;
+          Position pb = pa;
+          pb.Next(steps);
           const uint32_t* pw = wp;
           Acc4 acc{ra.bias, ra.bias, rb.bias, rb.bias};
-          Dot2x2(pw, xq + xa * col_words + ya * p.stride * g.words_per_pos,
-                 xq + xb * col_words + yb * p.stride * g.words_per_pos, groups, &acc);
+          Dot2x2(pw, pa.in, pb.in, groups, &acc);
           const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
-          int8_t* da = out + pos * O;
-          int8_t* db = out + pb * O;
-          da[o] = ra.Apply(a00);
-          db[o] = ra.Apply(a01);
+          pa.out[o] = ra.Apply(a00);
+          pb.out[o] = ra.Apply(a01);
           if (ob != o) {
-            da[ob] = rb.Apply(a10);
-            db[ob] = rb.Apply(a11);
+            pa.out[ob] = rb.Apply(a10);
+            pb.out[ob] = rb.Apply(a11);
           }
+          pa = pb;
+          pa.Next(steps);
         }
-        if (P & 1u) {
-          const uint32_t i = P - 1, xa = i / H, ya = i - xa * H;
+        if (P & 1u) {  // pa is position P - 1
           int32_t acc_a = ra.bias, acc_b = rb.bias;
-          Dot2x1(wp, xq + xa * col_words + ya * p.stride * g.words_per_pos, groups, &acc_a, &acc_b);
-          int8_t* da = out + (ya * W + x0 + xa) * O;
-          da[o] = ra.Apply(acc_a);
-          if (ob != o) da[ob] = rb.Apply(acc_b);
+          Dot2x1(wp, pa.in, groups, &acc_a, &acc_b);
+          pa.out[o] = ra.Apply(acc_a);
+          if (ob != o) pa.out[ob] = rb.Apply(acc_b);
         }
       }
     };
