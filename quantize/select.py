@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .blob import REF_ENTRY, SUBNET_ENTRY, Blob, BlobError, repack
 
-FIRMWARE_BYTES = 79872   # the emulated board's firmware without its blob: 78,952 B measured (slimhar bench engine, 2026-12-08, after the FC segments, the first layer's position loop and the conv's position steps), rounded up to 78 KiB
+FIRMWARE_BYTES = 80896   # the emulated board's firmware without its blob: 80,344 B measured (slimhar bench engine, 2026-12-08, the micro-kernel's own requantization), rounded up to 79 KiB; tests/test_device.py checks it covers the firmware as built
 
 
 def costs(blob: Blob, latency_json=None) -> tuple[dict[int, float], str]:

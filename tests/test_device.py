@@ -59,6 +59,11 @@ def test_least_ram_firmware_runs_every_subnet(hapt_blob, tmp_path, monkeypatch):
         assert r.returncode == 0, r.stderr
         return json.loads((tmp_path / f"{name}.json").read_text())
     rows, default = bench("build", "-DSLIMHAR_LEAST_RAM=1"), bench("default", "")
+    # `blob select`'s default firmware size covers the firmware as built (its flash without the blob)
+    from slimhar.benchmarks.engine import elf_sizes
+    from slimhar.quantize.select import FIRMWARE_BYTES
+    flash = elf_sizes(tmp_path / "default" / "mps2_an386" / "firmware.elf")["flash_bytes"]
+    assert 0 < flash - Path(hapt_blob[0]).stat().st_size <= FIRMWARE_BYTES, (flash, FIRMWARE_BYTES)
     # every subnet's cold switch decodes a proven stored plan -- the slower ones' least-RAM plan
     monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-DSLIMHAR_LEAST_RAM=1")
     monkeypatch.setenv("PLATFORMIO_BUILD_DIR", str(tmp_path / "build"))

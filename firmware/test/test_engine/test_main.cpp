@@ -275,8 +275,9 @@ void KernelCases() {
   auto next = [&seed]() { seed ^= seed << 13; seed ^= seed >> 17; seed ^= seed << 5; return seed; };
   auto fill = [&](int8_t* v, uint32_t n) { for (uint32_t i = 0; i < n; ++i) v[i] = int8_t(next()); };
   // wide: the one-channel conv's fast requantization (kernels_dsp.cpp OneChannelConst) -- shifts
-  // down to -31, multipliers of exactly 2^30 among them, int32 biases over the whole range
-  auto quant = [&](uint32_t n, bool wide = false) {
+  // down to -31, multipliers of exactly 2^30 among them, int32 biases over the whole range. deep:
+  // the same, with one channel's shift below -20 (FastRequant without the zero point folded)
+  auto quant = [&](uint32_t n, bool wide = false, bool deep = false) {
     RefQuant r;
     r.bias.bytes = (wide || (next() & 1)) ? 4 : 2;
     for (uint32_t o = 0; o < n; ++o) {
@@ -287,6 +288,7 @@ void KernelCases() {
       shift[o] = !wide ? int8_t(-int32_t(next() % 12) + 1)  // 1 .. -10
                        : int8_t(next() % 16 ? -2 - int32_t(next() % 19) : -21 - int32_t(next() % 11));
     }
+    if (deep) shift[next() % n] = int8_t(-21 - int32_t(next() % 11));
     r.bias.data = (next() % 8) ? bias : nullptr;
     r.quant = slimhar::ChannelQuant{mult, shift};
     r.input_offset = 128 - int32_t(next() % 256);         // minus a zero point in [-128, 127]
@@ -296,7 +298,7 @@ void KernelCases() {
     return r;
   };
   bool conv_ok = true, fc_ok = true;
-  uint32_t convs = 0, fcs = 0, resident = 0, one_fast = 0, folded = 0;
+  uint32_t convs = 0, fcs = 0, resident = 0, one_fast = 0, folded = 0, fast = 0;
   for (int t = 0; t < 200; ++t) {
     slimhar::Dims in{}, out{};
     slimhar::ConvParams p{};
@@ -318,7 +320,8 @@ void KernelCases() {
     const uint32_t I_all = in.c + next() % 10;            // the weights: a slice of a wider tensor
     const slimhar::WeightView wv{w, uint32_t(p.kh) * I_all, I_all, out.c, p.kh, in.c};
     const uint32_t out_size = uint32_t(out.h) * out.w * out.c;
-    const RefQuant r = quant(out.c, wide);
+    const bool deep = in.c > 1 && t % 4 == 2;  // the general conv's fast requantization, unfolded
+    const RefQuant r = quant(out.c, wide || deep, deep);
     p.input_offset = r.input_offset;
     p.output_offset = r.output_offset;
     p.act_min = r.act_min;
@@ -346,9 +349,15 @@ void KernelCases() {
     ++convs;
     resident += in.c > 1 && p.tile == 0;
     one_fast += wide;
-    bool fits = true;  // every channel within kernels_dsp.cpp FastRequant: the two roundings folded
-    for (uint32_t o = 0; o < out.c; ++o) fits &= shift[o] <= -2 && mult[o] >= (1 << 30);
-    folded += in.c > 1 && fits;
+    // every channel within kernels_dsp.cpp FastRequant (the two roundings folded), and within 20
+    // bits of shift too (the zero point folded as well: Dot2x2Fold)
+    bool fits = true, near = true;
+    for (uint32_t o = 0; o < out.c; ++o) {
+      fits &= shift[o] <= -2 && mult[o] >= (1 << 30);
+      near &= shift[o] >= -20;
+    }
+    folded += in.c > 1 && fits && near;
+    fast += in.c > 1 && fits && !near;
   }
   for (int t = 0; t < 120; ++t) {
     const uint32_t segs = 1 + next() % 8, len = (t % 3 == 0) ? 4 * (1 + next() % 16) : 1 + next() % 70;
@@ -373,9 +382,11 @@ void KernelCases() {
     ++fcs;
   }
   // both ways of running a general conv in the DSP flavour (scratch.h: tiles of any width, resident
-  // weights), both ways of requantizing (folded, general), and the one-channel conv's fast path
+  // weights), its three ways of requantizing (in the micro-kernel's assembly, FastRequant,
+  // ChannelRequant), and the one-channel conv's fast path
   Check("conv_kernel_equals_reference_loops", conv_ok && convs >= 150 && resident >= 20 && convs - resident >= 60 &&
-                                                  one_fast >= 20 && folded >= 20 && convs - one_fast - folded >= 20);
+                                                  one_fast >= 20 && folded >= 20 && fast >= 20 &&
+                                                  convs - one_fast - folded - fast >= 20);
   Check("fc_kernel_equals_reference_loops", fc_ok && fcs >= 100);
 }
 

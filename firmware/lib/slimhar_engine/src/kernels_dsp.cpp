@@ -229,44 +229,99 @@ struct Acc4 {
     a11 = __smlad(int32_t(x1), int32_t(wb1), a11);           \
   } while (0)
 
-// Forced inline: as a call (GCC's choice once the loop was unrolled four times) the narrow
-// layers' short dot products paid more for the call than the unrolling saved them.
-__attribute__((always_inline)) inline void Dot2x2(const uint32_t*& pw, const uint32_t* ra, const uint32_t* rb, uint32_t groups, Acc4* acc) {
+// Where a 2 x 2 block's outputs are requantized by its own assembly (Dot2x2 with kFold): layers
+// whose every channel fits the first layer's folded requantization (FastRequant's bounds and a
+// shift of 2-20 bits, so that C holds the zero point: OneChannelConst below). After the loop,
+// per output the SMLAL identity, SSAT, ReLU's clamp and STRB -- 10 instructions -- where the
+// compiler's epilogue reloaded each channel's constants and the outputs' addresses from the stack
+// around the loop's assembly (~70 instructions a block). Outputs: da[0] da[d] (position a,
+// channels a and b), db[0] db[d] (position b); d = 0 for an odd last channel (computed twice,
+// the same value stored twice).
+struct FoldedChannel {
+  int32_t mult, c, rm1;  // C = 2^(r-2) + zp 2^(r-1), r = -shift (2 .. 20)
+};
+struct FoldedPair {
+  FoldedChannel a, b;  // the LDM order below
+  int32_t lo;
+};
+static_assert(sizeof(FoldedPair) == 28, "seven words, as the assembly reads them");
+struct FoldedOut {
+  const FoldedPair* fp;
+  int8_t *da, *db;
+  uint32_t d;
+};
+
+// The 2 x 2 block: accumulators from *acc, `groups` groups; kFold: then requantized and stored
+// as `out` says (the accumulators are not written back). Four groups per iteration (an odd pair
+// of groups first), registers pinned so that one LDM fetches the 4 weight words of a group: per
+// iteration 4 LDM + 8 LDRD + 32 SMLAD + SUBS + BNE = 46 instructions, 64 MACs. Forced inline: as
+// a call (GCC's choice once the loop was unrolled four times) the narrow layers' short dot
+// products paid more for the call than the unrolling saved them.
+template <bool kFold>
+__attribute__((always_inline)) inline void Dot2x2(const uint32_t* pw, const uint32_t* ra, const uint32_t* rb,
+                                                  uint32_t groups, Acc4* acc, const FoldedOut& out) {
   int32_t a00 = acc->a00, a01 = acc->a01, a10 = acc->a10, a11 = acc->a11;
   if (groups & 1u) SLIMHAR_GROUP2X2();
-  if (groups >= 2) {
-    // Four groups per iteration (an odd pair of groups first), registers pinned so that one LDM
-    // fetches the 4 weight words of a group: per iteration 4 LDM + 8 LDRD + 32 SMLAD + SUBS +
-    // BNE = 46 instructions, 64 MACs.
-    register int32_t r0 asm("r0") = a00;
-    register int32_t r1 asm("r1") = a01;
-    register int32_t r2 asm("r2") = a10;
-    register int32_t r3 asm("r3") = a11;
-    register const uint32_t* r6 asm("r6") = ra;
-    register const uint32_t* r7 asm("r7") = rb;
-    register const uint32_t* r12 asm("r12") = pw;
-    register uint32_t lr asm("lr") = groups >> 1;  // pairs of groups
+  if (!kFold && groups < 2) {
+    *acc = Acc4{a00, a01, a10, a11};
+    return;
+  }
+  register int32_t r0 asm("r0") = a00;
+  register int32_t r1 asm("r1") = a01;
+  register int32_t r2 asm("r2") = a10;
+  register int32_t r3 asm("r3") = a11;
+  register const uint32_t* r6 asm("r6") = ra;
+  register const uint32_t* r7 asm("r7") = rb;
+  register const uint32_t* r12 asm("r12") = pw;
+  register uint32_t lr asm("lr") = groups >> 1;  // pairs of groups
 // one group: both positions (r6: accumulators r0 / r2, r7: r1 / r3), 8 SMLAD
 #define SLIMHAR_ASM_GROUP \
   SLIMHAR_ASM_WEIGHTS SLIMHAR_ASM_POSITION("r6", "r0", "r2") SLIMHAR_ASM_POSITION("r7", "r1", "r3")
-    asm volatile("lsrs lr, lr, #1\n"
-                 "bcc 2f\n" SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP
-                 "2:\n"
-                 "beq 3f\n"  /* flags still those of LSRS: no pairs of pairs left */
-                 "1:\n" SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP "subs lr, lr, #1\n"
-                 "bne 1b\n"
-                 "3:\n"
+#define SLIMHAR_ASM_2X2_LOOP                                                                     \
+  "lsrs lr, lr, #1\n"                                                                          \
+  "bcc 2f\n" SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP                                               \
+  "2:\n"                                                                                       \
+  "beq 3f\n" /* flags still those of LSRS: no pairs of pairs left */                           \
+  "1:\n" SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP SLIMHAR_ASM_GROUP "subs lr, lr, #1\n" \
+  "bne 1b\n"                                                                                   \
+  "3:\n"
+// one output: acc -> r4 (constants: r8 mult, r9 C, r10 r - 1, r11 the activation's lower bound)
+#define SLIMHAR_ASM_FOLDED_OUTPUT(acc)                          \
+  "add r4, r9, " acc ", asr #31\n"   /* hi = C + s */            \
+  "and r5, " acc ", #0x80000000\n"                               \
+  "orr r5, r5, #0x40000000\n"         /* lo = 2^30 | s << 31 */  \
+  "smlal r5, r4, " acc ", r8\n"       /* (hi:lo) += x * m */     \
+  "asr r4, r4, r10\n"                                            \
+  "ssat r4, #8, r4\n"                                            \
+  "cmp r4, r11\n"                                                \
+  "it lt\n"                                                      \
+  "movlt r4, r11\n"
+  if (kFold) {
+    asm volatile(SLIMHAR_ASM_2X2_LOOP
+                 "ldr r12, %[fp]\n"
+                 "ldr r6, %[da]\n"
+                 "ldr r7, %[db]\n"
+                 "ldr lr, %[d]\n"
+                 "ldm r12!, {r8, r9, r10}\n" /* channel a */
+                 "ldr r11, [r12, #12]\n"     /* lo */
+                 SLIMHAR_ASM_FOLDED_OUTPUT("r0") "strb r4, [r6]\n"
+                 SLIMHAR_ASM_FOLDED_OUTPUT("r1") "strb r4, [r7]\n"
+                 "ldm r12, {r8, r9, r10}\n"  /* channel b */
+                 SLIMHAR_ASM_FOLDED_OUTPUT("r2") "strb r4, [r6, lr]\n"
+                 SLIMHAR_ASM_FOLDED_OUTPUT("r3") "strb r4, [r7, lr]\n"
+                 : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r6), "+r"(r7), "+r"(r12), "+r"(lr)
+                 : [fp] "m"(out.fp), [da] "m"(out.da), [db] "m"(out.db), [d] "m"(out.d)
+                 : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
+  } else {
+    asm volatile(SLIMHAR_ASM_2X2_LOOP
                  : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r6), "+r"(r7), "+r"(r12), "+r"(lr)
                  :
                  : "r4", "r5", "r8", "r9", "r10", "r11", "cc", "memory");
-#undef SLIMHAR_ASM_GROUP
-    a00 = r0;
-    a01 = r1;
-    a10 = r2;
-    a11 = r3;
-    pw = r12;
+    *acc = Acc4{r0, r1, r2, r3};
   }
-  *acc = Acc4{a00, a01, a10, a11};
+#undef SLIMHAR_ASM_FOLDED_OUTPUT
+#undef SLIMHAR_ASM_2X2_LOOP
+#undef SLIMHAR_ASM_GROUP
 }
 
 // 2 output channels x 1 position: a tile's last position when it has an odd count (the pair
@@ -634,6 +689,44 @@ __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* i
   }
 }
 
+// A channel pair's work at the positions of a tile, for ConvS8's pair loop: Two (positions a and b,
+// the 2 x 2 micro-kernel), One (a lone last position). Requantized in C (FastRequant or
+// ChannelRequant), or -- where the layer allows it -- in the micro-kernel's own assembly.
+template <typename Requant>
+struct PairBlock {
+  Requant ra, rb;
+  uint32_t o, ob;
+  void Two(const uint32_t* wp, const Position& pa, const Position& pb, uint32_t groups) const {
+    Acc4 acc{ra.bias, ra.bias, rb.bias, rb.bias};
+    Dot2x2<false>(wp, pa.in, pb.in, groups, &acc, FoldedOut{});
+    const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
+    pa.out[o] = ra.Apply(a00);
+    pb.out[o] = ra.Apply(a01);
+    if (ob != o) {
+      pa.out[ob] = rb.Apply(a10);
+      pb.out[ob] = rb.Apply(a11);
+    }
+  }
+  void One(const uint32_t* wp, const Position& pa, uint32_t groups) const {
+    int32_t acc_a = ra.bias, acc_b = rb.bias;
+    Dot2x1(wp, pa.in, groups, &acc_a, &acc_b);
+    pa.out[o] = ra.Apply(acc_a);
+    if (ob != o) pa.out[ob] = rb.Apply(acc_b);
+  }
+};
+struct FoldedBlock : PairBlock<FastRequant> {
+  FoldedPair fp;
+  void Two(const uint32_t* wp, const Position& pa, const Position& pb, uint32_t groups) const {
+    Acc4 acc{ra.bias, ra.bias, rb.bias, rb.bias};
+    Dot2x2<true>(wp, pa.in, pb.in, groups, &acc, FoldedOut{&fp, pa.out + o, pb.out + o, ob - o});
+  }
+};
+// channel o's constants with the zero point folded in (OneChannelConst's)
+inline FoldedChannel Fold(const ChannelQuant& quant, int32_t zp, uint32_t o) {
+  const int32_t r = -quant.shift[o];
+  return FoldedChannel{quant.mult[o], (int32_t(1) << (r - 2)) + zp * (int32_t(1) << (r - 1)), r - 1};
+}
+
 }  // namespace
 
 void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims, const int8_t* in, const WeightView& w,
@@ -656,6 +749,8 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
   const uint32_t groups = p.kh * (g.I4 / 4);  // one patch: kh rows of I4 channels, contiguous
   bool fast = true;
   for (uint32_t o = 0; o < O; ++o) fast &= FastRequant::Fits(quant, o);
+  // the folded requantization (Dot2x2<true>): the first layer's bounds, the zero point in C
+  const bool folded = fast && O > 0 && p.output_offset >= -128 && p.output_offset <= 127 && OneChannelFast(quant, O);
   if (resident)
     for (uint32_t o = 0; o < O; o += 2)
       WidenWeights(w, p.kh, I, o, (o + 1 < O) ? o + 1 : o, g.I4, wq + (o / 2) * pair_words);
@@ -670,47 +765,43 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
       std::memset(col + (p.pad_top + in_h) * g.words_per_pos, 0, 4 * p.pad_bottom * g.words_per_pos);
     }
     const PositionSteps steps{H, p.stride * g.words_per_pos, W * O, col_words, O};
-    // every channel pair of the tile, requantized by what requant(o) returns (FastRequant where
-    // every channel of the layer fits it, else ChannelRequant): one instance of the loop each
-    auto pairs = [&](auto requant) {
+    // every channel pair of the tile, its blocks made by make(o, ob): requantized in the
+    // micro-kernel's assembly where every channel of the layer fits the folded requantization,
+    // else by FastRequant where every channel fits that, else ChannelRequant -- one instance of
+    // the loop each
+    auto pairs = [&](auto make) {
       for (uint32_t o = 0; o < O; o += 2) {
         const uint32_t ob = (o + 1 < O) ? o + 1 : o;  // an odd last channel is computed twice, stored once
         const uint32_t* wp = resident ? wq + (o / 2) * pair_words : wq;
         if (!resident) WidenWeights(w, p.kh, I, o, ob, g.I4, wq);
-        const auto ra = requant(o), rb = requant(ob);
+        const auto blk = make(o, ob);
         // positions in pairs down each column of the tile: a = (y, x), then b, the next one down
-        // the column or the top of the next; an odd last one alone (Dot2x1). The pointers step
-        // from one position to the next (a division and six multiplies a pair before). The
-        // accumulators start at the bias (int32 sums wrap, as TFLM's do).
+        // the column or the top of the next; an odd last one alone. The pointers step from one
+        // position to the next (a division and six multiplies a pair before). The accumulators
+        // start at the bias (int32 sums wrap, as TFLM's do).
         Position pa{xq, out + x0 * O, 0, xq, out + x0 * O};
         for (uint32_t i = 0; i + 1 < P; i += 2) {
           Position pb = pa;
           pb.Next(steps);
-          const uint32_t* pw = wp;
-          Acc4 acc{ra.bias, ra.bias, rb.bias, rb.bias};
-          Dot2x2(pw, pa.in, pb.in, groups, &acc);
-          const int32_t a00 = acc.a00, a01 = acc.a01, a10 = acc.a10, a11 = acc.a11;
-          pa.out[o] = ra.Apply(a00);
-          pb.out[o] = ra.Apply(a01);
-          if (ob != o) {
-            pa.out[ob] = rb.Apply(a10);
-            pb.out[ob] = rb.Apply(a11);
-          }
+          blk.Two(wp, pa, pb, groups);
           pa = pb;
           pa.Next(steps);
         }
-        if (P & 1u) {  // pa is position P - 1
-          int32_t acc_a = ra.bias, acc_b = rb.bias;
-          Dot2x1(wp, pa.in, groups, &acc_a, &acc_b);
-          pa.out[o] = ra.Apply(acc_a);
-          if (ob != o) pa.out[ob] = rb.Apply(acc_b);
-        }
+        if (P & 1u) blk.One(wp, pa, groups);  // pa is position P - 1
       }
     };
-    if (fast)
-      pairs([&](uint32_t o) { return FastRequant(p, quant, bias, o); });
-    else
-      pairs([&](uint32_t o) { return a.Requant(o); });
+    if (folded) {
+      pairs([&](uint32_t o, uint32_t ob) {
+        return FoldedBlock{{FastRequant(p, quant, bias, o), FastRequant(p, quant, bias, ob), o, ob},
+                           {Fold(quant, p.output_offset, o), Fold(quant, p.output_offset, ob), p.act_min}};
+      });
+    } else if (fast) {
+      pairs([&](uint32_t o, uint32_t ob) {
+        return PairBlock<FastRequant>{FastRequant(p, quant, bias, o), FastRequant(p, quant, bias, ob), o, ob};
+      });
+    } else {
+      pairs([&](uint32_t o, uint32_t ob) { return PairBlock<ChannelRequant>{a.Requant(o), a.Requant(ob), o, ob}; });
+    }
   }
 }
 
