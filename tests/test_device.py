@@ -96,3 +96,19 @@ def test_least_ram_firmware_runs_every_subnet(hapt_blob, tmp_path, monkeypatch):
     assert total(least) <= sizes["ARENA_BYTES"] + sizes["SCRATCH_BYTES"] <= mid
     assert [x["name"] for x in mid_rows] == [s.name for s in blob.subnets]
     assert all(y["per_run"] - 100 <= x["per_run"] <= z["per_run"] + 100 for x, y, z in zip(mid_rows, default, rows)), mid_rows
+
+
+def test_demo_runs_again(hapt_blob, tmp_path):
+    """`make demo` a second time (tools/mission.py): its finished run is reused, a run stopped
+    during training resumed, a run of another length refused with one line."""
+    import torch
+    from slimhar.tools.mission import _earlier_run
+    run = Path(hapt_blob[0]).parent.parent / "run" / "checkpoint.pt"
+    assert _earlier_run(tmp_path / "none" / "checkpoint.pt", 1) is None
+    assert _earlier_run(run, 1) is False
+    ck = torch.load(run, map_location="cpu", weights_only=True)
+    ck["epoch"], ck["bn_calibrated"] = 0, False
+    torch.save(ck, tmp_path / "checkpoint.pt")
+    assert _earlier_run(tmp_path / "checkpoint.pt", 1) is True
+    with pytest.raises(SystemExit, match="holds a 1-epoch run, not this demo's 5 epochs"):
+        _earlier_run(run, 5)

@@ -114,6 +114,24 @@ def plot_mission(rows, trace, subnets, hop_us, path) -> None:
     plt.close(fig)
 
 
+def _earlier_run(path: Path, epochs: int) -> bool | None:
+    """A demo run again: None when `path` holds no run (train it), False when it holds this
+    demo's finished run (the same seeded run: reuse it), True when it holds this demo's run
+    stopped before its end (resume it). A run of another length is not this demo's: one line
+    saying so, and the demo stops."""
+    if not path.is_file():
+        return None
+    from slimhar.train import checkpoint as ckpt
+    ck = ckpt.load(path)
+    if ck["config"]["epochs"] != epochs:
+        sys.exit(f"demo: {path} holds a {ck['config']['epochs']}-epoch run, not this demo's {epochs} epochs: "
+                 f"remove {path.parent.parent} or pass another --out")
+    if int(ck["epoch"]) >= epochs and ck.get("bn_calibrated"):
+        print(f"reusing the finished {epochs}-epoch run in {path.parent} (the same seeds give the same weights)")
+        return False
+    return True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m slimhar.tools.mission")
     ap.add_argument("--full", action="store_true", help="the paper's 150-epoch schedule")
@@ -126,8 +144,13 @@ def main(argv=None) -> int:
     st("the data: hapt-uci, raw UCI HAPT recordings from a registry package", "data")
     slimhar("data", "info", "hapt-uci")
     st(f"train the slimmable CNN on the causal recipe ({'150 epochs, the paper' if a.full else f'{a.epochs} epochs'})", "train")
-    slimhar("train", "--config", "hapt_uci_causal_cnn", "--out", out / "run", "--precision", "bf16",
-            *([] if a.full else ["--epochs", a.epochs]))
+    train_args = ["--config", "hapt_uci_causal_cnn", "--out", out / "run", "--precision", "bf16",
+                  *([] if a.full else ["--epochs", a.epochs])]
+    resume = _earlier_run(out / "run" / "checkpoint.pt", 150 if a.full else a.epochs)
+    if resume is None:
+        slimhar("train", *train_args)
+    elif resume:
+        slimhar("train", *train_args, "--resume")        # a demo stopped during training goes on
     st("evaluate every subnet of the grid (test split), Pareto plot", "eval")
     slimhar("eval", out / "run" / "checkpoint.pt", "--json", out / "eval.json", "--plot", out / "pareto.png")
     st(f"quantize widths {WIDTHS} x T' {RESOLUTIONS} into one shared-weight int8 blob", "quantize")
