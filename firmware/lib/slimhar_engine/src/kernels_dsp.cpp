@@ -576,7 +576,7 @@ inline bool OneChannelFast(const ChannelQuant& quant, uint32_t O) {
 // Consecutive positions' outputs are consecutive (O bytes each), so the output pointer just runs
 // on. Every register holds a channel's work, so the position loop keeps its own state on the
 // stack: 14 instructions a position, where a loop in C around a position's asm reloaded its
-// variables for ~70. W >= 1, O >= 1.
+// variables for ~30. W >= 1, O >= 1.
 inline void OneChannelRow(const OneChannelConst* cs, const int16_t* src, uint32_t step, int8_t* dst, uint32_t O,
                           uint32_t W, int32_t act_min) {
   struct {
