@@ -146,7 +146,9 @@ def main(argv=None) -> int:
     st(f"train the slimmable CNN on the causal recipe ({'150 epochs, the paper' if a.full else f'{a.epochs} epochs'})", "train")
     train_args = ["--config", "hapt_uci_causal_cnn", "--out", out / "run", "--precision", "bf16",
                   *([] if a.full else ["--epochs", a.epochs])]
-    resume = _earlier_run(out / "run" / "checkpoint.pt", 150 if a.full else a.epochs)
+    from slimhar.train.config import load_config
+    full_epochs = load_config("hapt_uci_causal_cnn")["epochs"]     # the paper's schedule
+    resume = _earlier_run(out / "run" / "checkpoint.pt", full_epochs if a.full else a.epochs)
     if resume is None:
         slimhar("train", *train_args)
     elif resume:
