@@ -350,7 +350,7 @@ void KernelCases() {
     resident += in.c > 1 && p.tile == 0;
     one_fast += wide;
     // every channel within kernels_dsp.cpp FastRequant (the two roundings folded), and within 20
-    // bits of shift too (the zero point folded as well: Dot2x2Fold)
+    // bits of shift too (the zero point folded as well: kernels_dsp.cpp Foldable, Dot2x2<true>)
     bool fits = true, near = true;
     for (uint32_t o = 0; o < out.c; ++o) {
       fits &= shift[o] <= -2 && mult[o] >= (1 << 30);

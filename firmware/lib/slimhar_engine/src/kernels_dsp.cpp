@@ -230,8 +230,8 @@ struct Acc4 {
   } while (0)
 
 // Where a 2 x 2 block's outputs are requantized by its own assembly (Dot2x2 with kFold): layers
-// whose every channel fits the first layer's folded requantization (FastRequant's bounds and a
-// shift of 2-20 bits, so that C holds the zero point: OneChannelConst below). After the loop,
+// whose every channel fits the first layer's folded requantization (Foldable below: FastRequant's
+// bounds and a shift of 2-20 bits, so that C holds the zero point). After the loop,
 // per output the SMLAL identity, SSAT, ReLU's clamp and STRB -- 10 instructions -- where the
 // compiler's epilogue reloaded each channel's constants and the outputs' addresses from the stack
 // around the loop's assembly (~70 instructions a block). Outputs: da[0] da[d] (position a,
@@ -240,6 +240,11 @@ struct Acc4 {
 struct FoldedChannel {
   int32_t mult, c, rm1;  // C = 2^(r-2) + zp 2^(r-1), r = -shift (2 .. 20)
 };
+// channel o's constants with the zero point zp folded in (where Foldable holds: below)
+inline FoldedChannel Fold(const ChannelQuant& quant, int32_t zp, uint32_t o) {
+  const int32_t r = -quant.shift[o];
+  return FoldedChannel{quant.mult[o], (int32_t(1) << (r - 2)) + zp * (int32_t(1) << (r - 1)), r - 1};
+}
 struct FoldedPair {
   FoldedChannel a, b;  // the LDM order below
   int32_t lo;
@@ -559,12 +564,16 @@ void OneChannelOutputs(const ConvArgs& a, const int16_t* xt, uint32_t rows, cons
 // keep hi in 32 bits. Channels outside these bounds take ChannelRequant's general loop
 // (firmware/test/test_engine runs both against TFLM's arithmetic written out, shifts to -31).
 struct OneChannelConst {
-  int32_t w[3], bias, mult, c, rm1;  // the LDM's order: r7 .. r12, lr below
+  int32_t w[3], bias;  // the LDM's order: r7 .. r12, lr below
+  FoldedChannel q;
 };
 static_assert(sizeof(OneChannelConst) == 4 * DspOneChannelWords(6), "the scratch DspOneChannelWords sizes");
 
-// FastRequant's bounds, and shifts of at most 20 so that C holds the zero point
-inline bool OneChannelFast(const ChannelQuant& quant, uint32_t O) {
+// Whether a layer's O channels can all be requantized with the zero point zp folded into C
+// (Fold): FastRequant's bounds, shifts of at most 20 bits and an int8 zero point, so that C and
+// the high word stay within 32 bits
+inline bool Foldable(const ChannelQuant& quant, uint32_t O, int32_t zp) {
+  if (O == 0 || zp < -128 || zp > 127) return false;
   for (uint32_t o = 0; o < O; ++o)
     if (!FastRequant::Fits(quant, o) || quant.shift[o] < -20) return false;
   return true;
@@ -660,7 +669,7 @@ __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* i
     for (uint32_t r = 0; r < h; ++r, src += W) *col++ = int16_t(*src + off);
     for (uint32_t r = top + h; r < rows; ++r) *col++ = 0;
   }
-  const bool fast = kw == 3 && O > 0 && p.output_offset >= -128 && p.output_offset <= 127 && OneChannelFast(a.quant, O);
+  const bool fast = kw == 3 && Foldable(a.quant, O, p.output_offset);
   const uint32_t stride_w = fast ? 7 : kw;  // words a channel
   for (uint32_t o = 0; o < O; ++o) {
     const int8_t* src = w.base + o * w.out_stride;
@@ -673,11 +682,8 @@ __attribute__((noinline)) void ConvOneChannel(const ConvArgs& a, const int8_t* i
   if (fast) {
     OneChannelConst* cs = reinterpret_cast<OneChannelConst*>(wt);
     for (uint32_t o = 0; o < O; ++o) {
-      const int32_t r = -a.quant.shift[o];  // 2 .. 20
       cs[o].bias = Bias(a.bias, o);
-      cs[o].mult = a.quant.mult[o];
-      cs[o].c = (int32_t(1) << (r - 2)) + p.output_offset * (int32_t(1) << (r - 1));
-      cs[o].rm1 = r - 1;
+      cs[o].q = Fold(a.quant, p.output_offset, o);
     }
     if (W == 0) return;
     for (uint32_t y = 0; y < a.out.h; ++y)
@@ -721,11 +727,6 @@ struct FoldedBlock : PairBlock<FastRequant> {
     Dot2x2<true>(wp, pa.in, pb.in, groups, &acc, FoldedOut{&fp, pa.out + o, pb.out + o, ob - o});
   }
 };
-// channel o's constants with the zero point folded in (OneChannelConst's)
-inline FoldedChannel Fold(const ChannelQuant& quant, int32_t zp, uint32_t o) {
-  const int32_t r = -quant.shift[o];
-  return FoldedChannel{quant.mult[o], (int32_t(1) << (r - 2)) + zp * (int32_t(1) << (r - 1)), r - 1};
-}
 
 }  // namespace
 
@@ -750,7 +751,7 @@ void ConvS8(const ConvParams& p, const ChannelQuant& quant, const Dims& in_dims,
   bool fast = true;
   for (uint32_t o = 0; o < O; ++o) fast &= FastRequant::Fits(quant, o);
   // the folded requantization (Dot2x2<true>): the first layer's bounds, the zero point in C
-  const bool folded = fast && O > 0 && p.output_offset >= -128 && p.output_offset <= 127 && OneChannelFast(quant, O);
+  const bool folded = Foldable(quant, O, p.output_offset);
   if (resident)
     for (uint32_t o = 0; o < O; o += 2)
       WidenWeights(w, p.kh, I, o, (o + 1 < O) ? o + 1 : o, g.I4, wq + (o / 2) * pair_words);
