@@ -122,7 +122,10 @@ def _earlier_run(path: Path, epochs: int) -> bool | None:
     if not path.is_file():
         return None
     from slimhar.train import checkpoint as ckpt
-    ck = ckpt.load(path)
+    try:
+        ck = ckpt.load(path)
+    except ckpt.CheckpointError as e:
+        sys.exit(f"demo: {e}: remove {path.parent.parent} or pass another --out")
     if ck["config"]["epochs"] != epochs:
         sys.exit(f"demo: {path} holds a {ck['config']['epochs']}-epoch run, not this demo's {epochs} epochs: "
                  f"remove {path.parent.parent} or pass another --out")
@@ -143,11 +146,11 @@ def main(argv=None) -> int:
     st = Stages(8)
     st("the data: hapt-uci, raw UCI HAPT recordings from a registry package", "data")
     slimhar("data", "info", "hapt-uci")
-    st(f"train the slimmable CNN on the causal recipe ({'150 epochs, the paper' if a.full else f'{a.epochs} epochs'})", "train")
-    train_args = ["--config", "hapt_uci_causal_cnn", "--out", out / "run", "--precision", "bf16",
-                  *([] if a.full else ["--epochs", a.epochs])]
     from slimhar.train.config import load_config
     full_epochs = load_config("hapt_uci_causal_cnn")["epochs"]     # the paper's schedule
+    st(f"train the slimmable CNN on the causal recipe ({f'{full_epochs} epochs, the paper' if a.full else f'{a.epochs} epochs'})", "train")
+    train_args = ["--config", "hapt_uci_causal_cnn", "--out", out / "run", "--precision", "bf16",
+                  *([] if a.full else ["--epochs", a.epochs])]
     resume = _earlier_run(out / "run" / "checkpoint.pt", full_epochs if a.full else a.epochs)
     if resume is None:
         slimhar("train", *train_args)
